@@ -1,0 +1,88 @@
+//! Command-line flags (clap derive). The only place that knows about flags;
+//! `main` resolves them against the config into library options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "traillake", version, about = "Compact raw AWS CloudTrail logs into a Hive-partitioned Parquet lake")]
+pub struct Cli {
+    /// Config file (default: ./config.toml, if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Raw logs -> partitioned Parquet, incremental (the nightly job).
+    Compact(CompactArgs),
+    /// Write synthetic CloudTrail logs in the real S3 layout.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Raw logs: a path, file:// URL or s3://bucket/prefix (default: config `source`).
+    #[arg(long, value_name = "SRC")]
+    pub source: Option<String>,
+    /// The lake: a path, file:// URL or s3://bucket/prefix (default: config `lake`).
+    #[arg(long, value_name = "LAKE")]
+    pub lake: Option<String>,
+    /// Only log folders dated on or after this day (YYYY-MM-DD).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub since: Option<String>,
+    /// Only log folders dated on or before this day (YYYY-MM-DD).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub until: Option<String>,
+    /// Only this account's folders (repeatable).
+    #[arg(long = "account", value_name = "ID")]
+    pub accounts: Vec<String>,
+    /// Only this region's folders (repeatable).
+    #[arg(long = "region", value_name = "R")]
+    pub regions: Vec<String>,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// List what would be read, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the run report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 when any input was quarantined.
+    #[arg(long)]
+    pub strict: bool,
+    /// Also read CloudTrail-Insight/ objects.
+    #[arg(long)]
+    pub include_insights: bool,
+    /// Parquet compression: zstd, zstd(N), snappy or none.
+    #[arg(long, value_name = "CODEC")]
+    pub compression: Option<String>,
+    /// Target size of a lake file, in MiB.
+    #[arg(long, value_name = "MIB")]
+    pub target_file_mb: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Output folder; logs go under OUT/AWSLogs/...
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 2)]
+    pub accounts: usize,
+    #[arg(long, default_value_t = 2)]
+    pub regions: usize,
+    #[arg(long, default_value_t = 2)]
+    pub days: usize,
+    /// First day (YYYY-MM-DD).
+    #[arg(long, default_value = "2024-01-15")]
+    pub start: String,
+    /// Events per account, region and day.
+    #[arg(long, default_value_t = 500)]
+    pub events_per_day: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}

@@ -1,0 +1,629 @@
+//! CloudTrail JSON -> Arrow record batches, one set of builders per partition.
+//!
+//! A push decoder with no I/O: [`Decoder::decode_file`] takes one log
+//! object's bytes (already gunzipped) and appends its records to the builders
+//! of the partitions they belong to; [`Decoder::finish`] hands back one
+//! [`RecordBatch`] per partition. Local files, S3 objects and unit tests drive
+//! it alike.
+//!
+//! Parsing uses simd-json's tape: records go straight from the tape into
+//! Arrow builders with no per-record DOM. Decoding is tolerant, because real
+//! logs are messy: keys match columns ignoring ASCII case (`ARN` = `arn`);
+//! a scalar where a string column is expected is stored as its JSON text
+//! (`true`, `42`); an object where a string is expected is stored as compact
+//! JSON; a key without a column, a second key that maps to an already filled
+//! column, or a value whose shape does not fit its struct column goes to the
+//! catch-all column, nested as it was in the record. Nothing is dropped.
+//!
+//! Memory: the builders hold the decoded rows of every partition seen since
+//! the last [`Decoder::finish`], roughly the size of the JSON text decoded.
+
+pub mod json_text;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, ListArray, StringBuilder, StructArray};
+use arrow::array::builder::NullBufferBuilder;
+use arrow::buffer::{OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, Field, Fields};
+use arrow::record_batch::RecordBatch;
+use simd_json::{Node, StaticNode};
+
+use crate::partition::{is_partition_value, utc_date, PathHints, PartitionKey};
+use crate::schema::{self, Column, Kind, COLUMNS};
+use json_text::{span, write_static, write_string, write_value};
+
+/// Why a whole file or one record of it could not be taken.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Quarantined {
+    /// The log object's key.
+    pub key: String,
+    /// Index of the record in `Records`; `None` when the whole file failed.
+    pub record: Option<usize>,
+    pub reason: String,
+    /// The record's compact JSON, kept so that nothing is lost.
+    #[serde(skip)]
+    pub raw: Option<String>,
+}
+
+/// What decoding one file produced.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FileStats {
+    /// Records in the file's `Records` array.
+    pub records: u64,
+    /// Records that went into the builders.
+    pub accepted: u64,
+    /// Records quarantined (each one is also in [`Decoder::quarantined`]).
+    pub quarantined: u64,
+}
+
+/// Decodes log objects into per-partition Arrow builders.
+#[derive(Default)]
+pub struct Decoder {
+    partitions: HashMap<PartitionKey, BatchBuilder>,
+    buffers: Option<simd_json::Buffers>,
+    scratch: String,
+    /// Records and files that could not be taken since the last drain.
+    pub quarantined: Vec<Quarantined>,
+    /// Approximate bytes of JSON decoded into the builders.
+    pub buffered_bytes: usize,
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes one log object (`{"Records":[...]}`), already decompressed.
+    /// `bytes` is used as simd-json's scratch space and left modified.
+    /// A file that is not such a document is quarantined whole and
+    /// contributes no rows; a bad record is quarantined alone.
+    pub fn decode_file(&mut self, key: &str, bytes: &mut [u8]) -> FileStats {
+        let mut stats = FileStats::default();
+        let len = bytes.len();
+        let buffers = self
+            .buffers
+            .get_or_insert_with(|| simd_json::Buffers::new(len));
+        let tape = match simd_json::to_tape_with_buffers(bytes, buffers) {
+            Ok(tape) => tape,
+            Err(e) => {
+                self.quarantine_file(key, format!("invalid JSON: {e}"));
+                return stats;
+            }
+        };
+        let nodes = &tape.0[..];
+        let Some(records) = find_records(nodes) else {
+            self.quarantine_file(
+                key,
+                "not a CloudTrail log: no top-level \"Records\" array".to_string(),
+            );
+            return stats;
+        };
+        let hints = PathHints::from_key(key);
+        let Node::Array { len: n, .. } = records[0] else {
+            unreachable!("find_records returns an array")
+        };
+        let mut i = 1;
+        for index in 0..n {
+            let rec = &records[i..i + span(&records[i..])];
+            i += rec.len();
+            stats.records += 1;
+            match self.decode_record(key, rec, &hints) {
+                Ok(()) => stats.accepted += 1,
+                Err(reason) => {
+                    stats.quarantined += 1;
+                    let mut raw = String::new();
+                    write_value(rec, &mut raw);
+                    self.quarantined.push(Quarantined {
+                        key: key.to_string(),
+                        record: Some(index),
+                        reason,
+                        raw: Some(raw),
+                    });
+                }
+            }
+        }
+        self.buffered_bytes += len;
+        stats
+    }
+
+    /// Records a whole-file failure (unreadable gzip, bad JSON, ...).
+    pub fn quarantine_file(&mut self, key: &str, reason: String) {
+        self.quarantined.push(Quarantined {
+            key: key.to_string(),
+            record: None,
+            reason,
+            raw: None,
+        });
+    }
+
+    fn decode_record(
+        &mut self,
+        source_key: &str,
+        rec: &[Node<'_>],
+        hints: &PathHints,
+    ) -> Result<(), String> {
+        let Node::Object { .. } = rec[0] else {
+            return Err("record is not a JSON object".to_string());
+        };
+        let key = partition_of(rec, hints)?;
+        let builder = self
+            .partitions
+            .entry(key)
+            .or_insert_with(BatchBuilder::new);
+        builder.append(rec, source_key, &mut self.scratch);
+        Ok(())
+    }
+
+    /// Rows buffered so far, over all partitions.
+    pub fn buffered_rows(&self) -> usize {
+        self.partitions.values().map(|b| b.rows).sum()
+    }
+
+    /// Hands back one batch per partition and empties the builders.
+    pub fn finish(&mut self) -> Vec<(PartitionKey, RecordBatch)> {
+        self.buffered_bytes = 0;
+        let mut out: Vec<_> = self
+            .partitions
+            .drain()
+            .map(|(k, mut b)| (k, b.finish()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+/// The `Records` array of a CloudTrail document.
+fn find_records<'t, 'i>(nodes: &'t [Node<'i>]) -> Option<&'t [Node<'i>]> {
+    let Node::Object { len, .. } = nodes[0] else {
+        return None;
+    };
+    let mut i = 1;
+    for _ in 0..len {
+        let Node::String(k) = nodes[i] else {
+            return None;
+        };
+        let v = &nodes[i + 1..];
+        let n = span(v);
+        if k == "Records" {
+            return matches!(v[0], Node::Array { .. }).then_some(&v[..n]);
+        }
+        i += 1 + n;
+    }
+    None
+}
+
+/// Iterates an object's `(key, value nodes)` pairs.
+fn object_entries<'t, 'i>(
+    obj: &'t [Node<'i>],
+) -> impl Iterator<Item = (&'i str, &'t [Node<'i>])> + 't {
+    let len = match obj[0] {
+        Node::Object { len, .. } => len,
+        _ => 0,
+    };
+    let mut i = 1;
+    (0..len).map(move |_| {
+        let k = match obj[i] {
+            Node::String(k) => k,
+            _ => "",
+        };
+        let v = &obj[i + 1..];
+        let v = &v[..span(v)];
+        i += 1 + v.len();
+        (k, v)
+    })
+}
+
+/// Partition of a record: `recipientAccountId`, `awsRegion` and the UTC date
+/// of `eventTime`; the path's account and region only when the record has
+/// none usable. A record without a readable `eventTime` is refused.
+fn partition_of(rec: &[Node<'_>], hints: &PathHints) -> Result<PartitionKey, String> {
+    let mut time = None;
+    let mut account = None;
+    let mut region = None;
+    for (k, v) in object_entries(rec) {
+        let slot = if k.eq_ignore_ascii_case("eventTime") {
+            &mut time
+        } else if k.eq_ignore_ascii_case("recipientAccountId") {
+            &mut account
+        } else if k.eq_ignore_ascii_case("awsRegion") {
+            &mut region
+        } else {
+            continue;
+        };
+        if slot.is_none() {
+            *slot = Some(v[0]);
+        }
+    }
+    let date = match time {
+        None | Some(Node::Static(StaticNode::Null)) => return Err("no eventTime".to_string()),
+        Some(Node::String(t)) => {
+            utc_date(t).ok_or_else(|| format!("eventTime {t:?} is not an ISO-8601 time"))?
+        }
+        Some(_) => return Err("eventTime is not a string".to_string()),
+    };
+    let pick = |v: Option<Node<'_>>, fallback: &Option<String>| -> String {
+        match v {
+            Some(Node::String(s)) if is_partition_value(s) => s.to_string(),
+            _ => fallback.clone().unwrap_or_else(|| "unknown".to_string()),
+        }
+    };
+    Ok(PartitionKey {
+        account: pick(account, &hints.account),
+        region: pick(region, &hints.region),
+        year: format!("{:04}", date.year),
+        month: format!("{:02}", date.month),
+        day: format!("{:02}", date.day),
+    })
+}
+
+/// Builds the catch-all JSON object, nested as in the record: an unknown key
+/// inside `userIdentity.sessionContext` lands at the same path.
+struct CatchAll<'a, 'i> {
+    out: &'a mut String,
+    /// Keys of the objects currently open below the root.
+    open: Vec<&'i str>,
+    /// Whether the next member at each open level (root first) is the first.
+    first: Vec<bool>,
+}
+
+impl<'a, 'i> CatchAll<'a, 'i> {
+    fn new(out: &'a mut String) -> Self {
+        out.clear();
+        Self {
+            out,
+            open: Vec::new(),
+            first: Vec::new(),
+        }
+    }
+
+    fn member(&mut self) {
+        let first = self.first.last_mut().expect("a level is open");
+        if !*first {
+            self.out.push(',');
+        }
+        *first = false;
+    }
+
+    fn add(&mut self, path: &[&'i str], key: &str, value: &[Node<'_>]) {
+        if self.first.is_empty() {
+            self.out.push('{');
+            self.first.push(true);
+        }
+        let common = self
+            .open
+            .iter()
+            .zip(path)
+            .take_while(|(a, b)| a == b)
+            .count();
+        while self.open.len() > common {
+            self.out.push('}');
+            self.open.pop();
+            self.first.pop();
+        }
+        for p in &path[common..] {
+            self.member();
+            write_string(p, self.out);
+            self.out.push_str(":{");
+            self.open.push(p);
+            self.first.push(true);
+        }
+        self.member();
+        write_string(key, self.out);
+        self.out.push(':');
+        write_value(value, self.out);
+    }
+
+    /// Closes the object; `false` when nothing was added.
+    fn finish(self) -> bool {
+        if self.first.is_empty() {
+            return false;
+        }
+        for _ in 0..self.first.len() {
+            self.out.push('}');
+        }
+        true
+    }
+}
+
+/// Builders for one partition's rows, following [`schema::COLUMNS`].
+struct BatchBuilder {
+    columns: Vec<ColumnBuilder>,
+    rows: usize,
+}
+
+enum ColumnBuilder {
+    Str(StringBuilder),
+    Struct(StructBuilder),
+    List(ListBuilder),
+}
+
+struct StructBuilder {
+    columns: &'static [Column],
+    children: Vec<ColumnBuilder>,
+    validity: NullBufferBuilder,
+}
+
+struct ListBuilder {
+    offsets: Vec<i32>,
+    validity: NullBufferBuilder,
+    element: StructBuilder,
+}
+
+impl ColumnBuilder {
+    fn new(kind: &Kind) -> Self {
+        match kind {
+            Kind::Struct(cols) => ColumnBuilder::Struct(StructBuilder::new(cols)),
+            Kind::ListOfStruct(cols) => ColumnBuilder::List(ListBuilder {
+                offsets: vec![0],
+                validity: NullBufferBuilder::new(0),
+                element: StructBuilder::new(cols),
+            }),
+            _ => ColumnBuilder::Str(StringBuilder::new()),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            ColumnBuilder::Str(b) => b.append_null(),
+            ColumnBuilder::Struct(b) => b.append_null(),
+            ColumnBuilder::List(b) => {
+                let last = *b.offsets.last().expect("offsets start at 0");
+                b.offsets.push(last);
+                b.validity.append_null();
+            }
+        }
+    }
+
+    fn finish(&mut self, kind: &Kind) -> ArrayRef {
+        match (self, kind) {
+            (ColumnBuilder::Str(b), _) => Arc::new(b.finish()),
+            (ColumnBuilder::Struct(b), _) => Arc::new(b.finish()),
+            (ColumnBuilder::List(b), Kind::ListOfStruct(cols)) => {
+                let offsets = std::mem::replace(&mut b.offsets, vec![0]);
+                let values = b.element.finish();
+                let field = Arc::new(Field::new(
+                    schema::LIST_ELEMENT,
+                    DataType::Struct(struct_fields(cols)),
+                    true,
+                ));
+                Arc::new(
+                    ListArray::try_new(
+                        field,
+                        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                        Arc::new(values),
+                        b.validity.finish(),
+                    )
+                    .expect("list built consistently"),
+                )
+            }
+            _ => unreachable!("builder matches its schema kind"),
+        }
+    }
+}
+
+fn struct_fields(cols: &[Column]) -> Fields {
+    schema::fields(cols)
+}
+
+/// Index of the column a JSON key belongs to, ignoring ASCII case.
+#[inline]
+fn column_for(columns: &[Column], key: &str) -> Option<usize> {
+    columns.iter().position(|c| {
+        c.name.len() == key.len()
+            && c.name.eq_ignore_ascii_case(key)
+            && !matches!(c.kind, Kind::CatchAll | Kind::SourceKey)
+    })
+}
+
+impl StructBuilder {
+    fn new(columns: &'static [Column]) -> Self {
+        Self {
+            columns,
+            children: columns.iter().map(|c| ColumnBuilder::new(&c.kind)).collect(),
+            validity: NullBufferBuilder::new(0),
+        }
+    }
+
+    fn append_null(&mut self) {
+        for c in &mut self.children {
+            c.append_null();
+        }
+        self.validity.append_null();
+    }
+
+    /// Appends one object's fields; what has no column goes to `extra` at
+    /// `path`. Returns true when something went to `extra`.
+    fn append_object<'i>(
+        &mut self,
+        obj: &[Node<'i>],
+        path: &mut Vec<&'i str>,
+        extra: &mut CatchAll<'_, 'i>,
+        scratch: &mut String,
+    ) -> bool {
+        let mut filled = 0u64;
+        let mut spilled = false;
+        for (k, v) in object_entries(obj) {
+            match column_for(self.columns, k) {
+                Some(i) if filled & (1 << i) == 0 => {
+                    filled |= 1 << i;
+                    let kind = &self.columns[i].kind;
+                    spilled |= append_value(&mut self.children[i], kind, k, v, path, extra, scratch);
+                }
+                _ => {
+                    extra.add(path, k, v);
+                    spilled = true;
+                }
+            }
+        }
+        for (i, c) in self.children.iter_mut().enumerate() {
+            if filled & (1 << i) == 0 {
+                c.append_null();
+            }
+        }
+        self.validity.append_non_null();
+        spilled
+    }
+
+    fn finish(&mut self) -> StructArray {
+        let children: Vec<ArrayRef> = self
+            .children
+            .iter_mut()
+            .zip(self.columns)
+            .map(|(b, c)| b.finish(&c.kind))
+            .collect();
+        StructArray::try_new(struct_fields(self.columns), children, self.validity.finish())
+            .expect("struct built consistently")
+    }
+}
+
+/// Appends the value `v` (under JSON key `key`) to a column builder of kind
+/// `kind`. Returns true when (part of) it went to the catch-all.
+fn append_value<'i>(
+    builder: &mut ColumnBuilder,
+    kind: &Kind,
+    key: &'i str,
+    v: &[Node<'i>],
+    path: &mut Vec<&'i str>,
+    extra: &mut CatchAll<'_, 'i>,
+    scratch: &mut String,
+) -> bool {
+    let is_null = matches!(v[0], Node::Static(StaticNode::Null));
+    match (builder, kind) {
+        (b, _) if is_null => {
+            b.append_null();
+            false
+        }
+        (ColumnBuilder::Str(b), Kind::Str) => {
+            match v[0] {
+                Node::String(s) => b.append_value(s),
+                Node::Static(x) => {
+                    scratch.clear();
+                    write_static(x, scratch);
+                    b.append_value(&scratch);
+                }
+                _ => {
+                    scratch.clear();
+                    write_value(v, scratch);
+                    b.append_value(&scratch);
+                }
+            }
+            false
+        }
+        (ColumnBuilder::Str(b), _) => {
+            scratch.clear();
+            write_value(v, scratch);
+            b.append_value(&scratch);
+            false
+        }
+        (ColumnBuilder::Struct(b), _) => {
+            if matches!(v[0], Node::Object { .. }) {
+                path.push(key);
+                let spilled = b.append_object(v, path, extra, scratch);
+                path.pop();
+                spilled
+            } else {
+                b.append_null();
+                extra.add(path, key, v);
+                true
+            }
+        }
+        (ColumnBuilder::List(b), _) => {
+            let Node::Array { len, .. } = v[0] else {
+                b.validity.append_null();
+                let last = *b.offsets.last().expect("offsets start at 0");
+                b.offsets.push(last);
+                extra.add(path, key, v);
+                return true;
+            };
+            // An element that does not fit the struct keeps the whole array
+            // in the catch-all: list indexes do not nest well in JSON paths.
+            let mut scratch_extra = String::new();
+            let mut element_extra = CatchAll::new(&mut scratch_extra);
+            let mut misfit = false;
+            let mut i = 1;
+            for _ in 0..len {
+                let e = &v[i..i + span(&v[i..])];
+                i += e.len();
+                if matches!(e[0], Node::Object { .. }) {
+                    let mut p = Vec::new();
+                    misfit |= b.element.append_object(e, &mut p, &mut element_extra, scratch);
+                } else {
+                    b.element.append_null();
+                    misfit |= !matches!(e[0], Node::Static(StaticNode::Null));
+                }
+            }
+            let last = *b.offsets.last().expect("offsets start at 0");
+            b.offsets.push(last + len as i32);
+            b.validity.append_non_null();
+            if misfit {
+                extra.add(path, key, v);
+            }
+            misfit
+        }
+    }
+}
+
+impl BatchBuilder {
+    fn new() -> Self {
+        Self {
+            columns: COLUMNS.iter().map(|c| ColumnBuilder::new(&c.kind)).collect(),
+            rows: 0,
+        }
+    }
+
+    fn append(&mut self, rec: &[Node<'_>], source_key: &str, scratch: &mut String) {
+        let mut extra_text = String::new();
+        let mut extra = CatchAll::new(&mut extra_text);
+        let mut path = Vec::new();
+        let mut filled = 0u64;
+        for (k, v) in object_entries(rec) {
+            match column_for(COLUMNS, k) {
+                Some(i) if filled & (1 << i) == 0 => {
+                    filled |= 1 << i;
+                    append_value(
+                        &mut self.columns[i],
+                        &COLUMNS[i].kind,
+                        k,
+                        v,
+                        &mut path,
+                        &mut extra,
+                        scratch,
+                    );
+                }
+                _ => extra.add(&path, k, v),
+            }
+        }
+        let has_extra = extra.finish();
+        for (i, (b, c)) in self.columns.iter_mut().zip(COLUMNS).enumerate() {
+            match (&c.kind, b) {
+                (Kind::CatchAll, ColumnBuilder::Str(b)) => {
+                    if has_extra {
+                        b.append_value(&extra_text)
+                    } else {
+                        b.append_null()
+                    }
+                }
+                (Kind::SourceKey, ColumnBuilder::Str(b)) => b.append_value(source_key),
+                (_, b) if filled & (1 << i) == 0 => b.append_null(),
+                _ => {}
+            }
+        }
+        self.rows += 1;
+    }
+
+    fn finish(&mut self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .zip(COLUMNS)
+            .map(|(b, c)| b.finish(&c.kind))
+            .collect();
+        self.rows = 0;
+        RecordBatch::try_new(schema::arrow_schema(), columns).expect("batch matches schema")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,19 @@
+//! traillake: raw AWS CloudTrail logs -> a Hive-partitioned Parquet lake.
+//!
+//! Data flows one way: [`source`] lists and gunzips log objects, [`decode`]
+//! turns them into Arrow batches per [`partition`], [`sink`] merges and
+//! encodes Parquet, [`lake`] stages and commits files with a journal and a
+//! ledger, [`pipeline`] wires the stages together. [`schema`] is the one
+//! definition of the columns.
+
+pub mod config;
+pub mod decode;
+pub mod generate;
+pub mod lake;
+pub mod partition;
+pub mod pipeline;
+pub mod report;
+pub mod schema;
+pub mod sink;
+pub mod source;
+pub mod store;

@@ -1,0 +1,168 @@
+//! The `traillake` binary: parse flags, load config, call the library, map
+//! errors to exit codes (0 ok, 1 the run failed, 2 bad usage or config).
+
+mod cli;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use traillake::config::Config;
+use traillake::generate::{self, GenerateOptions};
+use traillake::partition::Date;
+use traillake::pipeline::{self, CompactError, CompactOptions};
+use traillake::sink::WriteOptions;
+use traillake::source::SourceFilter;
+
+use cli::{Cli, Command, CompactArgs, GenerateArgs};
+
+/// An error and the exit code it means.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 2,
+        message: message.into(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("traillake: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8, Failure> {
+    let config = match &cli.config {
+        Some(p) => Config::load(p, true),
+        None => Config::load(&PathBuf::from("config.toml"), false),
+    }
+    .map_err(|e| usage(e.to_string()))?;
+    match cli.command {
+        Command::Compact(args) => compact(args, &config),
+        Command::Generate(args) => generate(args),
+    }
+}
+
+fn parse_date(flag: &str, v: &Option<String>) -> Result<Option<Date>, Failure> {
+    v.as_deref()
+        .map(|s| Date::parse(s).ok_or_else(|| usage(format!("{flag} {s:?}: expected YYYY-MM-DD"))))
+        .transpose()
+}
+
+fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOptions, Failure> {
+    let mut opts = CompactOptions::default();
+    opts.source = args
+        .source
+        .clone()
+        .or_else(|| config.source.clone())
+        .ok_or_else(|| usage("compact needs --source (or `source` in config.toml)"))?;
+    opts.lake = args
+        .lake
+        .clone()
+        .or_else(|| config.lake.clone())
+        .ok_or_else(|| usage("compact needs --lake (or `lake` in config.toml)"))?;
+    opts.filter = SourceFilter {
+        since: parse_date("--since", &args.since)?,
+        until: parse_date("--until", &args.until)?,
+        accounts: args.accounts.clone(),
+        regions: args.regions.clone(),
+        include_insights: args.include_insights,
+    };
+    if let Some(t) = args.threads.or(config.threads) {
+        if t == 0 {
+            return Err(usage("--threads must be at least 1"));
+        }
+        opts.threads = t;
+    }
+    let mut write = WriteOptions::default();
+    if let Some(c) = args.compression.as_ref().or(config.compression.as_ref()) {
+        write.compression = WriteOptions::parse_compression(c).map_err(usage)?;
+    }
+    if let Some(mb) = args.target_file_mb.or(config.target_file_mb) {
+        if mb == 0 {
+            return Err(usage("--target-file-mb must be at least 1"));
+        }
+        write.target_file_bytes = mb << 20;
+    }
+    if let Some(rows) = config.row_group_rows {
+        write.row_group_rows = rows;
+    }
+    opts.write = write;
+    if let Some(mb) = config.memory_budget_mb {
+        opts.memory_budget = mb << 20;
+    }
+    opts.dry_run = args.dry_run;
+    opts.progress = std::io::stderr().is_terminal();
+    Ok(opts)
+}
+
+fn compact(args: CompactArgs, config: &Config) -> Result<u8, Failure> {
+    let opts = compact_options(&args, config)?;
+    let report = pipeline::compact(&opts).map_err(|e| Failure {
+        code: match e {
+            CompactError::Location(_) | CompactError::LakeInsideSource { .. } => 2,
+            _ => 1,
+        },
+        message: e.to_string(),
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("report serializes")
+        );
+    }
+    for q in &report.quarantined {
+        match q.record {
+            Some(r) => eprintln!("quarantined: {}: record {r}: {}", q.key, q.reason),
+            None => eprintln!("quarantined: {}: {}", q.key, q.reason),
+        }
+    }
+    eprintln!("{}", report.summary());
+    if !report.reconciles() {
+        eprintln!("traillake: counts do not reconcile; this is a bug, please report it");
+        return Ok(1);
+    }
+    if !report.quarantined.is_empty() {
+        eprintln!(
+            "traillake: {} file(s) and {} record(s) quarantined; see {}/_traillake/runs/{}.json",
+            report.files_quarantined, report.records_quarantined, report.lake, report.run_id
+        );
+        if args.strict {
+            return Ok(1);
+        }
+    }
+    Ok(0)
+}
+
+fn generate(args: GenerateArgs) -> Result<u8, Failure> {
+    let start = Date::parse(&args.start)
+        .ok_or_else(|| usage(format!("--start {:?}: expected YYYY-MM-DD", args.start)))?;
+    let opts = GenerateOptions {
+        out: args.out,
+        accounts: args.accounts,
+        regions: args.regions,
+        days: args.days,
+        start,
+        events_per_day: args.events_per_day,
+        seed: args.seed,
+    };
+    let summary = generate::generate(&opts).map_err(|e| Failure {
+        code: 1,
+        message: format!("{}: {e}", opts.out.display()),
+    })?;
+    println!(
+        "{}",
+        serde_json::to_string(&summary).expect("summary serializes")
+    );
+    Ok(0)
+}

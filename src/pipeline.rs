@@ -1,0 +1,488 @@
+//! `compact`: list -> fetch -> gunzip + decode (rayon) -> per-partition
+//! buffers -> merge with the lake -> staged Parquet -> commit.
+//!
+//! Memory is bounded: the source is read in chunks of `chunk_bytes`, and when
+//! the decoded rows buffered across partitions pass `memory_budget`, the
+//! largest partitions are written out as sorted spill files under staging and
+//! merged at the end. The final merge holds one partition at a time per
+//! thread.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
+use rayon::prelude::*;
+
+use crate::decode::{Decoder, Quarantined};
+use crate::lake::{Journal, Lake, LakeError, STATE_DIR};
+use crate::partition::PartitionKey;
+use crate::report::RunReport;
+use crate::sink::{self, SinkError, WriteOptions};
+use crate::source::{self, SkipReason, SourceFilter, SourceObject};
+use crate::store::{Location, LocationError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompactError {
+    #[error(transparent)]
+    Location(#[from] LocationError),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("{url}: listing failed: {source}")]
+    List {
+        url: String,
+        source: object_store::Error,
+    },
+    #[error("the lake {lake} lies inside the source {source_url}: it would ingest its own output")]
+    LakeInsideSource { lake: String, source_url: String },
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// Everything `compact` needs, resolved from flags and config.
+#[derive(Debug, Clone)]
+pub struct CompactOptions {
+    pub source: String,
+    pub lake: String,
+    pub filter: SourceFilter,
+    pub threads: usize,
+    pub dry_run: bool,
+    pub write: WriteOptions,
+    /// Decoded bytes buffered across partitions before spilling.
+    pub memory_budget: usize,
+    /// Compressed bytes fetched per step.
+    pub chunk_bytes: u64,
+    pub progress: bool,
+}
+
+impl Default for CompactOptions {
+    fn default() -> Self {
+        Self {
+            source: String::new(),
+            lake: String::new(),
+            filter: SourceFilter::default(),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            dry_run: false,
+            write: WriteOptions::default(),
+            memory_budget: 512 << 20,
+            chunk_bytes: 16 << 20,
+            progress: false,
+        }
+    }
+}
+
+/// Rows of one partition gathered during a run.
+#[derive(Default)]
+struct PartitionBuffer {
+    batches: Vec<RecordBatch>,
+    bytes: usize,
+    spills: Vec<Path>,
+    duplicates: u64,
+}
+
+/// What decoding one slice of a chunk produced.
+#[derive(Default)]
+struct DecodedSlice {
+    batches: Vec<(PartitionKey, RecordBatch)>,
+    quarantined: Vec<Quarantined>,
+    read: Vec<String>,
+    records: u64,
+    records_quarantined: u64,
+    json_bytes: u64,
+    bytes_in: u64,
+}
+
+/// A unique, sortable run id: UTC time plus process id.
+pub fn new_run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let d = crate::partition::Date::from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}-{:06}-{:x}",
+        d.year,
+        d.month,
+        d.day,
+        t / 3600,
+        t / 60 % 60,
+        t % 60,
+        now.subsec_micros(),
+        std::process::id()
+    )
+}
+
+/// Runs `compact`. The report is also written under `_traillake/runs/`.
+pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
+    let started = Instant::now();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CompactError::Runtime(e.to_string()))?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.max(1))
+        .build()
+        .map_err(|e| CompactError::Runtime(e.to_string()))?;
+
+    let src = Location::parse(&opts.source, false)?;
+    let lake_loc = Location::parse(&opts.lake, !opts.dry_run)?;
+    if src.contains(&lake_loc) {
+        return Err(CompactError::LakeInsideSource {
+            lake: lake_loc.url.clone(),
+            source_url: src.url.clone(),
+        });
+    }
+    let lake = Lake::new(lake_loc);
+    let run_id = new_run_id();
+    let mut report = RunReport {
+        run_id: run_id.clone(),
+        source: src.url.clone(),
+        lake: lake.loc.url.clone(),
+        dry_run: opts.dry_run,
+        ..RunReport::default()
+    };
+
+    if !opts.dry_run {
+        report.recovered_runs = rt.block_on(lake.recover())?;
+    }
+    let ledger = rt.block_on(lake.read_ledger())?;
+    let listed = rt
+        .block_on(source::list(&src))
+        .map_err(|source| CompactError::List {
+            url: src.url.clone(),
+            source,
+        })?;
+
+    let mut to_read = Vec::new();
+    for meta in listed {
+        report.inputs_listed += 1;
+        let url = src.url_of(&meta.location);
+        let rel = src.relative(&meta.location);
+        let decision = source::classify(&rel, &opts.filter).and_then(|gz| {
+            if ledger.contains(&url) {
+                Err(SkipReason::AlreadyIngested)
+            } else {
+                Ok(gz)
+            }
+        });
+        match decision {
+            Ok(gzipped) => to_read.push(SourceObject {
+                path: meta.location,
+                url,
+                size: meta.size,
+                gzipped,
+            }),
+            Err(reason) => {
+                report.inputs_skipped += 1;
+                *report.skipped_by_reason.entry(reason).or_default() += 1;
+            }
+        }
+    }
+
+    if opts.dry_run {
+        for o in &to_read {
+            println!("read\t{}\t{}", o.size, o.url);
+        }
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+
+    let progress = progress_bar(opts.progress, to_read.iter().map(|o| o.size).sum());
+    let mut buffers: HashMap<PartitionKey, PartitionBuffer> = HashMap::new();
+    let mut buffered = 0usize;
+    let mut ledger_add = Vec::new();
+    let mut spill_seq = 0usize;
+
+    for chunk in chunks(&to_read, opts.chunk_bytes) {
+        let fetched = rt.block_on(fetch(&src, chunk));
+        let slices: Vec<DecodedSlice> = pool.install(|| {
+            let per = fetched.len().div_ceil(opts.threads.max(1) * 4).max(1);
+            fetched.par_chunks(per).map(decode_slice).collect()
+        });
+        for slice in slices {
+            progress.inc(slice.bytes_in);
+            report.inputs_read += slice.read.len() as u64;
+            report.records_read += slice.records;
+            report.records_quarantined += slice.records_quarantined;
+            report.json_bytes_in += slice.json_bytes;
+            report.bytes_in += slice.bytes_in;
+            report.files_quarantined += slice
+                .quarantined
+                .iter()
+                .filter(|q| q.record.is_none())
+                .count() as u64;
+            report.quarantined.extend(slice.quarantined);
+            ledger_add.extend(slice.read);
+            for (key, batch) in slice.batches {
+                let size = batch.get_array_memory_size();
+                buffered += size;
+                let b = buffers.entry(key).or_default();
+                b.bytes += size;
+                b.batches.push(batch);
+            }
+        }
+        progress.set_message(format!(
+            "{} files, {} records",
+            report.inputs_read, report.records_read
+        ));
+        // Spill the largest partitions until half the budget is free.
+        while buffered > opts.memory_budget {
+            let Some((key, _)) = buffers
+                .iter()
+                .filter(|(_, b)| !b.batches.is_empty())
+                .max_by_key(|(k, b)| (b.bytes, std::cmp::Reverse((*k).clone())))
+            else {
+                break;
+            };
+            let key = key.clone();
+            let b = buffers.get_mut(&key).expect("present");
+            let merged = sink::merge(&std::mem::take(&mut b.batches));
+            b.duplicates += merged.duplicates;
+            for data in sink::encode(&merged.batch, &opts.write)? {
+                spill_seq += 1;
+                let path = lake.state_path(&format!(
+                    "staging/{run_id}/spill/{}/{spill_seq:06}.spill",
+                    key.hive_path()
+                ));
+                rt.block_on(lake.put(&path, data))?;
+                b.spills.push(path);
+            }
+            buffered -= b.bytes;
+            b.bytes = 0;
+            if buffered <= opts.memory_budget / 2 {
+                break;
+            }
+        }
+    }
+    progress.finish_and_clear();
+
+    // Merge every touched partition with what the lake holds, in parallel.
+    let mut keys: Vec<PartitionKey> = buffers.keys().cloned().collect();
+    keys.sort();
+    let bytes_out = AtomicU64::new(0);
+    let handle = rt.handle();
+    let staged: Vec<Result<StagedPartition, CompactError>> = pool.install(|| {
+        keys.par_iter()
+            .map(|key| {
+                let buffer = &buffers[key];
+                let s = handle.block_on(stage_partition(&lake, &run_id, key, buffer, &opts.write))?;
+                bytes_out.fetch_add(s.bytes_out, Ordering::Relaxed);
+                Ok(s)
+            })
+            .collect()
+    });
+    let mut journal = Journal {
+        run_id: run_id.clone(),
+        ledger: ledger_add,
+        ..Journal::default()
+    };
+    for s in staged {
+        let s = s?;
+        report.partitions_written += 1;
+        report.rows_written += s.rows_after - s.rows_before;
+        report.duplicates_dropped += s.duplicates;
+        report.files_written += s.moves.len() as u64;
+        report.files_replaced += s.deletes.len() as u64;
+        journal.moves.extend(s.moves);
+        journal.deletes.extend(s.deletes);
+    }
+    report.bytes_out = bytes_out.into_inner();
+
+    if !journal.moves.is_empty() || !journal.ledger.is_empty() {
+        rt.block_on(lake.commit(&journal))?;
+    } else {
+        rt.block_on(lake.recover())?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    rt.block_on(write_run_files(&lake, &report))?;
+    Ok(report)
+}
+
+fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} gz ({bytes_per_sec}, eta {eta}) {msg}",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+/// Splits the objects into steps of about `limit` stored bytes.
+fn chunks(objects: &[SourceObject], limit: u64) -> Vec<&[SourceObject]> {
+    let mut out = Vec::new();
+    let (mut start, mut size) = (0, 0u64);
+    for (i, o) in objects.iter().enumerate() {
+        if i > start && size + o.size > limit {
+            out.push(&objects[start..i]);
+            start = i;
+            size = 0;
+        }
+        size += o.size;
+    }
+    if start < objects.len() {
+        out.push(&objects[start..]);
+    }
+    out
+}
+
+type Fetched = (SourceObject, Result<bytes::Bytes, String>);
+
+/// Fetches a chunk's objects, a bounded number at a time, in order.
+async fn fetch(src: &Location, chunk: &[SourceObject]) -> Vec<Fetched> {
+    futures::stream::iter(chunk.iter().cloned())
+        .map(|o| async move {
+            let r = match src.store.get(&o.path).await {
+                Ok(r) => r.bytes().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            (o, r)
+        })
+        .buffered(16)
+        .collect()
+        .await
+}
+
+thread_local! {
+    static INFLATER: std::cell::RefCell<libdeflater::Decompressor> =
+        std::cell::RefCell::new(libdeflater::Decompressor::new());
+}
+
+fn decode_slice(objects: &[Fetched]) -> DecodedSlice {
+    let mut out = DecodedSlice::default();
+    let mut decoder = Decoder::new();
+    for (obj, data) in objects {
+        let data = match data {
+            Ok(d) => d,
+            Err(e) => {
+                decoder.quarantine_file(&obj.url, format!("read failed: {e}"));
+                continue;
+            }
+        };
+        out.bytes_in += data.len() as u64;
+        let json = if obj.gzipped {
+            INFLATER.with(|d| source::gunzip(data, &mut d.borrow_mut()))
+        } else {
+            Ok(data.to_vec())
+        };
+        let mut json = match json {
+            Ok(j) => j,
+            Err(reason) => {
+                decoder.quarantine_file(&obj.url, reason);
+                continue;
+            }
+        };
+        let before = decoder.quarantined.len();
+        let stats = decoder.decode_file(&obj.url, &mut json);
+        let whole_file_failed = decoder.quarantined[before..]
+            .iter()
+            .any(|q| q.record.is_none());
+        if whole_file_failed {
+            continue;
+        }
+        out.json_bytes += json.len() as u64;
+        out.records += stats.records;
+        out.records_quarantined += stats.quarantined;
+        out.read.push(obj.url.clone());
+    }
+    out.batches = decoder.finish();
+    out.quarantined = std::mem::take(&mut decoder.quarantined);
+    out
+}
+
+struct StagedPartition {
+    moves: Vec<(String, String)>,
+    deletes: Vec<String>,
+    rows_before: u64,
+    rows_after: u64,
+    duplicates: u64,
+    bytes_out: u64,
+}
+
+/// Merges one partition's new rows with its spill files and the files the
+/// lake already has for it, and stages the result.
+async fn stage_partition(
+    lake: &Lake,
+    run_id: &str,
+    key: &PartitionKey,
+    buffer: &PartitionBuffer,
+    write: &WriteOptions,
+) -> Result<StagedPartition, CompactError> {
+    let existing = lake.partition_files(key).await?;
+    let mut batches = Vec::new();
+    let mut rows_before = 0u64;
+    for meta in &existing {
+        let data = lake.get(&meta.location).await?;
+        let read = sink::decode(&lake.loc.url_of(&meta.location), data)?;
+        rows_before += read.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        batches.extend(read);
+    }
+    for spill in &buffer.spills {
+        let data = lake.get(spill).await?;
+        batches.extend(sink::decode(&lake.loc.url_of(spill), data)?);
+    }
+    batches.extend(buffer.batches.iter().cloned());
+    let merged = sink::merge(&batches);
+    drop(batches);
+    let files = sink::encode(&merged.batch, write)?;
+    let hive = key.hive_path();
+    let mut moves = Vec::new();
+    let mut bytes_out = 0;
+    for (i, data) in files.into_iter().enumerate() {
+        let name = format!("part-{run_id}-{i:05}.parquet");
+        let staged = format!("{STATE_DIR}/staging/{run_id}/{hive}/{name}.staged");
+        bytes_out += data.len() as u64;
+        lake.put(&lake.loc.child(&staged), data).await?;
+        moves.push((staged, format!("{hive}/{name}")));
+    }
+    Ok(StagedPartition {
+        moves,
+        deletes: existing
+            .iter()
+            .map(|m| lake.loc.relative(&m.location))
+            .collect(),
+        rows_before,
+        rows_after: merged.batch.num_rows() as u64,
+        duplicates: buffer.duplicates + merged.duplicates,
+        bytes_out,
+    })
+}
+
+/// Writes the run report and the quarantined records' JSON.
+async fn write_run_files(lake: &Lake, report: &RunReport) -> Result<(), LakeError> {
+    let path = lake.state_path(&format!("runs/{}.json", report.run_id));
+    lake.put(&path, serde_json::to_vec_pretty(report).expect("report serializes"))
+        .await?;
+    let lines: Vec<String> = report
+        .quarantined
+        .iter()
+        .filter_map(|q| {
+            q.raw.as_ref().map(|raw| {
+                format!(
+                    "{{\"key\":{},\"record\":{},\"reason\":{},\"raw\":{}}}",
+                    serde_json::to_string(&q.key).expect("string"),
+                    q.record.map_or("null".to_string(), |r| r.to_string()),
+                    serde_json::to_string(&q.reason).expect("string"),
+                    raw
+                )
+            })
+        })
+        .collect();
+    if !lines.is_empty() {
+        let path = lake.state_path(&format!("quarantine/{}.jsonl", report.run_id));
+        lake.put(&path, (lines.join("\n") + "\n").into_bytes()).await?;
+    }
+    Ok(())
+}

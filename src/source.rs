@@ -1,0 +1,198 @@
+//! The raw side: list log objects under SRC, tell event logs from the other
+//! objects CloudTrail writes (digests, Insights, write checks), and gunzip.
+
+use std::io::Read;
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::ObjectMeta;
+
+use crate::partition::{Date, PathHints};
+use crate::store::Location;
+
+/// One raw log object to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceObject {
+    pub path: Path,
+    /// Full URL (`file:///...`, `s3://bucket/key`): the ledger key, the
+    /// `sourcekey` column and the name in every message.
+    pub url: String,
+    pub size: u64,
+    pub gzipped: bool,
+}
+
+/// Why a listed object is not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    Digest,
+    Insight,
+    WritabilityCheck,
+    NotJson,
+    Filtered,
+    AlreadyIngested,
+}
+
+/// Filters from the command line, applied to what the path says.
+#[derive(Debug, Clone, Default)]
+pub struct SourceFilter {
+    pub since: Option<Date>,
+    pub until: Option<Date>,
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    pub include_insights: bool,
+}
+
+impl SourceFilter {
+    fn keeps(&self, hints: &PathHints) -> bool {
+        let date_ok = match hints.date {
+            Some(d) => {
+                self.since.is_none_or(|s| d >= s) && self.until.is_none_or(|u| d <= u)
+            }
+            None => self.since.is_none() && self.until.is_none(),
+        };
+        let in_list = |list: &[String], v: &Option<String>| {
+            list.is_empty() || v.as_ref().is_some_and(|v| list.contains(v))
+        };
+        date_ok && in_list(&self.accounts, &hints.account) && in_list(&self.regions, &hints.region)
+    }
+}
+
+/// What an object under SRC is.
+pub fn classify(key: &str, filter: &SourceFilter) -> Result<bool, SkipReason> {
+    let segs: Vec<&str> = key.split('/').collect();
+    let name = segs.last().copied().unwrap_or("");
+    if segs.contains(&"CloudTrail-Digest") {
+        return Err(SkipReason::Digest);
+    }
+    if segs.contains(&"CloudTrail-Insight") && !filter.include_insights {
+        return Err(SkipReason::Insight);
+    }
+    if name.contains("ConfigWritabilityCheckFile") {
+        return Err(SkipReason::WritabilityCheck);
+    }
+    let gzipped = if name.ends_with(".json.gz") {
+        true
+    } else if name.ends_with(".json") {
+        false
+    } else {
+        return Err(SkipReason::NotJson);
+    };
+    if !filter.keeps(&PathHints::from_key(key)) {
+        return Err(SkipReason::Filtered);
+    }
+    Ok(gzipped)
+}
+
+/// Lists every object under `src`, in key order.
+pub async fn list(src: &Location) -> object_store::Result<Vec<ObjectMeta>> {
+    let mut all: Vec<ObjectMeta> = src.store.list(Some(&src.prefix)).try_collect().await?;
+    all.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(all)
+}
+
+/// Largest decompressed object accepted (a CloudTrail log is a few MB; this
+/// guards against a corrupt length or a decompression bomb).
+pub const MAX_DECOMPRESSED: usize = 2 << 30;
+
+/// Gunzips a whole object. libdeflate is used when the gzip trailer's size
+/// is plausible (it needs the output size up front and is ~2x zlib); a
+/// multi-member or unusual file falls back to flate2's streaming decoder.
+pub fn gunzip(
+    data: &[u8],
+    inflater: &mut libdeflater::Decompressor,
+) -> Result<Vec<u8>, String> {
+    if data.is_empty() {
+        return Err("empty file (0 bytes)".to_string());
+    }
+    if data.len() < 18 || data[0] != 0x1f || data[1] != 0x8b {
+        return Err("not a gzip file".to_string());
+    }
+    let isize = u32::from_le_bytes(data[data.len() - 4..].try_into().expect("4 bytes")) as usize;
+    // Deflate cannot expand more than ~1032:1.
+    if isize <= data.len().saturating_mul(1032) && isize <= MAX_DECOMPRESSED {
+        let mut out = vec![0u8; isize];
+        if let Ok(n) = inflater.gzip_decompress(data, &mut out) {
+            if n == isize {
+                return Ok(out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(data)
+        .take(MAX_DECOMPRESSED as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("gzip: {e}"))?;
+    if out.len() > MAX_DECOMPRESSED {
+        return Err(format!(
+            "decompressed size exceeds {} bytes",
+            MAX_DECOMPRESSED
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn classify_skips_non_event_objects() {
+        let f = SourceFilter::default();
+        let base = "AWSLogs/1/CloudTrail/us-east-1/2024/01/02/";
+        assert_eq!(classify(&format!("{base}a.json.gz"), &f), Ok(true));
+        assert_eq!(classify(&format!("{base}a.json"), &f), Ok(false));
+        assert_eq!(
+            classify("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/01/02/d.json.gz", &f),
+            Err(SkipReason::Digest)
+        );
+        assert_eq!(
+            classify("AWSLogs/1/CloudTrail-Insight/us-east-1/2024/01/02/i.json.gz", &f),
+            Err(SkipReason::Insight)
+        );
+        assert_eq!(
+            classify("AWSLogs/1/CloudTrail/ConfigWritabilityCheckFile", &f),
+            Err(SkipReason::WritabilityCheck)
+        );
+        assert_eq!(classify(&format!("{base}notes.txt"), &f), Err(SkipReason::NotJson));
+    }
+
+    #[test]
+    fn filters_use_the_path() {
+        let f = SourceFilter {
+            since: Date::parse("2024-01-02"),
+            until: Date::parse("2024-01-03"),
+            accounts: vec!["1".into()],
+            regions: vec![],
+            include_insights: false,
+        };
+        let key = |a: &str, d: &str| format!("AWSLogs/{a}/CloudTrail/us-east-1/2024/01/{d}/x.json.gz");
+        assert_eq!(classify(&key("1", "02"), &f), Ok(true));
+        assert_eq!(classify(&key("1", "04"), &f), Err(SkipReason::Filtered));
+        assert_eq!(classify(&key("2", "02"), &f), Err(SkipReason::Filtered));
+    }
+
+    #[test]
+    fn gunzip_reads_good_and_rejects_bad_input() {
+        let mut d = libdeflater::Decompressor::new();
+        let body = br#"{"Records":[]}"#;
+        assert_eq!(gunzip(&gz(body), &mut d).unwrap(), body);
+        // two members, as `cat a.gz b.gz` makes
+        let mut two = gz(b"ab");
+        two.extend(gz(b"cd"));
+        assert_eq!(gunzip(&two, &mut d).unwrap(), b"abcd");
+        assert!(gunzip(b"", &mut d).unwrap_err().contains("empty"));
+        assert!(gunzip(b"{\"Records\":[]}xxxxxxxxxx", &mut d)
+            .unwrap_err()
+            .contains("not a gzip"));
+        let good = gz(&[b'x'; 10_000]);
+        assert!(gunzip(&good[..good.len() / 2], &mut d).is_err());
+    }
+}
