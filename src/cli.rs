@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "traillake", version, about = "Compact raw AWS CloudTrail logs into a Hive-partitioned Parquet lake")]
+#[command(
+    name = "traillake",
+    version,
+    about = "Compact raw AWS CloudTrail logs into a Hive-partitioned Parquet lake"
+)]
 pub struct Cli {
     /// Config file (default: ./config.toml, if present).
     #[arg(long, global = true, value_name = "FILE")]

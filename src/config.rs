@@ -78,7 +78,9 @@ impl Config {
     pub fn load(path: &Path, must_exist: bool) -> Result<Self, ConfigError> {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::parse(&text, path),
-            Err(e) if !must_exist && e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) if !must_exist && e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Self::default())
+            }
             Err(e) => Err(ConfigError::Invalid {
                 file: path.display().to_string(),
                 reason: e.to_string(),
@@ -118,7 +120,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("c.toml: bad compression"), "{e}");
-        let e = Config::parse("sorce = \"x\"", Path::new("c.toml")).unwrap_err().to_string();
+        let e = Config::parse("sorce = \"x\"", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field"), "{e}");
     }
 }

@@ -87,7 +87,14 @@ impl Rng {
     }
     fn uuid(&mut self) -> String {
         let h = self.hex(32);
-        format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        )
     }
 }
 
@@ -120,7 +127,10 @@ fn timestamp(date: Date, second_of_day: u64) -> String {
 }
 
 fn account_id(i: usize) -> String {
-    format!("{:012}", 111_111_111_111u64 * (i as u64 + 1) % 1_000_000_000_000)
+    format!(
+        "{:012}",
+        111_111_111_111u64 * (i as u64 + 1) % 1_000_000_000_000
+    )
 }
 
 /// One synthetic record.
@@ -149,7 +159,10 @@ fn event(rng: &mut Rng, account: &str, region: &str, time: &str) -> Value {
         }
     });
     let ip = if rng.chance(20) {
-        format!("{}.amazonaws.com", rng.pick(&["ecs-tasks", "lambda", "ec2"]))
+        format!(
+            "{}.amazonaws.com",
+            rng.pick(&["ecs-tasks", "lambda", "ec2"])
+        )
     } else {
         format!(
             "{}.{}.{}.{}",
@@ -171,7 +184,11 @@ fn event(rng: &mut Rng, account: &str, region: &str, time: &str) -> Value {
     ) = match kind {
         0..=34 => {
             let bucket = format!("data-{}-{}", account, rng.below(5));
-            let key = format!("exports/{}/part-{:05}.csv", rng.pick(&["daily", "é-report", "日本"]), rng.below(1000));
+            let key = format!(
+                "exports/{}/part-{:05}.csv",
+                rng.pick(&["daily", "é-report", "日本"]),
+                rng.below(1000)
+            );
             (
                 "s3.amazonaws.com",
                 *rng.pick(&["GetObject", "PutObject", "HeadObject"]),
@@ -187,7 +204,11 @@ fn event(rng: &mut Rng, account: &str, region: &str, time: &str) -> Value {
         }
         35..=54 => (
             "ec2.amazonaws.com",
-            *rng.pick(&["DescribeInstances", "DescribeSecurityGroups", "DescribeVolumes"]),
+            *rng.pick(&[
+                "DescribeInstances",
+                "DescribeSecurityGroups",
+                "DescribeVolumes",
+            ]),
             assumed.clone(),
             json!({
                 "maxResults": if rng.chance(50) { json!(1000) } else { json!("1000") },
@@ -204,7 +225,9 @@ fn event(rng: &mut Rng, account: &str, region: &str, time: &str) -> Value {
             json!({"type": "AWSService", "invokedBy": "ecs-tasks.amazonaws.com"}),
             json!({"roleArn": format!("arn:aws:iam::{account}:role/{role}"), "roleSessionName": session, "durationSeconds": 3600}),
             json!({"credentials": {"accessKeyId": format!("ASIA{}", rng.hex(16).to_uppercase()), "sessionToken": rng.hex(120), "expiration": "Jan 16, 2024, 1:00:00 AM"}, "assumedRoleUser": {"assumedRoleId": format!("AROA{}:{}", rng.hex(16).to_uppercase(), session), "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{session}")}}),
-            Some(json!([{"accountId": account, "type": "AWS::IAM::Role", "ARN": format!("arn:aws:iam::{account}:role/{role}")}])),
+            Some(
+                json!([{"accountId": account, "type": "AWS::IAM::Role", "ARN": format!("arn:aws:iam::{account}:role/{role}")}]),
+            ),
             false,
         ),
         70..=79 => (
@@ -223,7 +246,9 @@ fn event(rng: &mut Rng, account: &str, region: &str, time: &str) -> Value {
             json!({"accountId": account, "invokedBy": "secretsmanager.amazonaws.com"}),
             json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"SecretARN": format!("arn:aws:secretsmanager:{region}:{account}:secret:db-{}", rng.hex(6))}}),
             Value::Null,
-            Some(json!([{"accountId": account, "type": "AWS::KMS::Key", "ARN": format!("arn:aws:kms:{region}:{account}:key/{}", rng.uuid())}])),
+            Some(
+                json!([{"accountId": account, "type": "AWS::KMS::Key", "ARN": format!("arn:aws:kms:{region}:{account}:key/{}", rng.uuid())}]),
+            ),
             true,
         ),
         _ => (
@@ -262,15 +287,20 @@ fn event(rng: &mut Rng, account: &str, region: &str, time: &str) -> Value {
         obj.insert("errorCode".into(), json!("AccessDenied"));
         obj.insert(
             "errorMessage".into(),
-            json!(format!("User is not authorized to perform: {name} — accès refusé")),
+            json!(format!(
+                "User is not authorized to perform: {name} — accès refusé"
+            )),
         );
     }
-    if resources.is_some() {
-        obj.insert("resources".into(), resources.expect("some"));
+    if let Some(resources) = resources {
+        obj.insert("resources".into(), resources);
     }
     if rng.chance(3) {
         // A field no release of traillake knows yet.
-        obj.insert("futureField".into(), json!({"added": "2026", "n": rng.below(10)}));
+        obj.insert(
+            "futureField".into(),
+            json!({"added": "2026", "n": rng.below(10)}),
+        );
     }
     if rng.chance(3) {
         obj.insert("additionalEventData".into(), json!({"SignatureVersion": "SigV4", "bytesTransferredIn": 0, "x-amz-id-2": rng.hex(20)}));
@@ -289,17 +319,16 @@ pub fn generate(opts: &GenerateOptions) -> std::io::Result<GenerateSummary> {
     const SLOT: u64 = 300;
     for account in &accounts {
         for region in &regions {
-            let per_slot = (opts.events_per_day as u64).div_ceil(86_400 / SLOT).max(1);
-            let mut remaining = opts.events_per_day as u64;
             for day in 0..opts.days {
                 let date = Date::from_days(opts.start.to_days() + day as i64);
-                remaining = opts.events_per_day as u64;
-                for slot in 0..(86_400 / SLOT) {
-                    if remaining == 0 {
-                        break;
+                let slots = 86_400 / SLOT;
+                for slot in 0..slots {
+                    // Spread the day's events evenly over every slot.
+                    let per_day = opts.events_per_day as u64;
+                    let n = per_day * (slot + 1) / slots - per_day * slot / slots;
+                    if n == 0 {
+                        continue;
                     }
-                    let n = per_slot.min(remaining);
-                    remaining -= n;
                     let mut records: Vec<(u64, Value)> = (0..n)
                         .map(|_| {
                             let sec = slot * SLOT + rng.below(SLOT);
@@ -316,7 +345,8 @@ pub fn generate(opts: &GenerateOptions) -> std::io::Result<GenerateSummary> {
                     } else {
                         (date, delivered)
                     };
-                    let body = json!({"Records": records.into_iter().map(|(_, r)| r).collect::<Vec<_>>()});
+                    let body =
+                        json!({"Records": records.into_iter().map(|(_, r)| r).collect::<Vec<_>>()});
                     let text = serde_json::to_vec(&body)?;
                     let dir = folder_path(&opts.out, account, region, folder);
                     let stamp = timestamp(folder, ts).replace([':', '-'], "");
@@ -345,18 +375,25 @@ pub fn generate(opts: &GenerateOptions) -> std::io::Result<GenerateSummary> {
                 let digest_dir = opts
                     .out
                     .join(format!("AWSLogs/{account}/CloudTrail-Digest/{region}"))
-                    .join(format!("{:04}/{:02}/{:02}", date.year, date.month, date.day));
+                    .join(format!(
+                        "{:04}/{:02}/{:02}",
+                        date.year, date.month, date.day
+                    ));
                 let digest = json!({"awsAccountId": account, "digestStartTime": timestamp(date, 0), "logFiles": []});
                 write(
-                    &digest_dir.join(format!("{account}_CloudTrail-Digest_{region}_{}.json.gz", date)),
+                    &digest_dir.join(format!(
+                        "{account}_CloudTrail-Digest_{region}_{}.json.gz",
+                        date
+                    )),
                     &gzip(&mut compressor, &serde_json::to_vec(&digest)?),
                 )?;
                 summary.other_files += 1;
             }
-            let _ = remaining;
         }
         write(
-            &opts.out.join(format!("AWSLogs/{account}/CloudTrail/ConfigWritabilityCheckFile")),
+            &opts.out.join(format!(
+                "AWSLogs/{account}/CloudTrail/ConfigWritabilityCheckFile"
+            )),
             b"",
         )?;
         summary.other_files += 1;

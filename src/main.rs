@@ -60,17 +60,21 @@ fn parse_date(flag: &str, v: &Option<String>) -> Result<Option<Date>, Failure> {
 }
 
 fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOptions, Failure> {
-    let mut opts = CompactOptions::default();
-    opts.source = args
+    let source = args
         .source
         .clone()
         .or_else(|| config.source.clone())
         .ok_or_else(|| usage("compact needs --source (or `source` in config.toml)"))?;
-    opts.lake = args
+    let lake = args
         .lake
         .clone()
         .or_else(|| config.lake.clone())
         .ok_or_else(|| usage("compact needs --lake (or `lake` in config.toml)"))?;
+    let mut opts = CompactOptions {
+        source,
+        lake,
+        ..CompactOptions::default()
+    };
     opts.filter = SourceFilter {
         since: parse_date("--since", &args.since)?,
         until: parse_date("--until", &args.until)?,

@@ -71,8 +71,7 @@ pub fn is_partition_value(v: &str) -> bool {
         && v.len() <= 64
         && v != "."
         && v != ".."
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
@@ -235,8 +234,14 @@ mod tests {
         let d = |s| utc_date(s).map(|d| d.to_string());
         assert_eq!(d("2018-11-28T22:31:59Z").as_deref(), Some("2018-11-28"));
         assert_eq!(d("2020-09-14T00:44:20.000Z").as_deref(), Some("2020-09-14"));
-        assert_eq!(d("2024-01-01T00:30:00+01:00").as_deref(), Some("2023-12-31"));
-        assert_eq!(d("2024-02-28T23:30:00-01:00").as_deref(), Some("2024-02-29"));
+        assert_eq!(
+            d("2024-01-01T00:30:00+01:00").as_deref(),
+            Some("2023-12-31")
+        );
+        assert_eq!(
+            d("2024-02-28T23:30:00-01:00").as_deref(),
+            Some("2024-02-29")
+        );
         assert_eq!(d("2024-13-01T00:00:00Z"), None);
         assert_eq!(d("2024-02-30T00:00:00Z"), None);
         assert_eq!(d("yesterday"), None);
@@ -278,7 +283,10 @@ mod tests {
         };
         let p = k.hive_path();
         assert_eq!(p, "account=123/region=cn-north-1/year=2024/month=01/day=05");
-        assert_eq!(PartitionKey::from_hive_path(&format!("{p}/f.parquet")), Some(k));
+        assert_eq!(
+            PartitionKey::from_hive_path(&format!("{p}/f.parquet")),
+            Some(k)
+        );
         assert!(!is_partition_value("a/b"));
         assert!(!is_partition_value(".."));
         assert!(!is_partition_value(""));

@@ -7,7 +7,7 @@
 //! merged at the end. The final merge holds one partition at a time per
 //! thread.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -133,66 +133,34 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
         .map_err(|e| CompactError::Runtime(e.to_string()))?;
 
     let src = Location::parse(&opts.source, false)?;
-    let lake_loc = Location::parse(&opts.lake, !opts.dry_run)?;
-    if src.contains(&lake_loc) {
-        return Err(CompactError::LakeInsideSource {
-            lake: lake_loc.url.clone(),
-            source_url: src.url.clone(),
-        });
-    }
-    let lake = Lake::new(lake_loc);
     let run_id = new_run_id();
     let mut report = RunReport {
         run_id: run_id.clone(),
         source: src.url.clone(),
-        lake: lake.loc.url.clone(),
+        lake: opts.lake.clone(),
         dry_run: opts.dry_run,
         ..RunReport::default()
     };
-
+    // A dry run creates nothing: a lake that does not exist yet is empty.
+    if opts.dry_run && !std::path::Path::new(&opts.lake).exists() && !opts.lake.contains("://") {
+        let to_read = plan(&rt, &src, opts, &HashSet::new(), &mut report)?;
+        return Ok(dry_run(&to_read, report, started));
+    }
+    let lake = Lake::new(Location::parse(&opts.lake, !opts.dry_run)?);
+    report.lake = lake.loc.url.clone();
+    if src.contains(&lake.loc) {
+        return Err(CompactError::LakeInsideSource {
+            lake: lake.loc.url.clone(),
+            source_url: src.url.clone(),
+        });
+    }
     if !opts.dry_run {
         report.recovered_runs = rt.block_on(lake.recover())?;
     }
     let ledger = rt.block_on(lake.read_ledger())?;
-    let listed = rt
-        .block_on(source::list(&src))
-        .map_err(|source| CompactError::List {
-            url: src.url.clone(),
-            source,
-        })?;
-
-    let mut to_read = Vec::new();
-    for meta in listed {
-        report.inputs_listed += 1;
-        let url = src.url_of(&meta.location);
-        let rel = src.relative(&meta.location);
-        let decision = source::classify(&rel, &opts.filter).and_then(|gz| {
-            if ledger.contains(&url) {
-                Err(SkipReason::AlreadyIngested)
-            } else {
-                Ok(gz)
-            }
-        });
-        match decision {
-            Ok(gzipped) => to_read.push(SourceObject {
-                path: meta.location,
-                url,
-                size: meta.size,
-                gzipped,
-            }),
-            Err(reason) => {
-                report.inputs_skipped += 1;
-                *report.skipped_by_reason.entry(reason).or_default() += 1;
-            }
-        }
-    }
-
+    let to_read = plan(&rt, &src, opts, &ledger, &mut report)?;
     if opts.dry_run {
-        for o in &to_read {
-            println!("read\t{}\t{}", o.size, o.url);
-        }
-        report.seconds = started.elapsed().as_secs_f64();
-        return Ok(report);
+        return Ok(dry_run(&to_read, report, started));
     }
 
     let progress = progress_bar(opts.progress, to_read.iter().map(|o| o.size).sum());
@@ -273,7 +241,8 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
         keys.par_iter()
             .map(|key| {
                 let buffer = &buffers[key];
-                let s = handle.block_on(stage_partition(&lake, &run_id, key, buffer, &opts.write))?;
+                let s =
+                    handle.block_on(stage_partition(&lake, &run_id, key, buffer, &opts.write))?;
                 bytes_out.fetch_add(s.bytes_out, Ordering::Relaxed);
                 Ok(s)
             })
@@ -304,6 +273,59 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
     report.seconds = started.elapsed().as_secs_f64();
     rt.block_on(write_run_files(&lake, &report))?;
     Ok(report)
+}
+
+/// Lists the source and decides, object by object, what to read; counts
+/// the rest as skipped in the report.
+fn plan(
+    rt: &tokio::runtime::Runtime,
+    src: &Location,
+    opts: &CompactOptions,
+    ledger: &HashSet<String>,
+    report: &mut RunReport,
+) -> Result<Vec<SourceObject>, CompactError> {
+    let listed = rt
+        .block_on(source::list(src))
+        .map_err(|source| CompactError::List {
+            url: src.url.clone(),
+            source,
+        })?;
+    let mut to_read = Vec::new();
+    for meta in listed {
+        report.inputs_listed += 1;
+        let url = src.url_of(&meta.location);
+        let decision =
+            source::classify(&src.relative(&meta.location), &opts.filter).and_then(|gz| {
+                if ledger.contains(&url) {
+                    Err(SkipReason::AlreadyIngested)
+                } else {
+                    Ok(gz)
+                }
+            });
+        match decision {
+            Ok(gzipped) => to_read.push(SourceObject {
+                path: meta.location,
+                url,
+                size: meta.size,
+                gzipped,
+            }),
+            Err(reason) => {
+                report.inputs_skipped += 1;
+                *report.skipped_by_reason.entry(reason).or_default() += 1;
+            }
+        }
+    }
+    Ok(to_read)
+}
+
+/// `--dry-run`: what would be read, one line each, on stdout.
+fn dry_run(to_read: &[SourceObject], mut report: RunReport, started: Instant) -> RunReport {
+    for o in to_read {
+        println!("read\t{}\t{}", o.size, o.url);
+    }
+    report.inputs_skipped += to_read.len() as u64;
+    report.seconds = started.elapsed().as_secs_f64();
+    report
 }
 
 fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
@@ -356,8 +378,8 @@ async fn fetch(src: &Location, chunk: &[SourceObject]) -> Vec<Fetched> {
 }
 
 thread_local! {
-    static INFLATER: std::cell::RefCell<libdeflater::Decompressor> =
-        std::cell::RefCell::new(libdeflater::Decompressor::new());
+    static INFLATER: std::cell::RefCell<source::Inflater> =
+        std::cell::RefCell::new(source::Inflater::new());
 }
 
 fn decode_slice(objects: &[Fetched]) -> DecodedSlice {
@@ -463,8 +485,11 @@ async fn stage_partition(
 /// Writes the run report and the quarantined records' JSON.
 async fn write_run_files(lake: &Lake, report: &RunReport) -> Result<(), LakeError> {
     let path = lake.state_path(&format!("runs/{}.json", report.run_id));
-    lake.put(&path, serde_json::to_vec_pretty(report).expect("report serializes"))
-        .await?;
+    lake.put(
+        &path,
+        serde_json::to_vec_pretty(report).expect("report serializes"),
+    )
+    .await?;
     let lines: Vec<String> = report
         .quarantined
         .iter()
@@ -482,7 +507,8 @@ async fn write_run_files(lake: &Lake, report: &RunReport) -> Result<(), LakeErro
         .collect();
     if !lines.is_empty() {
         let path = lake.state_path(&format!("quarantine/{}.jsonl", report.run_id));
-        lake.put(&path, (lines.join("\n") + "\n").into_bytes()).await?;
+        lake.put(&path, (lines.join("\n") + "\n").into_bytes())
+            .await?;
     }
     Ok(())
 }

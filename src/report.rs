@@ -69,7 +69,10 @@ impl RunReport {
             self.seconds,
         );
         if self.seconds > 0.0 && self.json_bytes_in > 0 {
-            s.push_str(&format!(" ({:.0} MB/s of JSON)", mb(self.json_bytes_in) / self.seconds));
+            s.push_str(&format!(
+                " ({:.0} MB/s of JSON)",
+                mb(self.json_bytes_in) / self.seconds
+            ));
         }
         s
     }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions};
+use arrow::compute::{
+    concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
+};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -63,8 +65,14 @@ impl WriteOptions {
                 .strip_prefix('(')
                 .and_then(|r| r.strip_suffix(')'))
                 .and_then(|n| n.parse::<i32>().ok())
-                .ok_or_else(|| format!("bad compression {s:?}: use zstd, zstd(N), snappy or none"))?,
-            None => return Err(format!("bad compression {s:?}: use zstd, zstd(N), snappy or none")),
+                .ok_or_else(|| {
+                    format!("bad compression {s:?}: use zstd, zstd(N), snappy or none")
+                })?,
+            None => {
+                return Err(format!(
+                    "bad compression {s:?}: use zstd, zstd(N), snappy or none"
+                ))
+            }
         };
         ZstdLevel::try_new(level)
             .map(Compression::ZSTD)
@@ -113,7 +121,9 @@ pub fn merge(batches: &[RecordBatch]) -> Merged {
 
     // Pass 1: dedupe on eventid, first by (sourcekey, arrival).
     let by_id = sort(vec![col(EVENT_ID), col(SOURCE_KEY), seq.clone()]);
-    let ids = all.column(schema::column_index(EVENT_ID)).as_string::<i32>();
+    let ids = all
+        .column(schema::column_index(EVENT_ID))
+        .as_string::<i32>();
     let mut keep = Vec::with_capacity(n);
     let mut prev: Option<&str> = None;
     for &i in by_id.values() {
@@ -131,7 +141,12 @@ pub fn merge(batches: &[RecordBatch]) -> Merged {
     // Pass 2: order by time.
     let kcol = |name: &str| kept.column(schema::column_index(name)).clone();
     let kseq: ArrayRef = Arc::new(UInt32Array::from_iter_values(0..kept.num_rows() as u32));
-    let order = sort(vec![kcol(EVENT_TIME), kcol(EVENT_ID), kcol(SOURCE_KEY), kseq]);
+    let order = sort(vec![
+        kcol(EVENT_TIME),
+        kcol(EVENT_ID),
+        kcol(SOURCE_KEY),
+        kseq,
+    ]);
     let batch = take_record_batch(&kept, &order).expect("indices in range");
     Merged { batch, duplicates }
 }
@@ -153,7 +168,8 @@ pub fn encode(batch: &RecordBatch, opts: &WriteOptions) -> Result<Vec<Vec<u8>>, 
         let w = match writer.as_mut() {
             Some(w) => w,
             None => writer.insert(
-                ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props.clone())).map_err(err)?,
+                ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props.clone()))
+                    .map_err(err)?,
             ),
         };
         w.write(&batch.slice(offset, len)).map_err(err)?;

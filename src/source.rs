@@ -46,9 +46,7 @@ pub struct SourceFilter {
 impl SourceFilter {
     fn keeps(&self, hints: &PathHints) -> bool {
         let date_ok = match hints.date {
-            Some(d) => {
-                self.since.is_none_or(|s| d >= s) && self.until.is_none_or(|u| d <= u)
-            }
+            Some(d) => self.since.is_none_or(|s| d >= s) && self.until.is_none_or(|u| d <= u),
             None => self.since.is_none() && self.until.is_none(),
         };
         let in_list = |list: &[String], v: &Option<String>| {
@@ -98,10 +96,7 @@ pub const MAX_DECOMPRESSED: usize = 2 << 30;
 /// Gunzips a whole object. libdeflate is used when the gzip trailer's size
 /// is plausible (it needs the output size up front and is ~2x zlib); a
 /// multi-member or unusual file falls back to flate2's streaming decoder.
-pub fn gunzip(
-    data: &[u8],
-    inflater: &mut libdeflater::Decompressor,
-) -> Result<Vec<u8>, String> {
+pub fn gunzip(data: &[u8], inflater: &mut Inflater) -> Result<Vec<u8>, String> {
     if data.is_empty() {
         return Err("empty file (0 bytes)".to_string());
     }
@@ -112,10 +107,10 @@ pub fn gunzip(
     // Deflate cannot expand more than ~1032:1.
     if isize <= data.len().saturating_mul(1032) && isize <= MAX_DECOMPRESSED {
         let mut out = vec![0u8; isize];
-        if let Ok(n) = inflater.gzip_decompress(data, &mut out) {
-            if n == isize {
-                return Ok(out);
-            }
+        // One member that fills exactly the trailer's size: done. Anything
+        // else (several members, a wrong trailer, damage) goes the slow way.
+        if inflater.gzip_member(data, &mut out) == Some((data.len(), isize)) {
+            return Ok(out);
         }
     }
     let mut out = Vec::new();
@@ -130,6 +125,56 @@ pub fn gunzip(
         ));
     }
     Ok(out)
+}
+
+/// libdeflate's decompressor. The `_ex` call is used because the plain one
+/// does not say how much input a member used, so it would silently stop
+/// after the first member of a multi-member file.
+pub struct Inflater(std::ptr::NonNull<libdeflate_sys::libdeflate_decompressor>);
+
+// SAFETY: a libdeflate decompressor has no thread affinity; `&mut self`
+// keeps it to one thread at a time.
+unsafe impl Send for Inflater {}
+
+impl Inflater {
+    pub fn new() -> Self {
+        // SAFETY: plain allocation; checked for null below.
+        let p = unsafe { libdeflate_sys::libdeflate_alloc_decompressor() };
+        Self(std::ptr::NonNull::new(p).expect("libdeflate allocation failed"))
+    }
+
+    /// Decompresses the first gzip member of `data` into `out`; returns
+    /// `(input bytes used, output bytes written)`.
+    fn gzip_member(&mut self, data: &[u8], out: &mut [u8]) -> Option<(usize, usize)> {
+        let (mut used, mut written) = (0usize, 0usize);
+        // SAFETY: pointers and lengths come from live slices; libdeflate
+        // writes at most `out.len()` bytes and the two counters.
+        let r = unsafe {
+            libdeflate_sys::libdeflate_gzip_decompress_ex(
+                self.0.as_ptr(),
+                data.as_ptr().cast(),
+                data.len(),
+                out.as_mut_ptr().cast(),
+                out.len(),
+                &mut used,
+                &mut written,
+            )
+        };
+        (r == libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS).then_some((used, written))
+    }
+}
+
+impl Default for Inflater {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Inflater {
+    fn drop(&mut self) {
+        // SAFETY: allocated by libdeflate_alloc_decompressor, freed once.
+        unsafe { libdeflate_sys::libdeflate_free_decompressor(self.0.as_ptr()) }
+    }
 }
 
 #[cfg(test)]
@@ -150,18 +195,27 @@ mod tests {
         assert_eq!(classify(&format!("{base}a.json.gz"), &f), Ok(true));
         assert_eq!(classify(&format!("{base}a.json"), &f), Ok(false));
         assert_eq!(
-            classify("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/01/02/d.json.gz", &f),
+            classify(
+                "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/01/02/d.json.gz",
+                &f
+            ),
             Err(SkipReason::Digest)
         );
         assert_eq!(
-            classify("AWSLogs/1/CloudTrail-Insight/us-east-1/2024/01/02/i.json.gz", &f),
+            classify(
+                "AWSLogs/1/CloudTrail-Insight/us-east-1/2024/01/02/i.json.gz",
+                &f
+            ),
             Err(SkipReason::Insight)
         );
         assert_eq!(
             classify("AWSLogs/1/CloudTrail/ConfigWritabilityCheckFile", &f),
             Err(SkipReason::WritabilityCheck)
         );
-        assert_eq!(classify(&format!("{base}notes.txt"), &f), Err(SkipReason::NotJson));
+        assert_eq!(
+            classify(&format!("{base}notes.txt"), &f),
+            Err(SkipReason::NotJson)
+        );
     }
 
     #[test]
@@ -173,7 +227,8 @@ mod tests {
             regions: vec![],
             include_insights: false,
         };
-        let key = |a: &str, d: &str| format!("AWSLogs/{a}/CloudTrail/us-east-1/2024/01/{d}/x.json.gz");
+        let key =
+            |a: &str, d: &str| format!("AWSLogs/{a}/CloudTrail/us-east-1/2024/01/{d}/x.json.gz");
         assert_eq!(classify(&key("1", "02"), &f), Ok(true));
         assert_eq!(classify(&key("1", "04"), &f), Err(SkipReason::Filtered));
         assert_eq!(classify(&key("2", "02"), &f), Err(SkipReason::Filtered));
@@ -181,7 +236,7 @@ mod tests {
 
     #[test]
     fn gunzip_reads_good_and_rejects_bad_input() {
-        let mut d = libdeflater::Decompressor::new();
+        let mut d = Inflater::new();
         let body = br#"{"Records":[]}"#;
         assert_eq!(gunzip(&gz(body), &mut d).unwrap(), body);
         // two members, as `cat a.gz b.gz` makes

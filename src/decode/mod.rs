@@ -23,14 +23,14 @@ pub mod json_text;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, ListArray, StringBuilder, StructArray};
 use arrow::array::builder::NullBufferBuilder;
+use arrow::array::{ArrayRef, ListArray, StringBuilder, StructArray};
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Fields};
 use arrow::record_batch::RecordBatch;
 use simd_json::{Node, StaticNode};
 
-use crate::partition::{is_partition_value, utc_date, PathHints, PartitionKey};
+use crate::partition::{is_partition_value, utc_date, PartitionKey, PathHints};
 use crate::schema::{self, Column, Kind, COLUMNS};
 use json_text::{span, write_static, write_string, write_value};
 
@@ -148,10 +148,7 @@ impl Decoder {
             return Err("record is not a JSON object".to_string());
         };
         let key = partition_of(rec, hints)?;
-        let builder = self
-            .partitions
-            .entry(key)
-            .or_insert_with(BatchBuilder::new);
+        let builder = self.partitions.entry(key).or_insert_with(BatchBuilder::new);
         builder.append(rec, source_key, &mut self.scratch);
         Ok(())
     }
@@ -421,7 +418,10 @@ impl StructBuilder {
     fn new(columns: &'static [Column]) -> Self {
         Self {
             columns,
-            children: columns.iter().map(|c| ColumnBuilder::new(&c.kind)).collect(),
+            children: columns
+                .iter()
+                .map(|c| ColumnBuilder::new(&c.kind))
+                .collect(),
             validity: NullBufferBuilder::new(0),
         }
     }
@@ -449,7 +449,8 @@ impl StructBuilder {
                 Some(i) if filled & (1 << i) == 0 => {
                     filled |= 1 << i;
                     let kind = &self.columns[i].kind;
-                    spilled |= append_value(&mut self.children[i], kind, k, v, path, extra, scratch);
+                    spilled |=
+                        append_value(&mut self.children[i], kind, k, v, path, extra, scratch);
                 }
                 _ => {
                     extra.add(path, k, v);
@@ -473,8 +474,12 @@ impl StructBuilder {
             .zip(self.columns)
             .map(|(b, c)| b.finish(&c.kind))
             .collect();
-        StructArray::try_new(struct_fields(self.columns), children, self.validity.finish())
-            .expect("struct built consistently")
+        StructArray::try_new(
+            struct_fields(self.columns),
+            children,
+            self.validity.finish(),
+        )
+        .expect("struct built consistently")
     }
 }
 
@@ -548,7 +553,9 @@ fn append_value<'i>(
                 i += e.len();
                 if matches!(e[0], Node::Object { .. }) {
                     let mut p = Vec::new();
-                    misfit |= b.element.append_object(e, &mut p, &mut element_extra, scratch);
+                    misfit |= b
+                        .element
+                        .append_object(e, &mut p, &mut element_extra, scratch);
                 } else {
                     b.element.append_null();
                     misfit |= !matches!(e[0], Node::Static(StaticNode::Null));
@@ -568,7 +575,10 @@ fn append_value<'i>(
 impl BatchBuilder {
     fn new() -> Self {
         Self {
-            columns: COLUMNS.iter().map(|c| ColumnBuilder::new(&c.kind)).collect(),
+            columns: COLUMNS
+                .iter()
+                .map(|c| ColumnBuilder::new(&c.kind))
+                .collect(),
             rows: 0,
         }
     }

@@ -1,1 +1,262 @@
+//! One test per decoder quirk seen in real logs (see tests/data/SOURCES.md).
 
+use arrow::array::{Array, AsArray, RecordBatch, StructArray};
+
+use super::*;
+
+fn decode(key: &str, doc: &str) -> (Decoder, FileStats, Vec<(PartitionKey, RecordBatch)>) {
+    let mut d = Decoder::new();
+    let mut bytes = doc.as_bytes().to_vec();
+    let stats = d.decode_file(key, &mut bytes);
+    let out = d.finish();
+    (d, stats, out)
+}
+
+fn one(doc: &str) -> RecordBatch {
+    let (d, stats, out) = decode("k", doc);
+    assert!(d.quarantined.is_empty(), "{:?}", d.quarantined);
+    assert_eq!(stats.accepted, 1);
+    assert_eq!(out.len(), 1);
+    out.into_iter().next().unwrap().1
+}
+
+/// Value of a `/`-separated column path in row 0 (structs only).
+fn get(batch: &RecordBatch, path: &str) -> Option<String> {
+    let mut parts = path.split('/');
+    let first = parts.next().unwrap();
+    let mut arr = batch.column(schema::column_index(first)).clone();
+    for p in parts {
+        let s: &StructArray = arr.as_struct();
+        if s.is_null(0) {
+            return None;
+        }
+        arr = s.column_by_name(p).unwrap().clone();
+    }
+    let s = arr.as_string::<i32>();
+    (!s.is_null(0)).then(|| s.value(0).to_string())
+}
+
+fn rec(fields: &str) -> String {
+    format!(
+        r#"{{"Records":[{{"eventTime":"2024-01-15T10:00:00Z","recipientAccountId":"111122223333","awsRegion":"eu-west-1","eventID":"e1"{fields}}}]}}"#
+    )
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap()
+}
+
+#[test]
+fn keys_match_columns_ignoring_case() {
+    let b = one(&rec(
+        r#","resources":[{"ARN":"arn:x","accountId":"1","type":"T"}]"#,
+    ));
+    let res = b.column(schema::column_index("resources")).as_list::<i32>();
+    let elem = res.value(0);
+    let elem = elem.as_struct();
+    assert_eq!(
+        elem.column_by_name("arn")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+        "arn:x"
+    );
+    assert!(get(&b, "otherfields").is_none());
+}
+
+#[test]
+fn scalars_in_string_columns_keep_their_json_text() {
+    let b = one(&rec(
+        r#","readOnly":true,"managementEvent":false,"apiVersion":20160101,"sessionCredentialFromConsole":"true""#,
+    ));
+    assert_eq!(get(&b, "readonly").as_deref(), Some("true"));
+    assert_eq!(get(&b, "managementevent").as_deref(), Some("false"));
+    assert_eq!(get(&b, "apiversion").as_deref(), Some("20160101"));
+    assert_eq!(
+        get(&b, "sessioncredentialfromconsole").as_deref(),
+        Some("true")
+    );
+}
+
+#[test]
+fn objects_in_string_columns_become_compact_json() {
+    let b = one(&rec(r#","sourceIPAddress":{"odd": [1, "x"]}"#));
+    assert_eq!(
+        get(&b, "sourceipaddress").as_deref(),
+        Some(r#"{"odd":[1,"x"]}"#)
+    );
+}
+
+#[test]
+fn json_text_columns_keep_case_twins_and_unicode() {
+    let b = one(&rec(
+        r#","requestParameters":{"Tagging":{"TagSet":[]},"tagging":"","name":"日本 é"},"responseElements":null"#,
+    ));
+    let rp = get(&b, "requestparameters").unwrap();
+    assert_eq!(
+        rp,
+        r#"{"Tagging":{"TagSet":[]},"tagging":"","name":"日本 é"}"#
+    );
+    assert_eq!(get(&b, "responseelements"), None);
+}
+
+#[test]
+fn user_identity_without_type_and_string_mfa() {
+    let b = one(&rec(
+        r#","userIdentity":{"accountId":"1","invokedBy":"ec2.amazonaws.com","sessionContext":{"attributes":{"mfaAuthenticated":false,"creationDate":"2024-01-15T09:00:00Z"}}}"#,
+    ));
+    assert_eq!(get(&b, "useridentity/type"), None);
+    assert_eq!(
+        get(&b, "useridentity/invokedby").as_deref(),
+        Some("ec2.amazonaws.com")
+    );
+    assert_eq!(
+        get(
+            &b,
+            "useridentity/sessioncontext/attributes/mfaauthenticated"
+        )
+        .as_deref(),
+        Some("false")
+    );
+    let ui = b.column(schema::column_index("useridentity")).as_struct();
+    let sc = ui.column_by_name("sessioncontext").unwrap().as_struct();
+    assert!(sc.column_by_name("sessionissuer").unwrap().is_null(0));
+}
+
+#[test]
+fn unknown_fields_nest_in_the_catch_all_with_their_spelling() {
+    let b = one(&rec(
+        r#","userIdentity":{"type":"Root","inScopeOf":{},"sessionContext":{"sourceIdentity":"x","attributes":{"creationDate":"d","newAttr":1}}},"futureField":[1,2]"#,
+    ));
+    assert_eq!(get(&b, "useridentity/type").as_deref(), Some("Root"));
+    assert_eq!(
+        json(&get(&b, "otherfields").unwrap()),
+        json(
+            r#"{"userIdentity":{"inScopeOf":{},"sessionContext":{"sourceIdentity":"x","attributes":{"newAttr":1}}},"futureField":[1,2]}"#
+        )
+    );
+}
+
+#[test]
+fn a_second_key_for_the_same_column_goes_to_the_catch_all() {
+    let b = one(&rec(r#","eventName":"A","EventName":"B""#));
+    assert_eq!(get(&b, "eventname").as_deref(), Some("A"));
+    assert_eq!(
+        json(&get(&b, "otherfields").unwrap()),
+        json(r#"{"EventName":"B"}"#)
+    );
+}
+
+#[test]
+fn a_struct_column_given_a_string_keeps_the_value_in_the_catch_all() {
+    let b = one(&rec(
+        r#","userIdentity":"weird","tlsDetails":{"clientProvidedHostHeader":"h"}"#,
+    ));
+    assert_eq!(get(&b, "useridentity/type"), None);
+    assert_eq!(
+        get(&b, "tlsdetails/clientprovidedhostheader").as_deref(),
+        Some("h")
+    );
+    assert_eq!(get(&b, "tlsdetails/tlsversion"), None);
+    assert_eq!(
+        json(&get(&b, "otherfields").unwrap()),
+        json(r#"{"userIdentity":"weird"}"#)
+    );
+}
+
+#[test]
+fn resources_with_an_unknown_key_keep_the_whole_array() {
+    let doc = rec(r#","resources":[{"ARN":"a","ARNPrefix":"p"},"odd"]"#);
+    let b = one(&doc);
+    assert_eq!(
+        json(&get(&b, "otherfields").unwrap()),
+        json(r#"{"resources":[{"ARN":"a","ARNPrefix":"p"},"odd"]}"#)
+    );
+    let res = b.column(schema::column_index("resources")).as_list::<i32>();
+    assert_eq!(res.value(0).len(), 2);
+}
+
+#[test]
+fn partition_comes_from_the_event_not_the_path() {
+    let key = "AWSLogs/218007301253/CloudTrail/us-east-1/2024/01/16/f.json.gz";
+    let doc = r#"{"Records":[
+        {"eventTime":"2024-01-15T23:59:59Z","recipientAccountId":"123837392027","awsRegion":"us-east-1"},
+        {"eventTime":"2024-01-16T00:00:01Z"}
+    ]}"#;
+    let (_, stats, out) = decode(key, doc);
+    assert_eq!(stats.accepted, 2);
+    let keys: Vec<String> = out.iter().map(|(k, _)| k.hive_path()).collect();
+    assert_eq!(
+        keys,
+        [
+            "account=123837392027/region=us-east-1/year=2024/month=01/day=15",
+            "account=218007301253/region=us-east-1/year=2024/month=01/day=16",
+        ]
+    );
+}
+
+#[test]
+fn records_without_a_usable_event_time_are_quarantined_alone() {
+    let doc = r#"{"Records":[
+        {"eventName":"NoTime"},
+        {"eventTime":"yesterday"},
+        42,
+        {"eventTime":"2024-01-15T10:00:00Z","eventID":"ok"}
+    ]}"#;
+    let (d, stats, out) = decode("f.json", doc);
+    assert_eq!(stats.records, 4);
+    assert_eq!(stats.accepted, 1);
+    assert_eq!(stats.quarantined, 3);
+    let q: Vec<_> = d
+        .quarantined
+        .iter()
+        .map(|q| (q.record, q.reason.as_str()))
+        .collect();
+    assert_eq!(q[0], (Some(0), "no eventTime"));
+    assert_eq!(q[2], (Some(2), "record is not a JSON object"));
+    assert!(q[1].1.contains("not an ISO-8601 time"));
+    assert_eq!(
+        d.quarantined[0].raw.as_deref(),
+        Some(r#"{"eventName":"NoTime"}"#)
+    );
+    assert_eq!(out[0].1.num_rows(), 1);
+}
+
+#[test]
+fn bad_documents_are_quarantined_whole() {
+    for (doc, reason) in [
+        ("{\"Records\":[", "invalid JSON"),
+        ("{\"Records\":{}}", "no top-level \"Records\" array"),
+        ("[1,2]", "no top-level \"Records\" array"),
+        ("", "invalid JSON"),
+    ] {
+        let (d, stats, out) = decode("bad.json", doc);
+        assert_eq!(stats, FileStats::default(), "{doc}");
+        assert!(out.is_empty());
+        assert_eq!(d.quarantined.len(), 1);
+        assert!(
+            d.quarantined[0].reason.contains(reason),
+            "{doc}: {:?}",
+            d.quarantined
+        );
+        assert_eq!(d.quarantined[0].record, None);
+    }
+}
+
+#[test]
+fn empty_records_is_a_good_file_with_no_rows() {
+    let (d, stats, out) = decode("empty.json", r#"{"Records":[]}"#);
+    assert!(d.quarantined.is_empty());
+    assert_eq!(stats.records, 0);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn sourcekey_names_the_object() {
+    let (_, _, out) = decode("s3://b/AWSLogs/x.json.gz", &rec(""));
+    let b = &out[0].1;
+    assert_eq!(
+        get(b, "sourcekey").as_deref(),
+        Some("s3://b/AWSLogs/x.json.gz")
+    );
+}

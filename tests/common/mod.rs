@@ -1,0 +1,375 @@
+//! Test support: run the real binary, read raw logs independently with
+//! serde_json and flate2, read the lake back, and compare.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::{Map, Value};
+use traillake::schema::{Column, Kind, COLUMNS};
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_traillake"))
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `traillake compact --json` and returns (exit code, report, stderr).
+pub fn compact(src: &Path, lake: &Path, extra: &[&str]) -> (i32, Value, String) {
+    let out = bin()
+        .args(["compact", "--json", "--source"])
+        .arg(src)
+        .arg("--lake")
+        .arg(lake)
+        .args(extra)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("run traillake");
+    report_of(out)
+}
+
+pub fn report_of(out: Output) -> (i32, Value, String) {
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let report = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), report, stderr)
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in walk(from) {
+        let rel = entry.strip_prefix(from).unwrap();
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &dest).unwrap();
+    }
+}
+
+/// Every file below `dir`, sorted.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// An event as the raw logs have it, read without traillake's code.
+#[derive(Debug, Clone)]
+pub struct RawEvent {
+    pub partition: String,
+    pub source_url: String,
+    pub record: Value,
+}
+
+/// Reads every CloudTrail log file under `src` (skipping digests and other
+/// objects) with flate2 + serde_json.
+pub fn read_raw(src: &Path) -> Vec<RawEvent> {
+    let src = std::fs::canonicalize(src).unwrap();
+    let mut out = Vec::new();
+    for f in walk(&src) {
+        let s = f.to_string_lossy().to_string();
+        if s.contains("CloudTrail-Digest") || !(s.ends_with(".json.gz") || s.ends_with(".json")) {
+            continue;
+        }
+        let bytes = std::fs::read(&f).unwrap();
+        let mut text = Vec::new();
+        if s.ends_with(".gz") {
+            flate2::read::MultiGzDecoder::new(&bytes[..])
+                .read_to_end(&mut text)
+                .unwrap();
+        } else {
+            text = bytes;
+        }
+        let doc: Value = serde_json::from_slice(&text).unwrap();
+        let path_account = path_segment_before(&s, "CloudTrail");
+        for r in doc["Records"].as_array().unwrap() {
+            let account = r["recipientAccountId"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| path_account.clone());
+            let region = r["awsRegion"].as_str().unwrap().to_string();
+            let t = r["eventTime"].as_str().unwrap();
+            let partition = format!(
+                "account={account}/region={region}/year={}/month={}/day={}",
+                &t[0..4],
+                &t[5..7],
+                &t[8..10]
+            );
+            out.push(RawEvent {
+                partition,
+                source_url: format!("file://{s}"),
+                record: r.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn path_segment_before(path: &str, seg: &str) -> String {
+    let parts: Vec<&str> = path.split('/').collect();
+    let i = parts.iter().rposition(|p| *p == seg).unwrap();
+    parts[i - 1].to_string()
+}
+
+/// The expected lake row for a raw record, computed independently of the
+/// decoder: each column's value as JSON, plus the catch-all as parsed JSON.
+pub fn expected_row(record: &Value, source_url: &str) -> Value {
+    let mut extra = Map::new();
+    let mut row = expect_struct(record.as_object().unwrap(), COLUMNS, &mut extra);
+    row.insert(
+        "otherfields".into(),
+        if extra.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(extra)
+        },
+    );
+    row.insert("sourcekey".into(), Value::String(source_url.to_string()));
+    Value::Object(row)
+}
+
+fn find<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<(&'a String, &'a Value)> {
+    obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))
+}
+
+fn expect_struct(
+    obj: &Map<String, Value>,
+    cols: &[Column],
+    extra: &mut Map<String, Value>,
+) -> Map<String, Value> {
+    let mut row = Map::new();
+    for (k, v) in obj {
+        let known = cols.iter().any(|c| {
+            c.name.eq_ignore_ascii_case(k) && !matches!(c.kind, Kind::CatchAll | Kind::SourceKey)
+        });
+        if !known {
+            extra.insert(k.clone(), v.clone());
+        }
+    }
+    for c in cols {
+        if matches!(c.kind, Kind::CatchAll | Kind::SourceKey) {
+            continue;
+        }
+        let value = match find(obj, c.name) {
+            None | Some((_, Value::Null)) => Value::Null,
+            Some((key, v)) => match &c.kind {
+                Kind::Str => match v {
+                    Value::String(s) => Value::String(s.clone()),
+                    Value::Bool(_) | Value::Number(_) => Value::String(v.to_string()),
+                    other => Value::String(serde_json::to_string(other).unwrap()),
+                },
+                Kind::Json => Value::String(serde_json::to_string(v).unwrap()),
+                Kind::Struct(children) => match v {
+                    Value::Object(o) => {
+                        let mut sub = Map::new();
+                        let s = expect_struct(o, children, &mut sub);
+                        if !sub.is_empty() {
+                            extra.insert(key.clone(), Value::Object(sub));
+                        }
+                        Value::Object(s)
+                    }
+                    other => {
+                        extra.insert(key.clone(), other.clone());
+                        Value::Null
+                    }
+                },
+                Kind::ListOfStruct(children) => match v {
+                    Value::Array(items) => {
+                        let mut misfit = false;
+                        let elems = items
+                            .iter()
+                            .map(|e| match e {
+                                Value::Object(o) => {
+                                    let mut sub = Map::new();
+                                    let s = expect_struct(o, children, &mut sub);
+                                    misfit |= !sub.is_empty();
+                                    Value::Object(s)
+                                }
+                                Value::Null => Value::Null,
+                                _ => {
+                                    misfit = true;
+                                    Value::Null
+                                }
+                            })
+                            .collect();
+                        if misfit {
+                            extra.insert(key.clone(), v.clone());
+                        }
+                        Value::Array(elems)
+                    }
+                    other => {
+                        extra.insert(key.clone(), other.clone());
+                        Value::Null
+                    }
+                },
+                Kind::CatchAll | Kind::SourceKey => unreachable!(),
+            },
+        };
+        row.insert(c.name.to_string(), value);
+    }
+    row
+}
+
+/// Every row of the lake as JSON (JSON-text columns compared as strings,
+/// except `otherfields`, which is parsed), keyed by partition path.
+pub fn read_lake(lake: &Path) -> BTreeMap<String, Vec<Value>> {
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for f in walk(lake) {
+        let s = f.to_string_lossy().to_string();
+        if !s.ends_with(".parquet") {
+            continue;
+        }
+        assert!(!s.contains("/_traillake/"), "data file in state dir: {s}");
+        let rel = f.strip_prefix(lake).unwrap().to_string_lossy().to_string();
+        let partition = rel.rsplit_once('/').unwrap().0.to_string();
+        let file = std::fs::File::open(&f).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            for i in 0..batch.num_rows() {
+                let mut row = Map::new();
+                for (c, arr) in COLUMNS.iter().zip(batch.columns()) {
+                    let mut v = to_json(arr, i, &c.kind);
+                    if matches!(c.kind, Kind::CatchAll) {
+                        if let Value::String(s) = &v {
+                            v = serde_json::from_str(s).unwrap();
+                        }
+                    }
+                    row.insert(c.name.to_string(), v);
+                }
+                out.entry(partition.clone())
+                    .or_default()
+                    .push(Value::Object(row));
+            }
+        }
+    }
+    out
+}
+
+fn to_json(arr: &ArrayRef, i: usize, kind: &Kind) -> Value {
+    if arr.is_null(i) {
+        return Value::Null;
+    }
+    match kind {
+        Kind::Struct(children) => {
+            let s = arr.as_struct();
+            Value::Object(
+                children
+                    .iter()
+                    .zip(s.columns())
+                    .map(|(c, a)| (c.name.to_string(), to_json(a, i, &c.kind)))
+                    .collect(),
+            )
+        }
+        Kind::ListOfStruct(children) => {
+            let l = arr.as_list::<i32>();
+            let values = l.value(i);
+            let s = values.as_struct();
+            Value::Array(
+                (0..s.len())
+                    .map(|j| {
+                        if s.is_null(j) {
+                            return Value::Null;
+                        }
+                        Value::Object(
+                            children
+                                .iter()
+                                .zip(s.columns())
+                                .map(|(c, a)| (c.name.to_string(), to_json(a, j, &c.kind)))
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            )
+        }
+        _ => Value::String(arr.as_string::<i32>().value(i).to_string()),
+    }
+}
+
+/// JSON-text columns hold text; compare them as parsed values.
+pub fn normalize(mut row: Value) -> Value {
+    for c in COLUMNS {
+        if matches!(c.kind, Kind::Json) {
+            if let Some(Value::String(s)) = row.get(c.name) {
+                let parsed: Value = serde_json::from_str(s).unwrap();
+                row[c.name] = parsed;
+            }
+        }
+    }
+    row
+}
+
+/// Asserts that the lake holds each distinct event of `raw` exactly once,
+/// in the partition of its own time, with values equal to the raw record
+/// (for duplicates, the copy from the first source object in key order).
+pub fn assert_lake_matches(lake: &Path, raw: &[RawEvent]) {
+    let mut expected: HashMap<(String, String), &RawEvent> = HashMap::new();
+    for e in raw {
+        let id = e.record["eventID"].as_str().unwrap().to_string();
+        let slot = expected.entry((e.partition.clone(), id)).or_insert(e);
+        if e.source_url < slot.source_url {
+            *slot = e;
+        }
+    }
+    let lake_rows = read_lake(lake);
+    let mut seen = 0;
+    for (partition, rows) in &lake_rows {
+        let times: Vec<&str> = rows
+            .iter()
+            .map(|r| r["eventtime"].as_str().unwrap())
+            .collect();
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "{partition}: rows not sorted by eventtime"
+        );
+        for row in rows {
+            let id = row["eventid"].as_str().unwrap().to_string();
+            let e = expected
+                .get(&(partition.clone(), id.clone()))
+                .unwrap_or_else(|| panic!("{partition}: unexpected event {id}"));
+            let want = normalize(expected_row(&e.record, &e.source_url));
+            let got = normalize(row.clone());
+            assert_eq!(got, want, "{partition}: event {id} differs");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, expected.len(), "lake rows vs distinct raw events");
+}
+
+/// Bytes of every data file, by path relative to the lake.
+pub fn snapshot(lake: &Path) -> BTreeMap<String, Vec<u8>> {
+    walk(lake)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".parquet"))
+        .map(|p| {
+            let rel = p.strip_prefix(lake).unwrap().to_string_lossy().to_string();
+            (rel, std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
