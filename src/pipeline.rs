@@ -169,8 +169,19 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
     let mut ledger_add = Vec::new();
     let mut spill_seq = 0usize;
 
-    for chunk in chunks(&to_read, opts.chunk_bytes) {
-        let fetched = rt.block_on(fetch(&src, chunk));
+    // Fetch the next chunk while this one is decoded.
+    let chunks = chunks(&to_read, opts.chunk_bytes);
+    let spawn_fetch = |i: usize| {
+        chunks
+            .get(i)
+            .map(|c| rt.spawn(fetch(src.clone(), c.to_vec())))
+    };
+    let mut next = spawn_fetch(0);
+    for i in 0..chunks.len() {
+        let fetched = rt
+            .block_on(next.take().expect("spawned"))
+            .map_err(|e| CompactError::Runtime(e.to_string()))?;
+        next = spawn_fetch(i + 1);
         let slices: Vec<DecodedSlice> = pool.install(|| {
             let per = fetched.len().div_ceil(opts.threads.max(1) * 4).max(1);
             fetched.par_chunks(per).map(decode_slice).collect()
@@ -363,8 +374,9 @@ fn chunks(objects: &[SourceObject], limit: u64) -> Vec<&[SourceObject]> {
 type Fetched = (SourceObject, Result<bytes::Bytes, String>);
 
 /// Fetches a chunk's objects, a bounded number at a time, in order.
-async fn fetch(src: &Location, chunk: &[SourceObject]) -> Vec<Fetched> {
-    futures::stream::iter(chunk.iter().cloned())
+async fn fetch(src: Location, chunk: Vec<SourceObject>) -> Vec<Fetched> {
+    let src = &src;
+    futures::stream::iter(chunk)
         .map(|o| async move {
             let r = match src.store.get(&o.path).await {
                 Ok(r) => r.bytes().await.map_err(|e| e.to_string()),
@@ -385,6 +397,7 @@ thread_local! {
 fn decode_slice(objects: &[Fetched]) -> DecodedSlice {
     let mut out = DecodedSlice::default();
     let mut decoder = Decoder::new();
+    let mut json = Vec::new();
     for (obj, data) in objects {
         let data = match data {
             Ok(d) => d,
@@ -394,18 +407,17 @@ fn decode_slice(objects: &[Fetched]) -> DecodedSlice {
             }
         };
         out.bytes_in += data.len() as u64;
-        let json = if obj.gzipped {
-            INFLATER.with(|d| source::gunzip(data, &mut d.borrow_mut()))
+        let unpacked = if obj.gzipped {
+            INFLATER.with(|d| source::gunzip(data, &mut d.borrow_mut(), &mut json))
         } else {
-            Ok(data.to_vec())
+            json.clear();
+            json.extend_from_slice(data);
+            Ok(())
         };
-        let mut json = match json {
-            Ok(j) => j,
-            Err(reason) => {
-                decoder.quarantine_file(&obj.url, reason);
-                continue;
-            }
-        };
+        if let Err(reason) = unpacked {
+            decoder.quarantine_file(&obj.url, reason);
+            continue;
+        }
         let before = decoder.quarantined.len();
         let stats = decoder.decode_file(&obj.url, &mut json);
         let whole_file_failed = decoder.quarantined[before..]

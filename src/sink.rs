@@ -2,17 +2,16 @@
 //! deduplicate by `eventid`, sort by `eventtime`, and encode files of a
 //! target size with row-group statistics.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{
-    concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
-};
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::compute::interleave_record_batch;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::schema::{self, EVENT_ID, EVENT_TIME, SOURCE_KEY};
 
@@ -80,13 +79,29 @@ impl WriteOptions {
     }
 
     fn properties(&self) -> WriterProperties {
-        WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(self.compression)
             .set_max_row_group_row_count(Some(self.row_group_rows))
-            .set_statistics_enabled(EnabledStatistics::Page)
-            .build()
+            .set_statistics_enabled(EnabledStatistics::Page);
+        // Dictionary encoding only costs time on columns that are (nearly)
+        // unique per row: hashing every value, then falling back to plain.
+        for col in UNIQUE_PER_ROW {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(*col), false);
+        }
+        props.build()
     }
 }
+
+/// Columns whose values are (nearly) unique per row.
+const UNIQUE_PER_ROW: &[&str] = &[
+    "eventid",
+    "requestid",
+    "requestparameters",
+    "responseelements",
+    "additionaleventdata",
+    "serviceeventdetails",
+    "otherfields",
+];
 
 /// A partition after merging: sorted by time, one row per event.
 pub struct Merged {
@@ -97,58 +112,74 @@ pub struct Merged {
 
 /// Merges batches of one partition: drops duplicate deliveries (same
 /// non-null `eventid`), keeping the row with the smallest `sourcekey` (then
-/// the earliest), and sorts by `eventtime`, `eventid`, `sourcekey`.
+/// the earliest), and sorts by `eventtime`, `eventid`, `sourcekey`, arrival.
+///
+/// Rows are copied once: the order is computed on `(batch, row)` pairs and
+/// the result gathered with `interleave`, with no concatenation first.
 pub fn merge(batches: &[RecordBatch]) -> Merged {
-    let schema = schema::arrow_schema();
-    let all = concat_batches(&schema, batches).expect("batches share the lake schema");
-    let n = all.num_rows();
-    let seq: ArrayRef = Arc::new(UInt32Array::from_iter_values(0..n as u32));
-    let col = |name: &str| all.column(schema::column_index(name)).clone();
-    let asc = SortOptions {
-        descending: false,
-        nulls_first: false,
+    let strings = |name: &str| -> Vec<&StringArray> {
+        let i = schema::column_index(name);
+        batches
+            .iter()
+            .map(|b| b.column(i).as_string::<i32>())
+            .collect()
     };
-    let sort = |cols: Vec<ArrayRef>| {
-        let cols: Vec<SortColumn> = cols
-            .into_iter()
-            .map(|values| SortColumn {
-                values,
-                options: Some(asc),
-            })
-            .collect();
-        lexsort_to_indices(&cols, None).expect("sortable columns")
-    };
-
-    // Pass 1: dedupe on eventid, first by (sourcekey, arrival).
-    let by_id = sort(vec![col(EVENT_ID), col(SOURCE_KEY), seq.clone()]);
-    let ids = all
-        .column(schema::column_index(EVENT_ID))
-        .as_string::<i32>();
-    let mut keep = Vec::with_capacity(n);
-    let mut prev: Option<&str> = None;
-    for &i in by_id.values() {
-        let id = (!ids.is_null(i as usize)).then(|| ids.value(i as usize));
-        if id.is_some() && id == prev {
-            continue;
-        }
-        prev = id;
-        keep.push(i);
+    let (times, ids, keys) = (strings(EVENT_TIME), strings(EVENT_ID), strings(SOURCE_KEY));
+    fn get<'a>(col: &[&'a StringArray], (b, r): (usize, usize)) -> Option<&'a str> {
+        let a = col[b];
+        (!a.is_null(r)).then(|| a.value(r))
     }
-    let duplicates = (n - keep.len()) as u64;
-    keep.sort_unstable();
-    let kept = take_record_batch(&all, &UInt32Array::from(keep)).expect("indices in range");
-
-    // Pass 2: order by time.
-    let kcol = |name: &str| kept.column(schema::column_index(name)).clone();
-    let kseq: ArrayRef = Arc::new(UInt32Array::from_iter_values(0..kept.num_rows() as u32));
-    let order = sort(vec![
-        kcol(EVENT_TIME),
-        kcol(EVENT_ID),
-        kcol(SOURCE_KEY),
-        kseq,
-    ]);
-    let batch = take_record_batch(&kept, &order).expect("indices in range");
+    let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let mut rows: Vec<(usize, usize)> = Vec::with_capacity(n);
+    for (b, batch) in batches.iter().enumerate() {
+        rows.extend((0..batch.num_rows()).map(|r| (b, r)));
+    }
+    // `rows` is in arrival order, so (b, r) order is arrival order.
+    rows.sort_unstable_by(|&x, &y| {
+        let key = |p| (get(&times, p), get(&ids, p), get(&keys, p));
+        cmp_nulls_last(key(x), key(y)).then(x.cmp(&y))
+    });
+    // The copy of each eventid to keep: smallest (sourcekey, arrival).
+    let mut best: HashMap<&str, (usize, usize)> = HashMap::with_capacity(n);
+    for &p in &rows {
+        if let Some(id) = get(&ids, p) {
+            best.entry(id)
+                .and_modify(|q| {
+                    if (get(&keys, p), p) < (get(&keys, *q), *q) {
+                        *q = p;
+                    }
+                })
+                .or_insert(p);
+        }
+    }
+    rows.retain(|&p| get(&ids, p).is_none_or(|id| best[id] == p));
+    let duplicates = (n - rows.len()) as u64;
+    let schema = schema::arrow_schema();
+    let batch = if batches.is_empty() {
+        RecordBatch::new_empty(schema)
+    } else {
+        let refs: Vec<&RecordBatch> = batches.iter().collect();
+        interleave_record_batch(&refs, &rows).expect("batches share the lake schema")
+    };
     Merged { batch, duplicates }
+}
+
+/// Orders `None` after every value, as `ORDER BY ... NULLS LAST` does.
+fn cmp_nulls_last<T: Ord>(
+    a: (Option<T>, Option<T>, Option<T>),
+    b: (Option<T>, Option<T>, Option<T>),
+) -> std::cmp::Ordering {
+    fn one<T: Ord>(a: Option<T>, b: Option<T>) -> std::cmp::Ordering {
+        match (a, b) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        }
+    }
+    one(a.0, b.0)
+        .then_with(|| one(a.1, b.1))
+        .then_with(|| one(a.2, b.2))
 }
 
 /// Encodes sorted rows as one or more Parquet files of about the target

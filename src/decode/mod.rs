@@ -20,7 +20,6 @@
 
 pub mod json_text;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::builder::NullBufferBuilder;
@@ -30,7 +29,7 @@ use arrow::datatypes::{DataType, Field, Fields};
 use arrow::record_batch::RecordBatch;
 use simd_json::{Node, StaticNode};
 
-use crate::partition::{is_partition_value, utc_date, PartitionKey, PathHints};
+use crate::partition::{is_partition_value, utc_date, Date, PartitionKey, PathHints};
 use crate::schema::{self, Column, Kind, COLUMNS};
 use json_text::{span, write_static, write_string, write_value};
 
@@ -61,7 +60,10 @@ pub struct FileStats {
 /// Decodes log objects into per-partition Arrow builders.
 #[derive(Default)]
 pub struct Decoder {
-    partitions: HashMap<PartitionKey, BatchBuilder>,
+    /// Builders by partition; few per decoder, so a vector with the last
+    /// one used checked first beats hashing a key per record.
+    partitions: Vec<(PartitionKey, Date, BatchBuilder)>,
+    last: usize,
     buffers: Option<simd_json::Buffers>,
     scratch: String,
     /// Records and files that could not be taken since the last drain.
@@ -147,24 +149,47 @@ impl Decoder {
         let Node::Object { .. } = rec[0] else {
             return Err("record is not a JSON object".to_string());
         };
-        let key = partition_of(rec, hints)?;
-        let builder = self.partitions.entry(key).or_insert_with(BatchBuilder::new);
-        builder.append(rec, source_key, &mut self.scratch);
+        let (account, region, date) = partition_of(rec, hints)?;
+        let is = |(k, d, _): &(PartitionKey, Date, BatchBuilder)| {
+            *d == date && k.account == account && k.region == region
+        };
+        let i = match self.partitions.get(self.last) {
+            Some(p) if is(p) => self.last,
+            _ => match self.partitions.iter().position(is) {
+                Some(i) => i,
+                None => {
+                    let key = PartitionKey {
+                        account: account.to_string(),
+                        region: region.to_string(),
+                        year: format!("{:04}", date.year),
+                        month: format!("{:02}", date.month),
+                        day: format!("{:02}", date.day),
+                    };
+                    self.partitions.push((key, date, BatchBuilder::new()));
+                    self.partitions.len() - 1
+                }
+            },
+        };
+        self.last = i;
+        self.partitions[i]
+            .2
+            .append(rec, source_key, &mut self.scratch);
         Ok(())
     }
 
     /// Rows buffered so far, over all partitions.
     pub fn buffered_rows(&self) -> usize {
-        self.partitions.values().map(|b| b.rows).sum()
+        self.partitions.iter().map(|(_, _, b)| b.rows).sum()
     }
 
     /// Hands back one batch per partition and empties the builders.
     pub fn finish(&mut self) -> Vec<(PartitionKey, RecordBatch)> {
         self.buffered_bytes = 0;
+        self.last = 0;
         let mut out: Vec<_> = self
             .partitions
-            .drain()
-            .map(|(k, mut b)| (k, b.finish()))
+            .drain(..)
+            .map(|(k, _, mut b)| (k, b.finish()))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
@@ -215,7 +240,10 @@ fn object_entries<'t, 'i>(
 /// Partition of a record: `recipientAccountId`, `awsRegion` and the UTC date
 /// of `eventTime`; the path's account and region only when the record has
 /// none usable. A record without a readable `eventTime` is refused.
-fn partition_of(rec: &[Node<'_>], hints: &PathHints) -> Result<PartitionKey, String> {
+fn partition_of<'a>(
+    rec: &[Node<'a>],
+    hints: &'a PathHints,
+) -> Result<(&'a str, &'a str, Date), String> {
     let mut time = None;
     let mut account = None;
     let mut region = None;
@@ -240,19 +268,17 @@ fn partition_of(rec: &[Node<'_>], hints: &PathHints) -> Result<PartitionKey, Str
         }
         Some(_) => return Err("eventTime is not a string".to_string()),
     };
-    let pick = |v: Option<Node<'_>>, fallback: &Option<String>| -> String {
+    let pick = |v: Option<Node<'a>>, fallback: &'a Option<String>| -> &'a str {
         match v {
-            Some(Node::String(s)) if is_partition_value(s) => s.to_string(),
-            _ => fallback.clone().unwrap_or_else(|| "unknown".to_string()),
+            Some(Node::String(s)) if is_partition_value(s) => s,
+            _ => fallback.as_deref().unwrap_or("unknown"),
         }
     };
-    Ok(PartitionKey {
-        account: pick(account, &hints.account),
-        region: pick(region, &hints.region),
-        year: format!("{:04}", date.year),
-        month: format!("{:02}", date.month),
-        day: format!("{:02}", date.day),
-    })
+    Ok((
+        pick(account, &hints.account),
+        pick(region, &hints.region),
+        date,
+    ))
 }
 
 /// Builds the catch-all JSON object, nested as in the record: an unknown key

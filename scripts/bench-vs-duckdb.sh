@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Times `traillake compact` against DuckDB's read_json + COPY ... PARTITION_BY
+# on the same generated CloudTrail logs, in the same run, and prints the
+# ratio of medians and the peak RSS of each (from /usr/bin/time -v).
+#
+#   scripts/bench-vs-duckdb.sh [EVENTS_PER_DAY] [RUNS]
+#
+# Default: 3 accounts x 2 regions x 3 days x 24,000 events ~ 430 MB of JSON.
+# Needs: cargo, python3 with duckdb (pip install duckdb), /usr/bin/time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+EVENTS=${1:-24000}
+RUNS=${2:-3}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/traillake-target}
+PROFILE=${PROFILE:-dist}
+WORK=${WORK:-$(mktemp -d /tmp/traillake-bench.XXXXXX)}
+mkdir -p "$WORK"
+BIN="$CARGO_TARGET_DIR/$PROFILE/traillake"
+
+python3 -c 'import duckdb' 2>/dev/null || pip install --quiet duckdb
+cargo build --quiet --profile "$PROFILE"
+
+SRC="$WORK/src"
+if [ ! -d "$SRC/AWSLogs" ]; then
+  "$BIN" generate --out "$SRC" --accounts 3 --regions 2 --days 3 --events-per-day "$EVENTS" > "$WORK/generated.json"
+fi
+JSON_BYTES=$(python3 -c "import json;print(json.load(open('$WORK/generated.json'))['json_bytes'])")
+GZ_BYTES=$(python3 -c "import json;print(json.load(open('$WORK/generated.json'))['gz_bytes'])")
+
+# peak_rss_kb and wall seconds of one command, from GNU time.
+measure() {
+  local log="$WORK/time.log"
+  /usr/bin/time -v "$@" > /dev/null 2> "$log" || { cat "$log" >&2; exit 1; }
+  local rss wall
+  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" |
+    awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+  echo "$wall $rss"
+}
+
+cat > "$WORK/duckdb_copy.py" <<PY
+# DuckDB doing the same job: CloudTrail's Records with an explicit schema
+# (auto-detection fails on real quirks such as keys that differ only by
+# case), free-form objects kept as JSON text, partitioned by the event.
+import duckdb, sys
+src, out = sys.argv[1], sys.argv[2]
+S = "VARCHAR"
+uid = ("STRUCT(type VARCHAR, principalId VARCHAR, arn VARCHAR, accountId VARCHAR, "
+       "invokedBy VARCHAR, accessKeyId VARCHAR, userName VARCHAR, sessionContext STRUCT("
+       "attributes STRUCT(mfaAuthenticated VARCHAR, creationDate VARCHAR), sessionIssuer "
+       "STRUCT(type VARCHAR, principalId VARCHAR, arn VARCHAR, accountId VARCHAR, userName VARCHAR)))")
+cols = [("eventVersion", S), ("userIdentity", uid), ("eventTime", S), ("eventSource", S),
+        ("eventName", S), ("awsRegion", S), ("sourceIPAddress", S), ("userAgent", S),
+        ("errorCode", S), ("errorMessage", S), ("requestParameters", "JSON"),
+        ("responseElements", "JSON"), ("requestID", S), ("eventID", S),
+        ("resources", "STRUCT(ARN VARCHAR, accountId VARCHAR, type VARCHAR)[]"),
+        ("eventType", S), ("readOnly", S), ("recipientAccountId", S),
+        ("additionalEventData", "JSON"), ("eventCategory", S), ("managementEvent", S),
+        ("tlsDetails", "STRUCT(tlsVersion VARCHAR, cipherSuite VARCHAR, clientProvidedHostHeader VARCHAR)")]
+rec = "STRUCT(" + ", ".join(f'"{n}" {t}' for n, t in cols) + ")[]"
+con = duckdb.connect()
+con.execute("SET threads TO 2")
+con.execute(f"""
+COPY (
+  SELECT r.*,
+         r.recipientAccountId AS account, r.awsRegion AS region,
+         substr(r.eventTime, 1, 4) AS year, substr(r.eventTime, 6, 2) AS month,
+         substr(r.eventTime, 9, 2) AS day
+  FROM (SELECT unnest(Records) AS r
+        FROM read_json('{src}/AWSLogs/*/CloudTrail/*/*/*/*/*.json.gz',
+                       columns = {{'Records': '{rec}'}},
+                       maximum_object_size = 268435456))
+) TO '{out}' (FORMAT parquet, PARTITION_BY (account, region, year, month, day),
+              COMPRESSION zstd, OVERWRITE_OR_IGNORE true)
+""")
+PY
+
+tl_times=(); dd_times=(); tl_rss=0; dd_rss=0
+for i in $(seq "$RUNS"); do
+  rm -rf "$WORK/lake-tl" "$WORK/lake-dd"
+  read -r t r < <(measure "$BIN" compact --source "$SRC" --lake "$WORK/lake-tl" --threads 2)
+  tl_times+=("$t"); [ "$r" -gt "$tl_rss" ] && tl_rss=$r
+  read -r t r < <(measure python3 "$WORK/duckdb_copy.py" "$SRC" "$WORK/lake-dd")
+  dd_times+=("$t"); [ "$r" -gt "$dd_rss" ] && dd_rss=$r
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+TL=$(median "${tl_times[@]}"); DD=$(median "${dd_times[@]}")
+TL_OUT=$(find "$WORK/lake-tl" -name '*.parquet' -printf '%s\n' | awk '{s+=$1} END {print s}')
+DD_OUT=$(find "$WORK/lake-dd" -name '*.parquet' -printf '%s\n' | awk '{s+=$1} END {print s}')
+
+python3 - "$JSON_BYTES" "$GZ_BYTES" "$TL" "$DD" "$tl_rss" "$dd_rss" "$TL_OUT" "$DD_OUT" "$RUNS" "${tl_times[*]}" "${dd_times[*]}" <<'PY'
+import sys
+json_b, gz_b, tl, dd, tl_rss, dd_rss, tl_out, dd_out, runs = sys.argv[1:10]
+json_b, gz_b, tl, dd = int(json_b), int(gz_b), float(tl), float(dd)
+mb = lambda b: int(b) / 1e6
+print(f"input: {mb(json_b):.0f} MB of JSON ({mb(gz_b):.0f} MB gzipped); {runs} runs each, medians; machine: " + str(__import__("os").cpu_count()) + " cores")
+print(f"{'engine':<10} {'median s':>9} {'MB/s JSON':>10} {'peak RSS MiB':>13} {'lake MB':>8}   runs")
+print(f"{'traillake':<10} {tl:>9.2f} {mb(json_b)/tl:>10.0f} {int(tl_rss)/1024:>13.0f} {mb(tl_out):>8.1f}   {sys.argv[10]}")
+print(f"{'duckdb':<10} {dd:>9.2f} {mb(json_b)/dd:>10.0f} {int(dd_rss)/1024:>13.0f} {mb(dd_out):>8.1f}   {sys.argv[11]}")
+print(f"ratio (duckdb / traillake, median wall time): {dd/tl:.1f}x")
+PY
+echo "work dir: $WORK"
