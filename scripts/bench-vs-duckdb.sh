@@ -5,12 +5,12 @@
 #
 #   scripts/bench-vs-duckdb.sh [EVENTS_PER_DAY] [RUNS]
 #
-# Default: 3 accounts x 2 regions x 3 days x 24,000 events ~ 430 MB of JSON.
+# Default: 3 accounts x 2 regions x 3 days x 17,700 events ~ 430 MB of JSON.
 # Needs: cargo, python3 with duckdb (pip install duckdb), /usr/bin/time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-EVENTS=${1:-24000}
+EVENTS=${1:-17700}
 RUNS=${2:-3}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/traillake-target}
 PROFILE=${PROFILE:-dist}
