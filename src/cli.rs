@@ -23,8 +23,46 @@ pub struct Cli {
 pub enum Command {
     /// Raw logs -> partitioned Parquet, incremental (the nightly job).
     Compact(CompactArgs),
+    /// Print the Athena / Hive DDL (database, table, partitions) for a lake.
+    Ddl(DdlArgs),
     /// Write synthetic CloudTrail logs in the real S3 layout.
     Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DdlArgs {
+    /// The lake to describe (default: config `lake`); its partitions give the
+    /// projected accounts, regions and years, or the partitions to add.
+    #[arg(long, value_name = "LAKE")]
+    pub lake: Option<String>,
+    /// The lake's URL as the engine sees it, when it differs from --lake
+    /// (e.g. a local lake synced to s3://bucket/prefix).
+    #[arg(long, value_name = "URL")]
+    pub location: Option<String>,
+    /// projection: Athena partition projection; hive: plain table + MSCK REPAIR.
+    #[arg(long, value_enum, default_value = "projection")]
+    pub style: traillake::ddl::Style,
+    /// With --style hive: one ALTER TABLE ADD PARTITION per partition in the lake.
+    #[arg(long)]
+    pub add_partitions: bool,
+    /// Database name (default: config `ddl.database`, else `traillake`).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Table name (default: config `ddl.table`, else `cloudtrail`).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Also print the seed-style table over the raw logs at this URL.
+    #[arg(long, value_name = "URL")]
+    pub raw_source: Option<String>,
+    /// Projection: an account to project beyond those in the lake (repeatable).
+    #[arg(long = "account", value_name = "ID")]
+    pub accounts: Vec<String>,
+    /// Projection: a region to project beyond those in the lake (repeatable).
+    #[arg(long = "region", value_name = "R")]
+    pub regions: Vec<String>,
+    /// Projection: last year to project (default: the lake's last year).
+    #[arg(long, value_name = "YYYY")]
+    pub until_year: Option<u32>,
 }
 
 #[derive(Debug, Args)]

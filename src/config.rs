@@ -19,6 +19,15 @@ struct RawConfig {
     lake: Option<String>,
     #[serde(default)]
     compact: RawCompact,
+    #[serde(default)]
+    ddl: RawDdl,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDdl {
+    database: Option<String>,
+    table: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -41,6 +50,8 @@ pub struct Config {
     pub row_group_rows: Option<usize>,
     pub memory_budget_mb: Option<usize>,
     pub threads: Option<usize>,
+    pub database: Option<String>,
+    pub table: Option<String>,
 }
 
 impl Config {
@@ -71,6 +82,8 @@ impl Config {
             row_group_rows: raw.compact.row_group_rows,
             memory_budget_mb: raw.compact.memory_budget_mb,
             threads: raw.compact.threads.filter(|&t| t > 0),
+            database: raw.ddl.database,
+            table: raw.ddl.table,
         })
     }
 

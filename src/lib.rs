@@ -7,6 +7,7 @@
 //! definition of the columns.
 
 pub mod config;
+pub mod ddl;
 pub mod decode;
 pub mod generate;
 pub mod lake;

@@ -9,13 +9,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use traillake::config::Config;
+use traillake::ddl;
 use traillake::generate::{self, GenerateOptions};
 use traillake::partition::Date;
 use traillake::pipeline::{self, CompactError, CompactOptions};
 use traillake::sink::WriteOptions;
 use traillake::source::SourceFilter;
 
-use cli::{Cli, Command, CompactArgs, GenerateArgs};
+use cli::{Cli, Command, CompactArgs, DdlArgs, GenerateArgs};
 
 /// An error and the exit code it means.
 struct Failure {
@@ -49,6 +50,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     .map_err(|e| usage(e.to_string()))?;
     match cli.command {
         Command::Compact(args) => compact(args, &config),
+        Command::Ddl(args) => ddl(args, &config),
         Command::Generate(args) => generate(args),
     }
 }
@@ -145,6 +147,45 @@ fn compact(args: CompactArgs, config: &Config) -> Result<u8, Failure> {
             return Ok(1);
         }
     }
+    Ok(0)
+}
+
+fn ddl(args: DdlArgs, config: &Config) -> Result<u8, Failure> {
+    let lake = args
+        .lake
+        .or_else(|| config.lake.clone())
+        .ok_or_else(|| usage("ddl needs --lake (or `lake` in config.toml)"))?;
+    let partitions = ddl::lake_partitions(&lake).map_err(usage)?;
+    let location = match args.location {
+        Some(l) => l,
+        None => {
+            traillake::store::Location::parse(&lake, false)
+                .map_err(|e| usage(e.to_string()))?
+                .url
+        }
+    };
+    if args.add_partitions && args.style != ddl::Style::Hive {
+        return Err(usage("--add-partitions goes with --style hive"));
+    }
+    let opts = ddl::DdlOptions {
+        database: args
+            .database
+            .or_else(|| config.database.clone())
+            .unwrap_or_else(|| "traillake".to_string()),
+        table: args
+            .table
+            .or_else(|| config.table.clone())
+            .unwrap_or_else(|| "cloudtrail".to_string()),
+        location,
+        style: args.style,
+        add_partitions: args.add_partitions,
+        raw_source: args.raw_source,
+        extra_accounts: args.accounts,
+        extra_regions: args.regions,
+        until_year: args.until_year,
+    };
+    let sql = ddl::render(&opts, &partitions).map_err(|e| usage(e.to_string()))?;
+    print!("{sql}");
     Ok(0)
 }
 
