@@ -34,7 +34,7 @@ use std::collections::HashSet;
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStoreExt, PutPayload};
+use object_store::{ObjectMeta, ObjectStoreExt, PutPayload, WriteMultipart};
 use serde::{Deserialize, Serialize};
 
 use crate::partition::PartitionKey;
@@ -90,12 +90,27 @@ impl Lake {
         self.loc.child(&format!("{STATE_DIR}/{rel}"))
     }
 
+    /// Writes one object. Large files go up in parts of `MULTIPART_PART`
+    /// bytes, a few at a time (S3 takes at most 5 GiB in one PUT, and parts
+    /// retry alone).
     pub async fn put(&self, path: &Path, data: Vec<u8>) -> Result<(), LakeError> {
-        self.loc
-            .store
-            .put(path, PutPayload::from(data))
-            .await
-            .map_err(self.err(path))?;
+        const MULTIPART_THRESHOLD: usize = 16 << 20;
+        const MULTIPART_PART: usize = 8 << 20;
+        let store = &self.loc.store;
+        if data.len() <= MULTIPART_THRESHOLD {
+            store
+                .put(path, PutPayload::from(data))
+                .await
+                .map_err(self.err(path))?;
+            return Ok(());
+        }
+        let upload = store.put_multipart(path).await.map_err(self.err(path))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, MULTIPART_PART);
+        for chunk in data.chunks(MULTIPART_PART) {
+            writer.wait_for_capacity(4).await.map_err(self.err(path))?;
+            writer.write(chunk);
+        }
+        writer.finish().await.map_err(self.err(path))?;
         Ok(())
     }
 

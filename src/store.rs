@@ -37,10 +37,8 @@ impl Location {
             location: s.to_string(),
             reason,
         };
-        if let Some(rest) = s.strip_prefix("s3://") {
-            return Err(invalid(format!(
-                "S3 locations ({rest}) are not supported by this build yet"
-            )));
+        if s.starts_with("s3://") {
+            return Self::s3(s).map_err(invalid);
         }
         let local = match s.strip_prefix("file://") {
             Some(p) => p.to_string(),
@@ -64,6 +62,48 @@ impl Location {
             url: format!("file://{}", abs.display()),
             prefix,
         })
+    }
+
+    /// An S3 location, configured from the standard AWS environment
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+    /// `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, ...). Transient
+    /// errors are retried with exponential backoff; listings are paginated
+    /// by object_store. Errors never carry credentials.
+    fn s3(s: &str) -> Result<Self, String> {
+        let url = url::Url::parse(s).map_err(|e| e.to_string())?;
+        let bucket = url
+            .host_str()
+            .filter(|b| !b.is_empty())
+            .ok_or("no bucket in the URL")?;
+        let retry = object_store::RetryConfig {
+            backoff: object_store::BackoffConfig {
+                init_backoff: std::time::Duration::from_millis(100),
+                max_backoff: std::time::Duration::from_secs(15),
+                base: 2.0,
+            },
+            max_retries: 8,
+            retry_timeout: std::time::Duration::from_secs(180),
+        };
+        let store = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_retry(retry)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let key = url.path().trim_matches('/');
+        let prefix = Path::parse(key).map_err(|e| e.to_string())?;
+        Ok(Self {
+            store: Arc::new(store),
+            url: if key.is_empty() {
+                format!("s3://{bucket}")
+            } else {
+                format!("s3://{bucket}/{key}")
+            },
+            prefix,
+        })
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.url.starts_with("file://")
     }
 
     /// A path below the prefix.

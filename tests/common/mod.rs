@@ -373,3 +373,178 @@ pub fn snapshot(lake: &Path) -> BTreeMap<String, Vec<u8>> {
         })
         .collect()
 }
+
+/// A real S3-compatible server (moto, from PyPI) on a free loopback port,
+/// stopped when dropped.
+pub struct S3Server {
+    child: std::process::Child,
+    pub endpoint: String,
+    /// A secret key no output may ever contain.
+    pub secret: String,
+}
+
+impl S3Server {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m moto.server (pip install 'moto[server]')");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto did not start on {endpoint}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let secret = format!("secret-{}-{}", std::process::id(), port);
+        Self {
+            child,
+            endpoint,
+            secret,
+        }
+    }
+
+    /// Creates a bucket (moto accepts an unsigned PUT).
+    pub fn create_bucket(&self, bucket: &str) {
+        use std::io::{Read as _, Write as _};
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        assert!(
+            resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"),
+            "{resp}"
+        );
+    }
+
+    /// The AWS environment a traillake process needs to reach the server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "AKIDTRAILLAKETEST".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret.clone()),
+            ("AWS_SESSION_TOKEN", format!("token-{}", self.secret)),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".to_string()),
+        ]
+    }
+
+    fn store(&self, bucket: &str) -> object_store::aws::AmazonS3 {
+        object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_region("us-east-1")
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .with_access_key_id("AKIDTRAILLAKETEST")
+            .with_secret_access_key(&self.secret)
+            .build()
+            .unwrap()
+    }
+
+    /// Copies a local folder to `s3://bucket/prefix/...`.
+    pub fn upload(&self, dir: &Path, bucket: &str, prefix: &str) {
+        use object_store::ObjectStoreExt;
+        let store = self.store(bucket);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for f in walk(dir) {
+            let rel = f.strip_prefix(dir).unwrap().to_string_lossy().to_string();
+            let key = if prefix.is_empty() {
+                rel
+            } else {
+                format!("{prefix}/{rel}")
+            };
+            let data = std::fs::read(&f).unwrap();
+            rt.block_on(store.put(&object_store::path::Path::from(key), data.into()))
+                .unwrap();
+        }
+    }
+
+    /// Copies `s3://bucket/prefix/...` to a local folder.
+    pub fn download(&self, bucket: &str, prefix: &str, dir: &Path) {
+        use futures::TryStreamExt;
+        use object_store::{ObjectStore, ObjectStoreExt};
+        let store = self.store(bucket);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let p = object_store::path::Path::from(prefix);
+        let metas: Vec<_> = rt
+            .block_on(store.list(Some(&p)).try_collect::<Vec<_>>())
+            .unwrap();
+        for m in metas {
+            let rel = m
+                .location
+                .as_ref()
+                .strip_prefix(prefix)
+                .unwrap()
+                .trim_start_matches('/');
+            let dest = dir.join(rel);
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            let data =
+                rt.block_on(async { store.get(&m.location).await.unwrap().bytes().await.unwrap() });
+            std::fs::write(dest, data).unwrap();
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `traillake compact --json` with extra environment.
+pub fn compact_env(
+    src: &str,
+    lake: &str,
+    extra: &[&str],
+    env: &[(&str, String)],
+) -> (i32, Value, String) {
+    let mut cmd = bin();
+    cmd.args(["compact", "--json", "--source", src, "--lake", lake])
+        .args(extra)
+        .current_dir(std::env::temp_dir());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    report_of(cmd.output().expect("run traillake"))
+}
+
+/// `read_raw`, with each event's source URL rebased from the local folder
+/// to where the same files live (e.g. `s3://src`).
+pub fn read_raw_as(src: &Path, url: &str) -> Vec<RawEvent> {
+    let local = format!("file://{}", std::fs::canonicalize(src).unwrap().display());
+    read_raw(src)
+        .into_iter()
+        .map(|mut e| {
+            e.source_url = e.source_url.replacen(&local, url, 1);
+            e
+        })
+        .collect()
+}
