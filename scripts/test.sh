@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/traillake-target}"
-# The interop tests run real engines: Spark SQL (Java 17) and DuckDB.
-python3 -c 'import pyspark, duckdb' 2>/dev/null ||
-  python3 -m pip install --quiet --disable-pip-version-check 'pyspark==4.3.0' 'duckdb==2.0.1'
+# Tests run real components: Spark SQL (Java 17) and DuckDB read our lakes;
+# moto is the S3-compatible server the S3 tests start on loopback.
+python3 -c 'import pyspark, duckdb, moto.server, flask_cors' 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check \
+    'pyspark==4.3.0' 'duckdb==2.0.1' 'moto[server]==5.2.1'
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 # Benches run once each in test mode, so they cannot rot.
