@@ -68,7 +68,9 @@ fn delays(total: Duration, n: u32) -> Vec<Duration> {
     let mut x: u64 = 0x5eed;
     (0..n)
         .map(|i| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let jitter = (x >> 33) as f64 / (1u64 << 31) as f64; // 0..1
             total.mul_f64((f64::from(i) + jitter) / f64::from(n))
         })
@@ -80,7 +82,14 @@ fn killed_at_any_instant_then_rerun_gives_the_clean_lake_locally() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     let out = bin()
-        .args(["generate", "--days", "2", "--events-per-day", "1500", "--out"])
+        .args([
+            "generate",
+            "--days",
+            "2",
+            "--events-per-day",
+            "1500",
+            "--out",
+        ])
         .arg(&src)
         .output()
         .unwrap();
@@ -98,14 +107,22 @@ fn killed_at_any_instant_then_rerun_gives_the_clean_lake_locally() {
     for (i, delay) in delays(total, 12).into_iter().enumerate() {
         let lake = tmp.path().join(format!("lake{i}"));
         let lake_s = lake.to_string_lossy().to_string();
-        let extra: Vec<&str> = if i % 2 == 0 { vec![] } else { vec!["--config", &cfg] };
+        let extra: Vec<&str> = if i % 2 == 0 {
+            vec![]
+        } else {
+            vec!["--config", &cfg]
+        };
         run_and_kill(&src, &lake_s, &extra, &[], delay);
         if i % 3 == 0 {
             // Killed again, during recovery or the second attempt.
             run_and_kill(&src, &lake_s, &extra, &[], delay / 2);
         }
         timed_run(&src, &lake_s, &extra, &[]);
-        assert_eq!(read_lake(&lake), want, "kill {i} after {delay:?} changed the lake");
+        assert_eq!(
+            read_lake(&lake),
+            want,
+            "kill {i} after {delay:?} changed the lake"
+        );
         assert_clean(&lake);
     }
 }
@@ -118,7 +135,14 @@ fn killed_at_any_instant_then_rerun_gives_the_clean_lake_on_s3() {
     let tmp = tempfile::tempdir().unwrap();
     let local = tmp.path().join("src");
     let out = bin()
-        .args(["generate", "--days", "2", "--events-per-day", "600", "--out"])
+        .args([
+            "generate",
+            "--days",
+            "2",
+            "--events-per-day",
+            "600",
+            "--out",
+        ])
         .arg(&local)
         .output()
         .unwrap();
@@ -138,7 +162,11 @@ fn killed_at_any_instant_then_rerun_gives_the_clean_lake_on_s3() {
         timed_run("s3://raw/logs", &url, &[], &env);
         let got = tmp.path().join(&prefix);
         s3.download("lake", &prefix, &got);
-        assert_eq!(read_lake(&got), want, "kill {i} after {delay:?} changed the lake");
+        assert_eq!(
+            read_lake(&got),
+            want,
+            "kill {i} after {delay:?} changed the lake"
+        );
         assert_clean(&got);
     }
 }

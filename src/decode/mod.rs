@@ -106,12 +106,20 @@ impl Decoder {
         let Node::Array { len: n, .. } = records[0] else {
             unreachable!("find_records returns an array")
         };
+        // Only a file larger than the limit can hold a record over it.
+        let check_size = len > MAX_RECORD_BYTES;
         let mut i = 1;
         for index in 0..n {
             let rec = &records[i..i + span(&records[i..])];
             i += rec.len();
             stats.records += 1;
-            match self.decode_record(key, rec, &hints) {
+            let outcome = match check_size.then(|| record_size(rec)) {
+                Some(size) if size > MAX_RECORD_BYTES => Err(format!(
+                    "record of about {size} bytes is over the {MAX_RECORD_BYTES}-byte limit"
+                )),
+                _ => self.decode_record(key, rec, &hints),
+            };
+            match outcome {
                 Ok(()) => stats.accepted += 1,
                 Err(reason) => {
                     stats.quarantined += 1;
@@ -194,6 +202,21 @@ impl Decoder {
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
+}
+
+/// Largest record taken into the lake. CloudTrail's own records are at most
+/// a few hundred KB; one of tens of MB is damage or abuse, and would break
+/// readers (Athena refuses rows over 32 MB).
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
+
+/// Approximate JSON size of a record: its strings plus a few bytes a node.
+fn record_size(rec: &[Node<'_>]) -> usize {
+    rec.iter()
+        .map(|n| match n {
+            Node::String(s) => s.len() + 3,
+            _ => 8,
+        })
+        .sum()
 }
 
 /// The `Records` array of a CloudTrail document.

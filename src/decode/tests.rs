@@ -260,3 +260,21 @@ fn sourcekey_names_the_object() {
         Some("s3://b/AWSLogs/x.json.gz")
     );
 }
+
+#[test]
+fn an_enormous_record_is_quarantined_and_its_neighbours_kept() {
+    let huge = "x".repeat(MAX_RECORD_BYTES + 10);
+    let doc = format!(
+        r#"{{"Records":[{{"eventTime":"2024-01-15T10:00:00Z","eventID":"a"}},{{"eventTime":"2024-01-15T10:00:01Z","eventID":"b","requestParameters":{{"blob":"{huge}"}}}}]}}"#
+    );
+    let (d, stats, out) = decode("big.json", &doc);
+    assert_eq!(stats.accepted, 1);
+    assert_eq!(stats.quarantined, 1);
+    assert_eq!(d.quarantined[0].record, Some(1));
+    assert!(
+        d.quarantined[0].reason.contains("limit"),
+        "{:?}",
+        d.quarantined[0].reason
+    );
+    assert_eq!(out[0].1.num_rows(), 1);
+}
