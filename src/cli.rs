@@ -103,6 +103,10 @@ pub struct CompactArgs {
     /// Parquet compression: zstd, zstd(N), snappy or none.
     #[arg(long, value_name = "CODEC")]
     pub compression: Option<String>,
+    /// Process one shard of the work: K/N, or N with K from
+    /// AWS_BATCH_JOB_ARRAY_INDEX / JOB_COMPLETION_INDEX.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
     /// Target size of a lake file, in MiB.
     #[arg(long, value_name = "MIB")]
     pub target_file_mb: Option<u64>,

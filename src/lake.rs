@@ -131,12 +131,21 @@ impl Lake {
         Ok(v)
     }
 
-    /// Data files of a partition, in name order.
-    pub async fn partition_files(&self, key: &PartitionKey) -> Result<Vec<ObjectMeta>, LakeError> {
+    /// Data files of a partition, in name order; with `owner` (a shard
+    /// tag), only the files that shard wrote.
+    pub async fn partition_files(
+        &self,
+        key: &PartitionKey,
+        owner: Option<&str>,
+    ) -> Result<Vec<ObjectMeta>, LakeError> {
         let files = self.list(&self.loc.child(&key.hive_path())).await?;
         Ok(files
             .into_iter()
-            .filter(|m| m.location.as_ref().ends_with(".parquet"))
+            .filter(|m| {
+                let name = m.location.filename().unwrap_or("");
+                name.ends_with(".parquet")
+                    && owner.is_none_or(|tag| name.contains(&format!("-{tag}-")))
+            })
             .collect())
     }
 
@@ -170,10 +179,15 @@ impl Lake {
 
     /// Finishes any committed run that was interrupted (roll forward), then
     /// drops staged files of runs that never committed (roll back). Returns
-    /// the run ids rolled forward.
-    pub async fn recover(&self) -> Result<Vec<String>, LakeError> {
+    /// the run ids rolled forward. With `owner` (a shard tag), only that
+    /// shard's runs are touched: other shards may be running right now.
+    pub async fn recover(&self, owner: Option<&str>) -> Result<Vec<String>, LakeError> {
+        let mine = |name: &str| owner.is_none_or(|tag| name.contains(&format!("-{tag}-")));
         let mut rolled = Vec::new();
         for meta in self.list(&self.state_path("journal")).await? {
+            if !mine(meta.location.filename().unwrap_or("")) {
+                continue;
+            }
             let data = self.get(&meta.location).await?;
             let journal: Journal =
                 serde_json::from_slice(&data).map_err(|source| LakeError::State {
@@ -183,7 +197,22 @@ impl Lake {
             self.apply(&journal).await?;
             rolled.push(journal.run_id);
         }
-        self.delete_prefix(&self.state_path("staging")).await?;
+        let staging = self.state_path("staging");
+        if owner.is_none() {
+            self.delete_prefix(&staging).await?;
+        } else {
+            let runs = self
+                .loc
+                .store
+                .list_with_delimiter(Some(&staging))
+                .await
+                .map_err(self.err(&staging))?;
+            for run in runs.common_prefixes {
+                if mine(run.filename().unwrap_or("")) {
+                    self.delete_prefix(&run).await?;
+                }
+            }
+        }
         Ok(rolled)
     }
 

@@ -108,6 +108,12 @@ fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOptions
         opts.memory_budget = mb << 20;
     }
     opts.dry_run = args.dry_run;
+    opts.shard = args
+        .shard
+        .as_deref()
+        .map(|s| pipeline::Shard::parse(s, |k| std::env::var(k).ok()))
+        .transpose()
+        .map_err(usage)?;
     opts.progress = std::io::stderr().is_terminal();
     Ok(opts)
 }

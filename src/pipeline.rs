@@ -59,6 +59,7 @@ pub struct CompactOptions {
     /// Compressed bytes fetched per step.
     pub chunk_bytes: u64,
     pub progress: bool,
+    pub shard: Option<Shard>,
 }
 
 impl Default for CompactOptions {
@@ -73,6 +74,7 @@ impl Default for CompactOptions {
             memory_budget: 512 << 20,
             chunk_bytes: 16 << 20,
             progress: false,
+            shard: None,
         }
     }
 }
@@ -98,8 +100,71 @@ struct DecodedSlice {
     bytes_in: u64,
 }
 
-/// A unique, sortable run id: UTC time plus process id.
-pub fn new_run_id() -> String {
+/// One of N machines splitting a night's work with no coordination
+/// (`--shard K/N`). A shard takes the source objects whose folder's
+/// partition (account, region, date from the path) hashes to K, and owns the
+/// lake files it writes: it merges and replaces only its own files, so
+/// shards never touch each other's, even in the partition of an event
+/// delivered into the next day's folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// `K/N`, or `N` alone with K from `AWS_BATCH_JOB_ARRAY_INDEX` (AWS
+    /// Batch array jobs) or `JOB_COMPLETION_INDEX` (Kubernetes indexed jobs).
+    pub fn parse(s: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let bad = || format!("--shard {s:?}: expected K/N (0 <= K < N) or N");
+        let (k, n) = match s.split_once('/') {
+            Some((k, n)) => (k.trim().to_string(), n),
+            None => {
+                let k = env("AWS_BATCH_JOB_ARRAY_INDEX")
+                    .or_else(|| env("JOB_COMPLETION_INDEX"))
+                    .ok_or_else(|| {
+                        format!(
+                            "--shard {s}: no shard index: give K/N, or set \
+                             AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX"
+                        )
+                    })?;
+                (k, s)
+            }
+        };
+        let index: u32 = k.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Name part that marks this shard's runs and files: `s1of4`.
+    pub fn tag(&self) -> String {
+        format!("s{}of{}", self.index, self.count)
+    }
+
+    /// Whether this shard takes the object at `key`.
+    pub fn takes(&self, key: &str) -> bool {
+        let h = crate::partition::PathHints::from_key(key);
+        let folder = match (&h.account, &h.region, h.date) {
+            (Some(a), Some(r), Some(d)) => format!("{a}/{r}/{d}"),
+            // Not in CloudTrail's layout: the object's folder decides.
+            _ => key.rsplit_once('/').map_or("", |(dir, _)| dir).to_string(),
+        };
+        fnv1a(folder.as_bytes()) % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
+/// FNV-1a: stable across releases and platforms, unlike std's hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// A unique, sortable run id: UTC time, shard tag, process id.
+pub fn new_run_id(shard: Option<Shard>) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -107,7 +172,7 @@ pub fn new_run_id() -> String {
     let d = crate::partition::Date::from_days(secs.div_euclid(86_400));
     let t = secs.rem_euclid(86_400);
     format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}-{:06}-{:x}",
+        "{:04}{:02}{:02}T{:02}{:02}{:02}-{:06}-{}-{:x}",
         d.year,
         d.month,
         d.day,
@@ -115,6 +180,7 @@ pub fn new_run_id() -> String {
         t / 60 % 60,
         t % 60,
         now.subsec_micros(),
+        shard.map_or("all".to_string(), |s| s.tag()),
         std::process::id()
     )
 }
@@ -133,12 +199,15 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
         .map_err(|e| CompactError::Runtime(e.to_string()))?;
 
     let src = Location::parse(&opts.source, false)?;
-    let run_id = new_run_id();
+    let run_id = new_run_id(opts.shard);
+    let owner = opts.shard.map(|s| s.tag());
+    let owner = owner.as_deref();
     let mut report = RunReport {
         run_id: run_id.clone(),
         source: src.url.clone(),
         lake: opts.lake.clone(),
         dry_run: opts.dry_run,
+        shard: opts.shard.map(|s| s.tag()),
         ..RunReport::default()
     };
     // A dry run creates nothing: a lake that does not exist yet is empty.
@@ -155,7 +224,7 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
         });
     }
     if !opts.dry_run {
-        report.recovered_runs = rt.block_on(lake.recover())?;
+        report.recovered_runs = rt.block_on(lake.recover(owner))?;
     }
     let ledger = rt.block_on(lake.read_ledger())?;
     let to_read = plan(&rt, &src, opts, &ledger, &mut report)?;
@@ -252,8 +321,14 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
         keys.par_iter()
             .map(|key| {
                 let buffer = &buffers[key];
-                let s =
-                    handle.block_on(stage_partition(&lake, &run_id, key, buffer, &opts.write))?;
+                let s = handle.block_on(stage_partition(
+                    &lake,
+                    &run_id,
+                    owner,
+                    key,
+                    buffer,
+                    &opts.write,
+                ))?;
                 bytes_out.fetch_add(s.bytes_out, Ordering::Relaxed);
                 Ok(s)
             })
@@ -279,7 +354,7 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
     if !journal.moves.is_empty() || !journal.ledger.is_empty() {
         rt.block_on(lake.commit(&journal))?;
     } else {
-        rt.block_on(lake.recover())?;
+        rt.block_on(lake.recover(owner))?;
     }
     report.seconds = started.elapsed().as_secs_f64();
     rt.block_on(write_run_files(&lake, &report))?;
@@ -305,14 +380,16 @@ fn plan(
     for meta in listed {
         report.inputs_listed += 1;
         let url = src.url_of(&meta.location);
-        let decision =
-            source::classify(&src.relative(&meta.location), &opts.filter).and_then(|gz| {
-                if ledger.contains(&url) {
-                    Err(SkipReason::AlreadyIngested)
-                } else {
-                    Ok(gz)
-                }
-            });
+        let rel = src.relative(&meta.location);
+        let decision = source::classify(&rel, &opts.filter).and_then(|gz| {
+            if opts.shard.is_some_and(|s| !s.takes(&rel)) {
+                Err(SkipReason::OtherShard)
+            } else if ledger.contains(&url) {
+                Err(SkipReason::AlreadyIngested)
+            } else {
+                Ok(gz)
+            }
+        });
         match decision {
             Ok(gzipped) => to_read.push(SourceObject {
                 path: meta.location,
@@ -450,11 +527,12 @@ struct StagedPartition {
 async fn stage_partition(
     lake: &Lake,
     run_id: &str,
+    owner: Option<&str>,
     key: &PartitionKey,
     buffer: &PartitionBuffer,
     write: &WriteOptions,
 ) -> Result<StagedPartition, CompactError> {
-    let existing = lake.partition_files(key).await?;
+    let existing = lake.partition_files(key, owner).await?;
     let mut batches = Vec::new();
     let mut rows_before = 0u64;
     for meta in &existing {
@@ -523,4 +601,38 @@ async fn write_run_files(lake: &Lake, report: &RunReport) -> Result<(), LakeErro
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_parses_k_of_n_and_the_batch_and_kubernetes_indexes() {
+        let none = |_: &str| None;
+        assert_eq!(Shard::parse("1/4", none), Ok(Shard { index: 1, count: 4 }));
+        assert!(Shard::parse("4/4", none).is_err());
+        assert!(Shard::parse("0/0", none).is_err());
+        assert!(Shard::parse("4", none)
+            .unwrap_err()
+            .contains("AWS_BATCH_JOB_ARRAY_INDEX"));
+        let batch = |k: &str| (k == "AWS_BATCH_JOB_ARRAY_INDEX").then(|| "2".to_string());
+        assert_eq!(Shard::parse("3", batch), Ok(Shard { index: 2, count: 3 }));
+        let k8s = |k: &str| (k == "JOB_COMPLETION_INDEX").then(|| "0".to_string());
+        assert_eq!(Shard::parse("3", k8s), Ok(Shard { index: 0, count: 3 }));
+    }
+
+    #[test]
+    fn every_object_goes_to_exactly_one_shard() {
+        for i in 0..200 {
+            let key = format!(
+                "AWSLogs/{i}/CloudTrail/us-east-1/2024/01/{:02}/f.json.gz",
+                i % 28 + 1
+            );
+            let takers = (0..5)
+                .filter(|&k| Shard { index: k, count: 5 }.takes(&key))
+                .count();
+            assert_eq!(takers, 1, "{key}");
+        }
+    }
 }

@@ -13,6 +13,8 @@ pub struct RunReport {
     pub source: String,
     pub lake: String,
     pub dry_run: bool,
+    /// `s1of4` when this run was one shard of four.
+    pub shard: Option<String>,
     /// Objects listed under the source.
     pub inputs_listed: u64,
     /// Objects read and decoded (files quarantined whole are not counted).

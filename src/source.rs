@@ -30,6 +30,7 @@ pub enum SkipReason {
     WritabilityCheck,
     NotJson,
     Filtered,
+    OtherShard,
     AlreadyIngested,
 }
 

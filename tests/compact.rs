@@ -377,3 +377,78 @@ fn an_interrupted_commit_is_finished_by_the_next_run() {
     assert!(!orphan.exists());
     assert!(!lake.join("_traillake/journal/crashed.json").exists());
 }
+
+/// Rows per partition as a sorted list, whatever files they are in.
+fn rows_by_partition(lake: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
+    read_lake(lake)
+        .into_iter()
+        .map(|(p, rows)| {
+            let mut rows: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+            rows.sort();
+            (p, rows)
+        })
+        .collect()
+}
+
+#[test]
+fn shards_together_make_the_lake_of_one_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    generate(
+        &src,
+        &[
+            "--days",
+            "3",
+            "--events-per-day",
+            "400",
+            "--accounts",
+            "2",
+            "--regions",
+            "2",
+        ],
+    );
+    let one = tmp.path().join("one");
+    let (code, r1, err) = compact(&src, &one, &[]);
+    assert_eq!(code, 0, "{err}");
+
+    // Three shards at once, with no coordination, K from the environment
+    // as an AWS Batch array job gives it.
+    let sharded = tmp.path().join("sharded");
+    let children: Vec<_> = (0..3)
+        .map(|k| {
+            bin()
+                .args(["compact", "--json", "--shard", "3", "--source"])
+                .arg(&src)
+                .arg("--lake")
+                .arg(&sharded)
+                .env("AWS_BATCH_JOB_ARRAY_INDEX", k.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut rows = 0;
+    let mut read = 0;
+    for c in children {
+        let (code, r, err) = report_of(c.wait_with_output().unwrap());
+        assert_eq!(code, 0, "{err}");
+        assert_reconciles(&r);
+        assert!(r["shard"].as_str().unwrap().ends_with("of3"));
+        rows += n(&r, "rows_written");
+        read += n(&r, "inputs_read");
+    }
+    assert_eq!(
+        read,
+        n(&r1, "inputs_read"),
+        "every object read by exactly one shard"
+    );
+    assert_eq!(rows, n(&r1, "rows_written"));
+    assert_eq!(rows_by_partition(&sharded), rows_by_partition(&one));
+
+    // A shard's re-run with new input merges only its own files.
+    let (code, r, err) = compact(&src, &sharded, &["--shard", "1/3"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(n(&r, "inputs_read"), 0);
+    assert_eq!(rows_by_partition(&sharded), rows_by_partition(&one));
+}
