@@ -25,8 +25,45 @@ pub enum Command {
     Compact(CompactArgs),
     /// Print the Athena / Hive DDL (database, table, partitions) for a lake.
     Ddl(DdlArgs),
+    /// Run SQL (or a preset) against the lake; the table is `cloudtrail`.
+    Query(QueryArgs),
     /// Write synthetic CloudTrail logs in the real S3 layout.
     Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The lake (default: config `lake`).
+    #[arg(long, value_name = "LAKE")]
+    pub lake: Option<String>,
+    /// One SQL statement over the table `cloudtrail`.
+    #[arg(value_name = "SQL", conflicts_with_all = ["preset", "list_presets"])]
+    pub sql: Option<String>,
+    /// Run a named query (see --list-presets).
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// A preset parameter, key=value (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// List the presets and their parameters.
+    #[arg(long)]
+    pub list_presets: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: traillake::query::Format,
+    /// Also print partitions and files kept and pruned, row groups pruned
+    /// and bytes scanned (on stderr).
+    #[arg(long)]
+    pub explain: bool,
+    /// AWS's published ip-ranges.json, for `is_aws_address` and the
+    /// role-outside-aws preset.
+    #[arg(long, value_name = "FILE")]
+    pub ip_ranges: Option<PathBuf>,
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?}: expected key=value"))
 }
 
 #[derive(Debug, Args)]

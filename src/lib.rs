@@ -13,6 +13,7 @@ pub mod generate;
 pub mod lake;
 pub mod partition;
 pub mod pipeline;
+pub mod query;
 pub mod report;
 pub mod schema;
 pub mod sink;

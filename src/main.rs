@@ -16,7 +16,7 @@ use traillake::pipeline::{self, CompactError, CompactOptions};
 use traillake::sink::WriteOptions;
 use traillake::source::SourceFilter;
 
-use cli::{Cli, Command, CompactArgs, DdlArgs, GenerateArgs};
+use cli::{Cli, Command, CompactArgs, DdlArgs, GenerateArgs, QueryArgs};
 
 /// An error and the exit code it means.
 struct Failure {
@@ -51,6 +51,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Compact(args) => compact(args, &config),
         Command::Ddl(args) => ddl(args, &config),
+        Command::Query(args) => query(args, &config),
         Command::Generate(args) => generate(args),
     }
 }
@@ -192,6 +193,67 @@ fn ddl(args: DdlArgs, config: &Config) -> Result<u8, Failure> {
     };
     let sql = ddl::render(&opts, &partitions).map_err(|e| usage(e.to_string()))?;
     print!("{sql}");
+    Ok(0)
+}
+
+fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
+    use traillake::query::{self, AwsRanges, QueryError};
+    if args.list_presets {
+        print!("{}", query::list_presets());
+        return Ok(0);
+    }
+    let lake = args
+        .lake
+        .or_else(|| config.lake.clone())
+        .ok_or_else(|| usage("query needs --lake (or `lake` in config.toml)"))?;
+    let sql = match (&args.sql, &args.preset) {
+        (Some(sql), None) => {
+            if !args.params.is_empty() {
+                return Err(usage("--param goes with --preset"));
+            }
+            sql.clone()
+        }
+        (None, Some(name)) => {
+            query::preset_sql(name, &args.params).map_err(|e| usage(e.to_string()))?
+        }
+        _ => {
+            return Err(usage(
+                "query needs SQL or --preset NAME (--list-presets lists them)",
+            ))
+        }
+    };
+    let ranges = match &args.ip_ranges {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+            AwsRanges::parse(&text).map_err(|e| usage(format!("{}: {e}", path.display())))?
+        }
+        None => {
+            if sql.contains("is_aws_address") {
+                eprintln!(
+                    "traillake: no --ip-ranges given: assuming every IP address is outside AWS \
+                     (only service names such as ecs-tasks.amazonaws.com count as AWS); pass \
+                     AWS's ip-ranges.json to exclude AWS's own addresses"
+                );
+            }
+            AwsRanges::default()
+        }
+    };
+    let result = query::run(&lake, &sql, ranges).map_err(|e| match e {
+        QueryError::Usage(m) => usage(m),
+        QueryError::Failed(m) => Failure {
+            code: 1,
+            message: m,
+        },
+    })?;
+    let text = query::render(&result.batches, args.format).map_err(|e| Failure {
+        code: 1,
+        message: e.to_string(),
+    })?;
+    print!("{text}");
+    if args.explain {
+        eprint!("{}", result.scan.render());
+    }
     Ok(0)
 }
 

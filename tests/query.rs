@@ -1,0 +1,445 @@
+//! `traillake query`: the seed's queries and the alert presets through the
+//! real binary, compared with an independent reading of the raw logs;
+//! partition and row-group pruning; output formats; errors.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+fn query(lake: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = bin()
+        .args(["query", "--lake"])
+        .arg(lake)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn json_rows(lake: &Path, args: &[&str]) -> Vec<Value> {
+    let mut a = args.to_vec();
+    a.extend(["--format", "json"]);
+    let (code, out, err) = query(lake, &a);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Distinct raw events (one per partition and eventID).
+fn distinct(raw: Vec<RawEvent>) -> Vec<Value> {
+    let mut seen = BTreeMap::new();
+    for e in raw {
+        let id = e.record["eventID"].as_str().unwrap().to_string();
+        seen.entry((e.partition, id)).or_insert(e.record);
+    }
+    seen.into_values().collect()
+}
+
+fn s(v: &Value) -> Value {
+    match v {
+        Value::Null => Value::Null,
+        Value::String(_) => v.clone(),
+        other => Value::String(other.to_string()),
+    }
+}
+
+fn sorted(mut rows: Vec<Vec<Value>>) -> Vec<Vec<Value>> {
+    rows.sort_by_key(|r| serde_json::to_string(r).unwrap());
+    rows
+}
+
+fn lake_for(tmp: &Path, src: &Path, extra: &[&str]) -> std::path::PathBuf {
+    let lake = tmp.join(format!(
+        "lake-{}",
+        src.file_name().unwrap().to_string_lossy()
+    ));
+    let (code, _, err) = compact(src, &lake, extra);
+    assert_eq!(code, 0, "{err}");
+    lake
+}
+
+#[test]
+fn seed_queries_answer_like_the_raw_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("real");
+    copy_dir(&repo().join("tests/data/flaws2"), &src);
+    copy_dir(&repo().join("tests/data/invictus"), &src);
+    let gen = tmp.path().join("gen");
+    let out = bin()
+        .args([
+            "generate",
+            "--days",
+            "2",
+            "--events-per-day",
+            "300",
+            "--out",
+        ])
+        .arg(&gen)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for source in [src, gen] {
+        let lake = lake_for(tmp.path(), &source, &[]);
+        let events = distinct(read_raw(&source));
+
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for r in &events {
+            *counts
+                .entry(r["eventName"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+        let got: BTreeMap<String, u64> = json_rows(&lake, &["--preset", "top-events"])
+            .iter()
+            .map(|r| {
+                (
+                    r["eventname"].as_str().unwrap().to_string(),
+                    r["events"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, counts);
+
+        // The seed's own SQL, unchanged.
+        let ip = events
+            .iter()
+            .filter_map(|r| r["sourceIPAddress"].as_str())
+            .find(|ip| ip.starts_with(|c: char| c.is_ascii_digit()))
+            .unwrap()
+            .to_string();
+        let sql = format!(
+            "SELECT eventtime, eventname, useridentity.arn FROM cloudtrail WHERE sourceipaddress = '{ip}' ORDER BY eventtime"
+        );
+        let got: Vec<Vec<Value>> = json_rows(&lake, &[&sql])
+            .into_iter()
+            .map(|r| r.as_object().unwrap().values().cloned().collect())
+            .collect();
+        let want: Vec<Vec<Value>> = events
+            .iter()
+            .filter(|r| r["sourceIPAddress"] == ip.as_str())
+            .map(|r| {
+                vec![
+                    s(&r["eventTime"]),
+                    s(&r["eventName"]),
+                    s(&r["userIdentity"]["arn"]),
+                ]
+            })
+            .collect();
+        assert_eq!(sorted(got.clone()), sorted(want));
+        let times: Vec<String> = got
+            .iter()
+            .map(|r| r[0].as_str().unwrap().to_string())
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "ORDER BY eventtime");
+
+        let got: Vec<Vec<Value>> = json_rows(&lake, &["--preset", "errors"])
+            .into_iter()
+            .map(|r| r.as_object().unwrap().values().cloned().collect())
+            .collect();
+        let want: Vec<Vec<Value>> = events
+            .iter()
+            .filter(|r| !r["errorCode"].is_null())
+            .map(|r| {
+                vec![
+                    s(&r["eventTime"]),
+                    s(&r["eventName"]),
+                    s(&r["userIdentity"]["arn"]),
+                    s(&r["errorCode"]),
+                    s(&r["errorMessage"]),
+                ]
+            })
+            .collect();
+        assert_eq!(sorted(got), sorted(want));
+
+        let got = json_rows(&lake, &["--preset", "assumed-roles"]).len();
+        let want = events
+            .iter()
+            .filter(|r| r["userIdentity"]["type"] == "AssumedRole")
+            .count();
+        assert_eq!(got, want);
+
+        let t = events[0]["eventTime"].as_str().unwrap();
+        let (y, m, d) = (&t[0..4], &t[5..7], &t[8..10]);
+        let sql = format!(
+            "SELECT count(*) AS n FROM cloudtrail WHERE year = '{y}' AND month = '{m}' AND day = '{d}'"
+        );
+        let got = json_rows(&lake, &[&sql])[0]["n"].as_u64().unwrap();
+        let want = events
+            .iter()
+            .filter(|r| r["eventTime"].as_str().unwrap().starts_with(&t[..10]))
+            .count();
+        assert_eq!(got as usize, want);
+        let day = json_rows(
+            &lake,
+            &[
+                "--preset",
+                "day",
+                "--param",
+                &format!("year={y}"),
+                "--param",
+                &format!("month={m}"),
+                "--param",
+                &format!("day={d}"),
+            ],
+        );
+        assert_eq!(day.len(), want);
+    }
+}
+
+#[test]
+fn alert_presets_find_the_flaws2_attack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_for(tmp.path(), &repo().join("tests/data/flaws2"), &[]);
+    let attacker = "104.102.221.250";
+
+    let rows = json_rows(&lake, &["--preset", "anonymous-then-role"]);
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter().all(|r| r["sourceipaddress"] == attacker),
+        "{rows:?}"
+    );
+    let sessions: Vec<&str> = rows
+        .iter()
+        .map(|r| r["role_session"].as_str().unwrap())
+        .collect();
+    assert!(
+        sessions.iter().any(|s| s.contains("assumed-role/level3/")),
+        "{sessions:?}"
+    );
+    assert!(
+        sessions.iter().any(|s| s.contains("assumed-role/level1/")),
+        "{sessions:?}"
+    );
+
+    // With AWS's ranges, only the attacker's laptop is outside AWS.
+    let ranges = repo().join("tests/data/ip-ranges-sample.json");
+    let rows = json_rows(
+        &lake,
+        &[
+            "--preset",
+            "role-outside-aws",
+            "--ip-ranges",
+            ranges.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        rows.iter().all(|r| r["sourceipaddress"] == attacker),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["role"] == "level3" && r["eventname"] == "ListBuckets"),
+        "{rows:?}"
+    );
+    // Without them it says what it assumes, and Lambda's own address shows.
+    let (code, out, err) = query(&lake, &["--preset", "role-outside-aws", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("assuming every IP address is outside AWS"),
+        "{err}"
+    );
+    assert!(out.contains("34.234.236.212"));
+
+    let rows = json_rows(&lake, &["--preset", "cli-on-compute-role"]);
+    assert!(
+        rows.iter()
+            .any(|r| r["role"] == "level3" && r["eventname"] == "ListBuckets"),
+        "{rows:?}"
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r["useragent"].as_str().unwrap().contains("aws-cli")));
+
+    let rows = json_rows(&lake, &["--preset", "recon-from-app-role"]);
+    assert!(
+        rows.iter()
+            .any(|r| r["role"] == "level3" && r["eventname"] == "ListBuckets"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn json_functions_work_on_the_json_text_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = repo().join("tests/data/flaws2");
+    let lake = lake_for(tmp.path(), &src, &[]);
+    let rows = json_rows(
+        &lake,
+        &["SELECT json_extract_scalar(requestparameters, '$.bucketName') AS bucket, count(*) AS n FROM cloudtrail WHERE eventname = 'GetObject' GROUP BY 1"],
+    );
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for e in distinct(read_raw(&src)) {
+        if e["eventName"] == "GetObject" {
+            *want
+                .entry(
+                    e["requestParameters"]["bucketName"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+                .or_default() += 1;
+        }
+    }
+    let got: BTreeMap<String, u64> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["bucket"].as_str().unwrap().to_string(),
+                r["n"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+}
+
+fn explain_number(err: &str, prefix: &str) -> (usize, usize) {
+    let line = err
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("{prefix} in {err}"));
+    let nums: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (nums[0], nums[1])
+}
+
+#[test]
+fn a_one_day_query_opens_only_that_days_files_and_time_ranges_skip_row_groups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("gen");
+    let out = bin()
+        .args([
+            "generate",
+            "--days",
+            "3",
+            "--events-per-day",
+            "2000",
+            "--out",
+        ])
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let cfg = tmp.path().join("small-groups.toml");
+    std::fs::write(&cfg, "[compact]\nrow_group_rows = 250\n").unwrap();
+    let lake = lake_for(tmp.path(), &src, &["--config", cfg.to_str().unwrap()]);
+    let files = snapshot(&lake);
+    let day16: Vec<_> = files.keys().filter(|k| k.contains("/day=16/")).collect();
+
+    let (code, _, err) = query(
+        &lake,
+        &[
+            "--explain",
+            "--preset",
+            "day",
+            "--param",
+            "year=2024",
+            "--param",
+            "month=01",
+            "--param",
+            "day=16",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        explain_number(&err, "files:"),
+        (day16.len(), files.len()),
+        "{err}"
+    );
+    assert_eq!(explain_number(&err, "partitions:").0, day16.len());
+
+    // Rows are sorted by time in row groups of 250: a 30-minute window
+    // skips most of them by statistics.
+    let (code, out, err) = query(
+        &lake,
+        &["--explain", "--format", "csv", "SELECT count(*) AS n FROM cloudtrail WHERE eventtime BETWEEN '2024-01-15T10:00:00Z' AND '2024-01-15T10:30:00Z'"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let n: usize = out.lines().nth(1).unwrap().parse().unwrap();
+    let want = distinct(read_raw(&src))
+        .iter()
+        .filter(|r| {
+            let t = r["eventTime"].as_str().unwrap();
+            ("2024-01-15T10:00:00Z"..="2024-01-15T10:30:00Z").contains(&t)
+        })
+        .count();
+    assert_eq!(n, want);
+    // "row_groups_pruned_statistics: <total> total → <matched> matched"
+    let (total, matched) = explain_number(&err, "row_groups_pruned_statistics");
+    assert!(
+        matched > 0 && matched * 4 < total,
+        "too few row groups skipped: {err}"
+    );
+}
+
+#[test]
+fn formats_and_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_for(tmp.path(), &repo().join("tests/data/flaws2"), &[]);
+    let sql = "SELECT eventname, useragent FROM cloudtrail WHERE eventname = 'ListBuckets'";
+    let (code, out, _) = query(&lake, &["--format", "csv", sql]);
+    assert_eq!(code, 0);
+    let mut lines = out.split("\r\n");
+    assert_eq!(lines.next(), Some("eventname,useragent"));
+    let row = lines.next().unwrap();
+    assert!(row.starts_with("ListBuckets,"), "{row}");
+    // The bracketed user agent holds spaces but no comma: no quotes needed.
+    assert!(row.contains("[aws-cli/1.16.19"), "{row}");
+
+    let (code, out, _) = query(
+        &lake,
+        &[
+            "--format",
+            "json",
+            "SELECT eventname, eventtime, useridentity FROM cloudtrail ORDER BY eventtime LIMIT 1",
+        ],
+    );
+    assert_eq!(code, 0);
+    let first = out.lines().next().unwrap();
+    assert!(
+        first.starts_with("{\"eventname\":"),
+        "columns in SELECT order: {first}"
+    );
+    let v: Value = serde_json::from_str(first).unwrap();
+    assert!(v["useridentity"].is_object());
+
+    let (code, out, _) = query(&lake, &["--preset", "top-events"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("| eventname"), "{out}");
+
+    let (code, _, err) = query(&lake, &["SELEC nonsense"]);
+    assert_eq!(code, 2);
+    assert!(err.starts_with("traillake: in the SQL:"), "{err}");
+    assert!(!err.contains("panicked"));
+    let (code, _, err) = query(&lake, &["SELECT nosuchcolumn FROM cloudtrail"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nosuchcolumn"), "{err}");
+    let (code, _, err) = query(&lake, &["--preset", "by-ip"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--param ip"), "{err}");
+    let (code, out, _) = query(&lake, &["--list-presets"]);
+    assert_eq!(code, 0);
+    for p in [
+        "top-events",
+        "by-ip",
+        "assumed-roles",
+        "errors",
+        "day",
+        "role-outside-aws",
+        "cli-on-compute-role",
+        "anonymous-then-role",
+        "recon-from-app-role",
+    ] {
+        assert!(out.contains(p), "{p}");
+    }
+}
