@@ -29,20 +29,6 @@ fn assert_reconciles(r: &Value) {
     );
 }
 
-fn generate(out: &Path, extra: &[&str]) {
-    let status = bin()
-        .args(["generate", "--out"])
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-}
-
 #[test]
 fn real_logs_land_exactly_once_with_equal_values() {
     let tmp = tempfile::tempdir().unwrap();

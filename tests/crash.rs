@@ -81,19 +81,7 @@ fn delays(total: Duration, n: u32) -> Vec<Duration> {
 fn killed_at_any_instant_then_rerun_gives_the_clean_lake_locally() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
-    let out = bin()
-        .args([
-            "generate",
-            "--days",
-            "2",
-            "--events-per-day",
-            "1500",
-            "--out",
-        ])
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    generate(&src, &["--days", "2", "--events-per-day", "1500"]);
     // A tiny memory budget makes runs spill, so kills land there too.
     let cfg = tmp.path().join("spill.toml");
     std::fs::write(&cfg, "[compact]\nmemory_budget_mb = 2\n").unwrap();
@@ -134,19 +122,7 @@ fn killed_at_any_instant_then_rerun_gives_the_clean_lake_on_s3() {
     s3.create_bucket("lake");
     let tmp = tempfile::tempdir().unwrap();
     let local = tmp.path().join("src");
-    let out = bin()
-        .args([
-            "generate",
-            "--days",
-            "2",
-            "--events-per-day",
-            "600",
-            "--out",
-        ])
-        .arg(&local)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    generate(&local, &["--days", "2", "--events-per-day", "600"]);
     s3.upload(&local, "raw", "logs");
     let env = s3.env();
 

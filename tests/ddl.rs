@@ -164,19 +164,7 @@ fn ddl_without_a_compacted_lake_is_a_usage_error() {
 fn spark_and_duckdb_answer_the_seed_queries_like_the_raw_logs() {
     let tmp = tempfile::tempdir().unwrap();
     let gen = tmp.path().join("generated");
-    let out = bin()
-        .args([
-            "generate",
-            "--days",
-            "2",
-            "--events-per-day",
-            "400",
-            "--out",
-        ])
-        .arg(&gen)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    generate(&gen, &["--days", "2", "--events-per-day", "400"]);
     let sources: Vec<(&str, PathBuf)> = vec![
         ("flaws2", repo().join("tests/data/flaws2")),
         ("invictus", repo().join("tests/data/invictus")),

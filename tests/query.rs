@@ -74,19 +74,7 @@ fn seed_queries_answer_like_the_raw_logs() {
     copy_dir(&repo().join("tests/data/flaws2"), &src);
     copy_dir(&repo().join("tests/data/invictus"), &src);
     let gen = tmp.path().join("gen");
-    let out = bin()
-        .args([
-            "generate",
-            "--days",
-            "2",
-            "--events-per-day",
-            "300",
-            "--out",
-        ])
-        .arg(&gen)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    generate(&gen, &["--days", "2", "--events-per-day", "300"]);
     for source in [src, gen] {
         let lake = lake_for(tmp.path(), &source, &[]);
         let events = distinct(read_raw(&source));
@@ -317,19 +305,7 @@ fn explain_number(err: &str, prefix: &str) -> (usize, usize) {
 fn a_one_day_query_opens_only_that_days_files_and_time_ranges_skip_row_groups() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("gen");
-    let out = bin()
-        .args([
-            "generate",
-            "--days",
-            "3",
-            "--events-per-day",
-            "2000",
-            "--out",
-        ])
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    generate(&src, &["--days", "3", "--events-per-day", "2000"]);
     let cfg = tmp.path().join("small-groups.toml");
     std::fs::write(&cfg, "[compact]\nrow_group_rows = 250\n").unwrap();
     let lake = lake_for(tmp.path(), &src, &["--config", cfg.to_str().unwrap()]);

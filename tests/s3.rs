@@ -75,9 +75,9 @@ fn a_large_lake_file_goes_up_in_parts_and_reads_back() {
     s3.create_bucket("lake");
     let tmp = tempfile::tempdir().unwrap();
     let local = tmp.path().join("src");
-    let gen = bin()
-        .args([
-            "generate",
+    generate(
+        &local,
+        &[
             "--accounts",
             "1",
             "--regions",
@@ -86,12 +86,8 @@ fn a_large_lake_file_goes_up_in_parts_and_reads_back() {
             "1",
             "--events-per-day",
             "40000",
-            "--out",
-        ])
-        .arg(&local)
-        .output()
-        .unwrap();
-    assert!(gen.status.success());
+        ],
+    );
     s3.upload(&local, "raw", "");
     // No compression makes the one partition's file larger than the
     // 16 MiB multipart threshold (parts of 8 MiB).

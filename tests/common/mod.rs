@@ -46,6 +46,21 @@ pub fn report_of(out: Output) -> (i32, Value, String) {
     (out.status.code().unwrap_or(-1), report, stderr)
 }
 
+/// Runs `traillake generate --out OUT EXTRA...` and checks it succeeded.
+pub fn generate(out: &Path, extra: &[&str]) {
+    let done = bin()
+        .args(["generate", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+}
+
 pub fn copy_dir(from: &Path, to: &Path) {
     for entry in walk(from) {
         let rel = entry.strip_prefix(from).unwrap();
