@@ -68,6 +68,13 @@ const COMPUTE_ROLES: &str = "compute_roles AS (
       OR sourceipaddress IN ('ecs-tasks.amazonaws.com', 'lambda.amazonaws.com', 'ec2.amazonaws.com', 'eks.amazonaws.com', 'batch.amazonaws.com'))
 )";
 
+/// Calls made with a compute role's session; a preset adds its condition.
+const COMPUTE_ROLE_CALLS: &str = "WITH {compute_roles}
+SELECT eventtime, sourceipaddress, eventname, useridentity.sessioncontext.sessionissuer.username AS role, useragent
+FROM cloudtrail
+WHERE useridentity.type = 'AssumedRole'
+  AND useridentity.sessioncontext.sessionissuer.arn IN (SELECT role_arn FROM compute_roles)";
+
 pub const PRESETS: &[Preset] = &[
     Preset {
         name: "top-events",
@@ -103,11 +110,7 @@ pub const PRESETS: &[Preset] = &[
         name: "role-outside-aws",
         about: "a compute role's session (ECS task, Lambda, ...) used from an address that is not AWS's",
         params: &[],
-        sql: "WITH {compute_roles}
-SELECT eventtime, sourceipaddress, eventname, useridentity.sessioncontext.sessionissuer.username AS role, useragent
-FROM cloudtrail
-WHERE useridentity.type = 'AssumedRole'
-  AND useridentity.sessioncontext.sessionissuer.arn IN (SELECT role_arn FROM compute_roles)
+        sql: "{compute_role_calls}
   AND NOT is_aws_address(sourceipaddress)
 ORDER BY eventtime",
     },
@@ -115,11 +118,7 @@ ORDER BY eventtime",
         name: "cli-on-compute-role",
         about: "the aws-cli user agent on a role meant for a container or function",
         params: &[],
-        sql: "WITH {compute_roles}
-SELECT eventtime, sourceipaddress, eventname, useridentity.sessioncontext.sessionissuer.username AS role, useragent
-FROM cloudtrail
-WHERE useridentity.type = 'AssumedRole'
-  AND useridentity.sessioncontext.sessionissuer.arn IN (SELECT role_arn FROM compute_roles)
+        sql: "{compute_role_calls}
   AND useragent LIKE '%aws-cli%'
 ORDER BY eventtime",
     },
@@ -139,11 +138,7 @@ ORDER BY first_anonymous, role_session",
         name: "recon-from-app-role",
         about: "broad discovery calls (ListBuckets, DescribeInstances, ...) from application roles",
         params: &[],
-        sql: "WITH {compute_roles}
-SELECT eventtime, eventname, sourceipaddress, useridentity.sessioncontext.sessionissuer.username AS role, useragent
-FROM cloudtrail
-WHERE useridentity.type = 'AssumedRole'
-  AND useridentity.sessioncontext.sessionissuer.arn IN (SELECT role_arn FROM compute_roles)
+        sql: "{compute_role_calls}
   AND eventname IN ('ListBuckets', 'DescribeInstances', 'ListRoles', 'ListUsers', 'ListPolicies',
     'GetAccountAuthorizationDetails', 'ListAccessKeys', 'DescribeSecurityGroups', 'DescribeSubnets',
     'DescribeVpcs', 'ListFunctions', 'ListSecrets', 'DescribeDBInstances', 'GetCallerIdentity',
@@ -179,7 +174,10 @@ pub fn preset_sql(name: &str, params: &[(String, String)]) -> Result<String, Que
             )));
         }
     }
-    let mut sql = preset.sql.replace("{compute_roles}", COMPUTE_ROLES);
+    let mut sql = preset
+        .sql
+        .replace("{compute_role_calls}", COMPUTE_ROLE_CALLS)
+        .replace("{compute_roles}", COMPUTE_ROLES);
     for (p, default, _) in preset.params {
         let value = params
             .iter()
