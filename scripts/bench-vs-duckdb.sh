@@ -13,7 +13,9 @@ cd "$(dirname "$0")/.."
 EVENTS=${1:-17700}
 RUNS=${2:-3}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/traillake-target}
-PROFILE=${PROFILE:-dist}
+# `release` by default: `dist` (thin LTO, one codegen unit) also LTOs DataFusion,
+# which takes far longer to build than the measurement is worth here.
+PROFILE=${PROFILE:-release}
 WORK=${WORK:-$(mktemp -d /tmp/traillake-bench.XXXXXX)}
 mkdir -p "$WORK"
 BIN="$CARGO_TARGET_DIR/$PROFILE/traillake"
