@@ -279,8 +279,7 @@ impl Lake {
 
 /// The local directory behind a path, when the lake is on local disk.
 fn local_dir(loc: &Location, path: &Path) -> Option<std::path::PathBuf> {
-    loc.url
-        .starts_with("file://")
+    loc.is_local()
         .then(|| std::path::PathBuf::from(format!("/{}", path.as_ref())))
 }
 

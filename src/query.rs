@@ -446,14 +446,11 @@ async fn run_async(lake: &str, sql: &str, ranges: AwsRanges) -> Result<QueryResu
         .map_err(failed)?;
 
     // Planning errors are the user's SQL: exit 2 with DataFusion's words.
-    let df = ctx
-        .sql(sql)
-        .await
-        .map_err(|e| QueryError::Usage(format!("in the SQL: {}", strip_context(&e.to_string()))))?;
-    let plan = df
-        .create_physical_plan()
-        .await
-        .map_err(|e| QueryError::Usage(format!("in the SQL: {}", strip_context(&e.to_string()))))?;
+    let in_sql = |e: datafusion::error::DataFusionError| {
+        QueryError::Usage(format!("in the SQL: {}", e.to_string().trim()))
+    };
+    let df = ctx.sql(sql).await.map_err(in_sql)?;
+    let plan = df.create_physical_plan().await.map_err(in_sql)?;
     let batches = collect(plan.clone(), ctx.task_ctx())
         .await
         .map_err(failed)?;
@@ -509,11 +506,6 @@ fn store_root(url: &str) -> String {
         Some(rest) => format!("s3://{}", rest.split('/').next().unwrap_or("")),
         None => "file:///".to_string(),
     }
-}
-
-/// DataFusion wraps errors in context lines; the last line says it.
-fn strip_context(msg: &str) -> String {
-    msg.trim().to_string()
 }
 
 fn visit(plan: &Arc<dyn ExecutionPlan>, f: &mut impl FnMut(&dyn ExecutionPlan)) {

@@ -68,8 +68,6 @@ pub struct Decoder {
     scratch: String,
     /// Records and files that could not be taken since the last drain.
     pub quarantined: Vec<Quarantined>,
-    /// Approximate bytes of JSON decoded into the builders.
-    pub buffered_bytes: usize,
 }
 
 impl Decoder {
@@ -134,7 +132,6 @@ impl Decoder {
                 }
             }
         }
-        self.buffered_bytes += len;
         stats
     }
 
@@ -185,14 +182,8 @@ impl Decoder {
         Ok(())
     }
 
-    /// Rows buffered so far, over all partitions.
-    pub fn buffered_rows(&self) -> usize {
-        self.partitions.iter().map(|(_, _, b)| b.rows).sum()
-    }
-
     /// Hands back one batch per partition and empties the builders.
     pub fn finish(&mut self) -> Vec<(PartitionKey, RecordBatch)> {
-        self.buffered_bytes = 0;
         self.last = 0;
         let mut out: Vec<_> = self
             .partitions
