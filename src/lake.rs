@@ -197,6 +197,9 @@ impl Lake {
             self.apply(&journal).await?;
             rolled.push(journal.run_id);
         }
+        if let Some(state) = local_dir(&self.loc, &self.state_path("")) {
+            remove_partial_puts(&state, &mine);
+        }
         let staging = self.state_path("staging");
         if owner.is_none() {
             self.delete_prefix(&staging).await?;
@@ -281,6 +284,24 @@ impl Lake {
 fn local_dir(loc: &Location, path: &Path) -> Option<std::path::PathBuf> {
     loc.is_local()
         .then(|| std::path::PathBuf::from(format!("/{}", path.as_ref())))
+}
+
+/// A local put writes `<name>#<n>` and renames it; a run killed in between
+/// leaves that file, which object_store's listing hides. Remove the ones of
+/// runs this one owns (their names carry the run id).
+fn remove_partial_puts(dir: &std::path::Path, mine: &dyn Fn(&str) -> bool) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let p = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if p.is_dir() {
+            remove_partial_puts(&p, mine);
+        } else if name.contains('#') && mine(&name) {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
 }
 
 /// Local disk keeps empty folders that S3 would not have: remove them so an

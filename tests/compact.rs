@@ -349,6 +349,9 @@ fn an_interrupted_commit_is_finished_by_the_next_run() {
         "ledger": [],
     });
     std::fs::create_dir_all(lake.join("_traillake/journal")).unwrap();
+    // A put killed before its rename leaves `name#n` behind.
+    let partial = lake.join("_traillake/journal/died.json#1");
+    std::fs::write(&partial, b"{\"run_").unwrap();
     std::fs::write(
         lake.join("_traillake/journal/crashed.json"),
         journal.to_string(),
@@ -361,6 +364,7 @@ fn an_interrupted_commit_is_finished_by_the_next_run() {
     assert_eq!(after, [format!("{dir}/part-crashed-00000.parquet")]);
     assert_eq!(read_lake(&lake), before);
     assert!(!orphan.exists());
+    assert!(!partial.exists());
     assert!(!lake.join("_traillake/journal/crashed.json").exists());
 }
 
