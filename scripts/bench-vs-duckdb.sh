@@ -3,15 +3,19 @@
 # on the same generated CloudTrail logs, in the same run, and prints the
 # ratio of medians and the peak RSS of each (from /usr/bin/time -v).
 #
-#   scripts/bench-vs-duckdb.sh [EVENTS_PER_DAY] [RUNS]
+#   [DAYS=3] [DUCKDB=1] scripts/bench-vs-duckdb.sh [EVENTS_PER_DAY] [RUNS]
 #
 # Default: 3 accounts x 2 regions x 3 days x 17,700 events ~ 430 MB of JSON.
+# DAYS=9 triples the input with the same partition size (memory flatness);
+# DUCKDB=0 times traillake alone.
 # Needs: cargo, python3 with duckdb (pip install duckdb), /usr/bin/time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 EVENTS=${1:-17700}
 RUNS=${2:-3}
+DAYS=${DAYS:-3}
+DUCKDB=${DUCKDB:-1}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/traillake-target}
 # `release` by default: `dist` (thin LTO, one codegen unit) also LTOs DataFusion,
 # which takes far longer to build than the measurement is worth here.
@@ -25,7 +29,7 @@ cargo build --quiet --profile "$PROFILE"
 
 SRC="$WORK/src"
 if [ ! -d "$SRC/AWSLogs" ]; then
-  "$BIN" generate --out "$SRC" --accounts 3 --regions 2 --days 3 --events-per-day "$EVENTS" > "$WORK/generated.json"
+  "$BIN" generate --out "$SRC" --accounts 3 --regions 2 --days "$DAYS" --events-per-day "$EVENTS" > "$WORK/generated.json"
 fi
 JSON_BYTES=$(python3 -c "import json;print(json.load(open('$WORK/generated.json'))['json_bytes'])")
 GZ_BYTES=$(python3 -c "import json;print(json.load(open('$WORK/generated.json'))['gz_bytes'])")
@@ -83,14 +87,18 @@ for i in $(seq "$RUNS"); do
   rm -rf "$WORK/lake-tl" "$WORK/lake-dd"
   read -r t r < <(measure "$BIN" compact --source "$SRC" --lake "$WORK/lake-tl" --threads 2)
   tl_times+=("$t"); [ "$r" -gt "$tl_rss" ] && tl_rss=$r
-  read -r t r < <(measure python3 "$WORK/duckdb_copy.py" "$SRC" "$WORK/lake-dd")
-  dd_times+=("$t"); [ "$r" -gt "$dd_rss" ] && dd_rss=$r
+  if [ "$DUCKDB" = 1 ]; then
+    read -r t r < <(measure python3 "$WORK/duckdb_copy.py" "$SRC" "$WORK/lake-dd")
+    dd_times+=("$t"); [ "$r" -gt "$dd_rss" ] && dd_rss=$r
+  else
+    mkdir -p "$WORK/lake-dd"; dd_times+=(0)
+  fi
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 TL=$(median "${tl_times[@]}"); DD=$(median "${dd_times[@]}")
 TL_OUT=$(find "$WORK/lake-tl" -name '*.parquet' -printf '%s\n' | awk '{s+=$1} END {print s}')
-DD_OUT=$(find "$WORK/lake-dd" -name '*.parquet' -printf '%s\n' | awk '{s+=$1} END {print s}')
+DD_OUT=$(find "$WORK/lake-dd" -name '*.parquet' -printf '%s\n' | awk '{s+=$1} END {print s+0}')
 
 python3 - "$JSON_BYTES" "$GZ_BYTES" "$TL" "$DD" "$tl_rss" "$dd_rss" "$TL_OUT" "$DD_OUT" "$RUNS" "${tl_times[*]}" "${dd_times[*]}" <<'PY'
 import sys
@@ -100,7 +108,8 @@ mb = lambda b: int(b) / 1e6
 print(f"input: {mb(json_b):.0f} MB of JSON ({mb(gz_b):.0f} MB gzipped); {runs} runs each, medians; machine: " + str(__import__("os").cpu_count()) + " cores")
 print(f"{'engine':<10} {'median s':>9} {'MB/s JSON':>10} {'peak RSS MiB':>13} {'lake MB':>8}   runs")
 print(f"{'traillake':<10} {tl:>9.2f} {mb(json_b)/tl:>10.0f} {int(tl_rss)/1024:>13.0f} {mb(tl_out):>8.1f}   {sys.argv[10]}")
-print(f"{'duckdb':<10} {dd:>9.2f} {mb(json_b)/dd:>10.0f} {int(dd_rss)/1024:>13.0f} {mb(dd_out):>8.1f}   {sys.argv[11]}")
-print(f"ratio (duckdb / traillake, median wall time): {dd/tl:.1f}x")
+if dd > 0:
+    print(f"{'duckdb':<10} {dd:>9.2f} {mb(json_b)/dd:>10.0f} {int(dd_rss)/1024:>13.0f} {mb(dd_out):>8.1f}   {sys.argv[11]}")
+    print(f"ratio (duckdb / traillake, median wall time): {dd/tl:.1f}x")
 PY
 echo "work dir: $WORK"

@@ -27,6 +27,8 @@ pub enum Command {
     Ddl(DdlArgs),
     /// Run SQL (or a preset) against the lake; the table is `cloudtrail`.
     Query(QueryArgs),
+    /// Bytes and dollars a query set would scan in Athena: raw logs vs lake.
+    ScanCost(ScanCostArgs),
     /// Write synthetic CloudTrail logs in the real S3 layout.
     Generate(GenerateArgs),
 }
@@ -58,6 +60,42 @@ pub struct QueryArgs {
     /// role-outside-aws preset.
     #[arg(long, value_name = "FILE")]
     pub ip_ranges: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanCostArgs {
+    /// The raw logs the lake was compacted from (default: config `source`).
+    #[arg(long, value_name = "SRC")]
+    pub source: Option<String>,
+    /// The lake (default: config `lake`).
+    #[arg(long, value_name = "LAKE")]
+    pub lake: Option<String>,
+    /// One SQL statement per line (blank lines and `--` comments skipped);
+    /// default: every preset.
+    #[arg(long, value_name = "FILE")]
+    pub queries: Option<PathBuf>,
+    /// A preset parameter for the built-in set, key=value (repeatable);
+    /// default: the lake's newest day and its busiest source IP.
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: CostFormat,
+    /// Athena's price per TB scanned, in USD (default: config
+    /// `scan_cost.price_per_tb`, else 5.0).
+    #[arg(long, value_name = "USD")]
+    pub price_per_tb: Option<f64>,
+    /// AWS's published ip-ranges.json, for queries using `is_aws_address`.
+    #[arg(long, value_name = "FILE")]
+    pub ip_ranges: Option<PathBuf>,
+}
+
+/// Output format of `scan-cost`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CostFormat {
+    /// Aligned columns, for people.
+    Table,
+    /// One JSON object per query, one per line.
+    Json,
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {

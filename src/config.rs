@@ -21,6 +21,14 @@ struct RawConfig {
     compact: RawCompact,
     #[serde(default)]
     ddl: RawDdl,
+    #[serde(default)]
+    scan_cost: RawScanCost,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScanCost {
+    price_per_tb: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -37,6 +45,7 @@ struct RawCompact {
     target_file_mb: Option<u64>,
     row_group_rows: Option<usize>,
     memory_budget_mb: Option<usize>,
+    chunk_mb: Option<u64>,
     threads: Option<usize>,
 }
 
@@ -49,9 +58,12 @@ pub struct Config {
     pub target_file_mb: Option<u64>,
     pub row_group_rows: Option<usize>,
     pub memory_budget_mb: Option<usize>,
+    pub chunk_mb: Option<u64>,
     pub threads: Option<usize>,
     pub database: Option<String>,
     pub table: Option<String>,
+    /// Athena's price per TB scanned, USD.
+    pub price_per_tb: Option<f64>,
 }
 
 impl Config {
@@ -71,8 +83,20 @@ impl Config {
         if raw.compact.target_file_mb == Some(0) {
             return Err(invalid("compact.target_file_mb must be at least 1".into()));
         }
+        if raw.compact.chunk_mb == Some(0) {
+            return Err(invalid("compact.chunk_mb must be at least 1".into()));
+        }
         if raw.compact.row_group_rows == Some(0) {
             return Err(invalid("compact.row_group_rows must be at least 1".into()));
+        }
+        if raw
+            .scan_cost
+            .price_per_tb
+            .is_some_and(|p| !p.is_finite() || p < 0.0)
+        {
+            return Err(invalid(
+                "scan_cost.price_per_tb must be a price in USD, 0 or more".into(),
+            ));
         }
         Ok(Self {
             source: resolve(raw.source),
@@ -81,9 +105,11 @@ impl Config {
             target_file_mb: raw.compact.target_file_mb,
             row_group_rows: raw.compact.row_group_rows,
             memory_budget_mb: raw.compact.memory_budget_mb,
+            chunk_mb: raw.compact.chunk_mb,
             threads: raw.compact.threads.filter(|&t| t > 0),
             database: raw.ddl.database,
             table: raw.ddl.table,
+            price_per_tb: raw.scan_cost.price_per_tb,
         })
     }
 

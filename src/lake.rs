@@ -69,6 +69,7 @@ pub struct Journal {
 }
 
 /// The lake at one location.
+#[derive(Clone)]
 pub struct Lake {
     pub loc: Location,
 }

@@ -3,7 +3,8 @@
 //! Data flows one way: [`source`] lists and gunzips log objects, [`decode`]
 //! turns them into Arrow batches per [`partition`], [`sink`] merges and
 //! encodes Parquet, [`lake`] stages and commits files with a journal and a
-//! ledger, [`pipeline`] wires the stages together. [`schema`] is the one
+//! ledger, [`pipeline`] wires the stages together. [`query`] reads the lake
+//! with DataFusion; [`scan_cost`] measures what queries scan, raw vs lake. [`schema`] is the one
 //! definition of the columns.
 
 pub mod config;
@@ -15,6 +16,7 @@ pub mod partition;
 pub mod pipeline;
 pub mod query;
 pub mod report;
+pub mod scan_cost;
 pub mod schema;
 pub mod sink;
 pub mod source;

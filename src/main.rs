@@ -16,7 +16,7 @@ use traillake::pipeline::{self, CompactError, CompactOptions};
 use traillake::sink::WriteOptions;
 use traillake::source::SourceFilter;
 
-use cli::{Cli, Command, CompactArgs, DdlArgs, GenerateArgs, QueryArgs};
+use cli::{Cli, Command, CompactArgs, CostFormat, DdlArgs, GenerateArgs, QueryArgs, ScanCostArgs};
 
 /// An error and the exit code it means.
 struct Failure {
@@ -52,6 +52,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Compact(args) => compact(args, &config),
         Command::Ddl(args) => ddl(args, &config),
         Command::Query(args) => query(args, &config),
+        Command::ScanCost(args) => scan_cost(args, &config),
         Command::Generate(args) => generate(args),
     }
 }
@@ -107,6 +108,9 @@ fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOptions
     opts.write = write;
     if let Some(mb) = config.memory_budget_mb {
         opts.memory_budget = mb << 20;
+    }
+    if let Some(mb) = config.chunk_mb {
+        opts.chunk_bytes = mb << 20;
     }
     opts.dry_run = args.dry_run;
     opts.shard = args
@@ -197,7 +201,7 @@ fn ddl(args: DdlArgs, config: &Config) -> Result<u8, Failure> {
 }
 
 fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
-    use traillake::query::{self, AwsRanges, QueryError};
+    use traillake::query;
     if args.list_presets {
         print!("{}", query::list_presets());
         return Ok(0);
@@ -222,30 +226,8 @@ fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
             ))
         }
     };
-    let ranges = match &args.ip_ranges {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
-            AwsRanges::parse(&text).map_err(|e| usage(format!("{}: {e}", path.display())))?
-        }
-        None => {
-            if sql.contains("is_aws_address") {
-                eprintln!(
-                    "traillake: no --ip-ranges given: assuming every IP address is outside AWS \
-                     (only service names such as ecs-tasks.amazonaws.com count as AWS); pass \
-                     AWS's ip-ranges.json to exclude AWS's own addresses"
-                );
-            }
-            AwsRanges::default()
-        }
-    };
-    let result = query::run(&lake, &sql, ranges).map_err(|e| match e {
-        QueryError::Usage(m) => usage(m),
-        QueryError::Failed(m) => Failure {
-            code: 1,
-            message: m,
-        },
-    })?;
+    let ranges = aws_ranges(args.ip_ranges.as_deref(), sql.contains("is_aws_address"))?;
+    let result = query::run(&lake, &sql, ranges).map_err(query_failure)?;
     let text = query::render(&result.batches, args.format).map_err(|e| Failure {
         code: 1,
         message: e.to_string(),
@@ -253,6 +235,91 @@ fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
     print!("{text}");
     if args.explain {
         eprint!("{}", result.scan.render());
+    }
+    Ok(0)
+}
+
+fn query_failure(e: traillake::query::QueryError) -> Failure {
+    match e {
+        traillake::query::QueryError::Usage(m) => usage(m),
+        traillake::query::QueryError::Failed(m) => Failure {
+            code: 1,
+            message: m,
+        },
+    }
+}
+
+/// AWS's address ranges from `--ip-ranges`; without them, a warning when
+/// the SQL would have used them.
+fn aws_ranges(
+    path: Option<&std::path::Path>,
+    used: bool,
+) -> Result<traillake::query::AwsRanges, Failure> {
+    use traillake::query::AwsRanges;
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+            AwsRanges::parse(&text).map_err(|e| usage(format!("{}: {e}", path.display())))
+        }
+        None => {
+            if used {
+                eprintln!(
+                    "traillake: no --ip-ranges given: assuming every IP address is outside AWS \
+                     (only service names such as ecs-tasks.amazonaws.com count as AWS); pass \
+                     AWS's ip-ranges.json to exclude AWS's own addresses"
+                );
+            }
+            Ok(AwsRanges::default())
+        }
+    }
+}
+
+fn scan_cost(args: ScanCostArgs, config: &Config) -> Result<u8, Failure> {
+    use traillake::scan_cost;
+    let source = args
+        .source
+        .or_else(|| config.source.clone())
+        .ok_or_else(|| usage("scan-cost needs --source (or `source` in config.toml)"))?;
+    let lake = args
+        .lake
+        .or_else(|| config.lake.clone())
+        .ok_or_else(|| usage("scan-cost needs --lake (or `lake` in config.toml)"))?;
+    let price = args
+        .price_per_tb
+        .or(config.price_per_tb)
+        .unwrap_or(scan_cost::DEFAULT_PRICE_PER_TB);
+    if !price.is_finite() || price < 0.0 {
+        return Err(usage("--price-per-tb must be a price in USD, 0 or more"));
+    }
+    let queries = match &args.queries {
+        Some(path) => {
+            if !args.params.is_empty() {
+                return Err(usage(
+                    "--param goes with the built-in queries, not --queries",
+                ));
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+            let queries = scan_cost::parse_queries(&text);
+            if queries.is_empty() {
+                return Err(usage(format!("{}: no queries in it", path.display())));
+            }
+            queries
+        }
+        None => scan_cost::default_queries(&lake, &args.params).map_err(query_failure)?,
+    };
+    // Costing plans the queries but runs none, so no warning about ranges.
+    let ranges = aws_ranges(args.ip_ranges.as_deref(), false)?;
+    let costs =
+        scan_cost::scan_cost(&source, &lake, &queries, price, ranges).map_err(query_failure)?;
+    match args.format {
+        CostFormat::Table => print!("{}", scan_cost::render_table(&costs)),
+        CostFormat::Json => {
+            for c in &costs {
+                println!("{}", serde_json::to_string(c).expect("cost serializes"));
+            }
+        }
     }
     Ok(0)
 }

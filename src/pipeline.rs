@@ -7,8 +7,9 @@
 //! merged at the end. The final merge holds one partition at a time per
 //! thread.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
@@ -86,6 +87,8 @@ struct PartitionBuffer {
     bytes: usize,
     spills: Vec<Path>,
     duplicates: u64,
+    /// The last chunk that brought rows.
+    last_chunk: usize,
 }
 
 /// What decoding one slice of a chunk produced.
@@ -237,6 +240,7 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
     let mut buffered = 0usize;
     let mut ledger_add = Vec::new();
     let mut spill_seq = 0usize;
+    let mut stager = Stager::new(&lake, &run_id, owner, &opts.write, &rt, opts.threads);
 
     // Fetch the next chunk while this one is decoded.
     let chunks = chunks(&to_read, opts.chunk_bytes);
@@ -255,6 +259,7 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
             let per = fetched.len().div_ceil(opts.threads.max(1) * 4).max(1);
             fetched.par_chunks(per).map(decode_slice).collect()
         });
+        drop(fetched);
         for slice in slices {
             progress.inc(slice.bytes_in);
             report.inputs_read += slice.read.len() as u64;
@@ -275,12 +280,30 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
                 let b = buffers.entry(key).or_default();
                 b.bytes += size;
                 b.batches.push(batch);
+                b.last_chunk = i;
             }
         }
         progress.set_message(format!(
             "{} files, {} records",
             report.inputs_read, report.records_read
         ));
+        // A partition this chunk brought nothing to is done, as far as the
+        // source's order can tell: folders are listed account, region, day
+        // in turn, and an event lands at most a folder or so after its own
+        // day's. Stage it now, on the pool, while the next chunk decodes;
+        // this overlaps encoding with decoding and frees its memory. Rows
+        // that still arrive for it later are merged into what was staged.
+        let mut idle: Vec<PartitionKey> = buffers
+            .iter()
+            .filter(|(k, b)| b.last_chunk < i && !stager.is_staging(k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        idle.sort();
+        for key in idle {
+            let buffer = buffers.remove(&key).expect("present");
+            buffered -= buffer.bytes;
+            stager.stage(&pool, key, buffer)?;
+        }
         // Spill the largest partitions until half the budget is free.
         while buffered > opts.memory_budget {
             let Some((key, _)) = buffers
@@ -312,35 +335,23 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
     }
     progress.finish_and_clear();
 
-    // Merge every touched partition with what the lake holds, in parallel.
+    // What is left: the last partitions, and any that got rows after they
+    // were staged (merged with their staged files).
+    stager.wait_all()?;
     let mut keys: Vec<PartitionKey> = buffers.keys().cloned().collect();
     keys.sort();
-    let bytes_out = AtomicU64::new(0);
-    let handle = rt.handle();
-    let staged: Vec<Result<StagedPartition, CompactError>> = pool.install(|| {
-        keys.par_iter()
-            .map(|key| {
-                let buffer = &buffers[key];
-                let s = handle.block_on(stage_partition(
-                    &lake,
-                    &run_id,
-                    owner,
-                    key,
-                    buffer,
-                    &opts.write,
-                ))?;
-                bytes_out.fetch_add(s.bytes_out, Ordering::Relaxed);
-                Ok(s)
-            })
-            .collect()
-    });
+    for key in keys {
+        let buffer = buffers.remove(&key).expect("present");
+        stager.stage(&pool, key, buffer)?;
+    }
+    let staged = stager.finish()?;
     let mut journal = Journal {
         run_id: run_id.clone(),
         ledger: ledger_add,
         ..Journal::default()
     };
     for s in staged {
-        let s = s?;
+        report.bytes_out += s.bytes_out;
         report.partitions_written += 1;
         report.rows_written += s.rows_after - s.rows_before;
         report.duplicates_dropped += s.duplicates;
@@ -349,7 +360,6 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
         journal.moves.extend(s.moves);
         journal.deletes.extend(s.deletes);
     }
-    report.bytes_out = bytes_out.into_inner();
 
     if !journal.moves.is_empty() || !journal.ledger.is_empty() {
         rt.block_on(lake.commit(&journal))?;
@@ -522,30 +532,177 @@ struct StagedPartition {
     bytes_out: u64,
 }
 
+type StageResult = (PartitionKey, Result<StagedPartition, CompactError>);
+
+/// Stages partitions on the rayon pool while the main thread decodes the
+/// next chunk. At most `limit` are in flight, since each holds a whole
+/// partition's rows; `stage` waits for one to finish beyond that. Dropping
+/// the stager waits for every job, so no job outlives the run's runtime.
+struct Stager {
+    lake: Arc<Lake>,
+    run_id: Arc<str>,
+    owner: Option<Arc<str>>,
+    write: WriteOptions,
+    handle: tokio::runtime::Handle,
+    limit: usize,
+    tx: mpsc::Sender<StageResult>,
+    rx: mpsc::Receiver<StageResult>,
+    in_flight: HashSet<PartitionKey>,
+    done: BTreeMap<PartitionKey, StagedPartition>,
+    error: Option<CompactError>,
+}
+
+impl Stager {
+    fn new(
+        lake: &Lake,
+        run_id: &str,
+        owner: Option<&str>,
+        write: &WriteOptions,
+        rt: &tokio::runtime::Runtime,
+        limit: usize,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel();
+        Self {
+            lake: Arc::new(lake.clone()),
+            run_id: run_id.into(),
+            owner: owner.map(Into::into),
+            write: write.clone(),
+            handle: rt.handle().clone(),
+            limit: limit.max(1),
+            tx,
+            rx,
+            in_flight: HashSet::new(),
+            done: BTreeMap::new(),
+            error: None,
+        }
+    }
+
+    fn is_staging(&self, key: &PartitionKey) -> bool {
+        self.in_flight.contains(key)
+    }
+
+    /// Starts staging `buffer`. A partition staged before in this run is
+    /// merged with what that staging wrote.
+    fn stage(
+        &mut self,
+        pool: &rayon::ThreadPool,
+        key: PartitionKey,
+        buffer: PartitionBuffer,
+    ) -> Result<(), CompactError> {
+        while self.in_flight.len() >= self.limit || self.in_flight.contains(&key) {
+            self.receive_one();
+        }
+        if let Some(e) = self.error.take() {
+            self.drain();
+            return Err(e);
+        }
+        let prior = self.done.remove(&key);
+        let (lake, run_id, owner) = (self.lake.clone(), self.run_id.clone(), self.owner.clone());
+        let (write, handle, tx) = (self.write.clone(), self.handle.clone(), self.tx.clone());
+        self.in_flight.insert(key.clone());
+        pool.spawn(move || {
+            let staged = handle.block_on(stage_partition(
+                &lake,
+                &run_id,
+                owner.as_deref(),
+                &key,
+                buffer,
+                &write,
+                prior,
+            ));
+            // The receiver lives until every job has reported.
+            let _ = tx.send((key, staged));
+        });
+        Ok(())
+    }
+
+    fn receive_one(&mut self) {
+        let (key, staged) = self.rx.recv().expect("the stager holds a sender");
+        self.in_flight.remove(&key);
+        match staged {
+            Ok(s) => {
+                self.done.insert(key, s);
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        while !self.in_flight.is_empty() {
+            self.receive_one();
+        }
+    }
+
+    /// Waits for every job; the first error, if any.
+    fn wait_all(&mut self) -> Result<(), CompactError> {
+        self.drain();
+        self.error.take().map_or(Ok(()), Err)
+    }
+
+    /// Every partition staged, in key order.
+    fn finish(mut self) -> Result<Vec<StagedPartition>, CompactError> {
+        self.wait_all()?;
+        Ok(std::mem::take(&mut self.done).into_values().collect())
+    }
+}
+
+impl Drop for Stager {
+    fn drop(&mut self) {
+        self.drain();
+    }
+}
+
 /// Merges one partition's new rows with its spill files and the files the
-/// lake already has for it, and stages the result.
+/// lake already has for it (or, when `prior` staged it earlier in this run,
+/// with the files that staging wrote), and stages the result.
 async fn stage_partition(
     lake: &Lake,
     run_id: &str,
     owner: Option<&str>,
     key: &PartitionKey,
-    buffer: &PartitionBuffer,
+    buffer: PartitionBuffer,
     write: &WriteOptions,
+    prior: Option<StagedPartition>,
 ) -> Result<StagedPartition, CompactError> {
-    let existing = lake.partition_files(key, owner).await?;
+    let (inputs, deletes, mut rows_before, duplicates_before) = match prior {
+        Some(p) => {
+            let staged: Vec<Path> = p
+                .moves
+                .iter()
+                .map(|(from, _)| lake.loc.child(from))
+                .collect();
+            (staged, p.deletes, Some(p.rows_before), p.duplicates)
+        }
+        None => {
+            let existing = lake.partition_files(key, owner).await?;
+            let deletes = existing
+                .iter()
+                .map(|m| lake.loc.relative(&m.location))
+                .collect();
+            (
+                existing.into_iter().map(|m| m.location).collect(),
+                deletes,
+                None,
+                0,
+            )
+        }
+    };
     let mut batches = Vec::new();
-    let mut rows_before = 0u64;
-    for meta in &existing {
-        let data = lake.get(&meta.location).await?;
-        let read = sink::decode(&lake.loc.url_of(&meta.location), data)?;
-        rows_before += read.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+    let mut read_before = 0u64;
+    for path in &inputs {
+        let data = lake.get(path).await?;
+        let read = sink::decode(&lake.loc.url_of(path), data)?;
+        read_before += read.iter().map(|b| b.num_rows() as u64).sum::<u64>();
         batches.extend(read);
     }
+    let rows_before = *rows_before.get_or_insert(read_before);
     for spill in &buffer.spills {
         let data = lake.get(spill).await?;
         batches.extend(sink::decode(&lake.loc.url_of(spill), data)?);
     }
-    batches.extend(buffer.batches.iter().cloned());
+    batches.extend(buffer.batches);
     let merged = sink::merge(&batches);
     drop(batches);
     let files = sink::encode(&merged.batch, write)?;
@@ -561,13 +718,10 @@ async fn stage_partition(
     }
     Ok(StagedPartition {
         moves,
-        deletes: existing
-            .iter()
-            .map(|m| lake.loc.relative(&m.location))
-            .collect(),
+        deletes,
         rows_before,
         rows_after: merged.batch.num_rows() as u64,
-        duplicates: buffer.duplicates + merged.duplicates,
+        duplicates: duplicates_before + buffer.duplicates + merged.duplicates,
         bytes_out,
     })
 }

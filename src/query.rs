@@ -407,17 +407,26 @@ fn register_functions(ctx: &SessionContext, ranges: Arc<AwsRanges>) {
     ));
 }
 
-/// Runs one SQL statement against the lake.
-pub fn run(lake: &str, sql: &str, ranges: AwsRanges) -> Result<QueryResult, QueryError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// A two-worker runtime: the machine's cores, no more.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, QueryError> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| QueryError::Failed(e.to_string()))?;
-    rt.block_on(run_async(lake, sql, ranges))
+        .map_err(|e| QueryError::Failed(e.to_string()))
 }
 
-async fn run_async(lake: &str, sql: &str, ranges: AwsRanges) -> Result<QueryResult, QueryError> {
+/// Runs one SQL statement against the lake.
+pub fn run(lake: &str, sql: &str, ranges: AwsRanges) -> Result<QueryResult, QueryError> {
+    runtime()?.block_on(run_async(lake, sql, ranges))
+}
+
+/// A session with the lake registered as `cloudtrail` and Athena's
+/// functions defined.
+pub(crate) async fn session(
+    lake: &str,
+    ranges: AwsRanges,
+) -> Result<(SessionContext, Location), QueryError> {
     let loc = Location::parse(lake, false).map_err(|e| QueryError::Usage(e.to_string()))?;
     let failed = |e: datafusion::error::DataFusionError| QueryError::Failed(e.to_string());
     let config = SessionConfig::new()
@@ -444,11 +453,17 @@ async fn run_async(lake: &str, sql: &str, ranges: AwsRanges) -> Result<QueryResu
     let table = ListingTable::try_new(table_config).map_err(failed)?;
     ctx.register_table("cloudtrail", Arc::new(table))
         .map_err(failed)?;
+    Ok((ctx, loc))
+}
 
-    // Planning errors are the user's SQL: exit 2 with DataFusion's words.
-    let in_sql = |e: datafusion::error::DataFusionError| {
-        QueryError::Usage(format!("in the SQL: {}", e.to_string().trim()))
-    };
+/// Planning errors are the user's SQL: exit 2 with DataFusion's words.
+pub(crate) fn in_sql(e: datafusion::error::DataFusionError) -> QueryError {
+    QueryError::Usage(format!("in the SQL: {}", e.to_string().trim()))
+}
+
+async fn run_async(lake: &str, sql: &str, ranges: AwsRanges) -> Result<QueryResult, QueryError> {
+    let failed = |e: datafusion::error::DataFusionError| QueryError::Failed(e.to_string());
+    let (ctx, loc) = session(lake, ranges).await?;
     let df = ctx.sql(sql).await.map_err(in_sql)?;
     let plan = df.create_physical_plan().await.map_err(in_sql)?;
     let batches = collect(plan.clone(), ctx.task_ctx())
@@ -508,7 +523,7 @@ fn store_root(url: &str) -> String {
     }
 }
 
-fn visit(plan: &Arc<dyn ExecutionPlan>, f: &mut impl FnMut(&dyn ExecutionPlan)) {
+pub(crate) fn visit(plan: &Arc<dyn ExecutionPlan>, f: &mut impl FnMut(&dyn ExecutionPlan)) {
     f(plan.as_ref());
     for child in plan.children() {
         visit(child, f);
