@@ -79,14 +79,27 @@ impl WriteOptions {
     }
 
     fn properties(&self) -> WriterProperties {
+        // Statistics: per page for `eventtime` (rows are sorted by it, so
+        // readers skip row groups and pages by time); per row group for the
+        // rest (null counts and min/max, e.g. `errorcode IS NOT NULL`); none
+        // for columns whose min/max can never rule anything out: keeping
+        // them cost two string compares per value (~5% of a run, measured
+        // with perf) and bloated every footer that readers fetch.
         let mut props = WriterProperties::builder()
             .set_compression(self.compression)
             .set_max_row_group_row_count(Some(self.row_group_rows))
-            .set_statistics_enabled(EnabledStatistics::Page);
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_column_statistics_enabled(ColumnPath::from(EVENT_TIME), EnabledStatistics::Page);
+        for col in UNIQUE_PER_ROW.iter().chain(NO_STATISTICS) {
+            props = props.set_column_statistics_enabled(path(col), EnabledStatistics::None);
+        }
         // Dictionary encoding only costs time on columns that are (nearly)
         // unique per row: hashing every value, then falling back to plain.
-        for col in UNIQUE_PER_ROW {
-            props = props.set_column_dictionary_enabled(ColumnPath::from(*col), false);
+        // On the many-valued identity columns and the sorted `eventtime`,
+        // plain + zstd is also smaller than dictionary + zstd (measured on
+        // 430 MB of generated logs against DuckDB's plain + zstd output).
+        for col in UNIQUE_PER_ROW.iter().chain(PLAIN) {
+            props = props.set_column_dictionary_enabled(path(col), false);
         }
         props.build()
     }
@@ -101,6 +114,33 @@ const UNIQUE_PER_ROW: &[&str] = &[
     "additionaleventdata",
     "serviceeventdetails",
     "otherfields",
+];
+
+/// Many-valued columns written plain (no dictionary).
+const PLAIN: &[&str] = &[
+    "eventtime",
+    "sourceipaddress",
+    "useridentity.principalid",
+    "useridentity.accesskeyid",
+    "useridentity.arn",
+    "useridentity.sessioncontext.sessionissuer.principalid",
+    "useridentity.sessioncontext.attributes.creationdate",
+];
+
+/// A Parquet column path from dotted names.
+fn path(dotted: &str) -> ColumnPath {
+    ColumnPath::new(dotted.split('.').map(str::to_string).collect())
+}
+
+/// Columns, besides the unique ones, whose statistics never prune: free
+/// text and JSON documents.
+const NO_STATISTICS: &[&str] = &[
+    "useragent",
+    "errormessage",
+    "addendum",
+    "edgedevicedetails",
+    "insightdetails",
+    "sourcekey",
 ];
 
 /// A partition after merging: sorted by time, one row per event.
