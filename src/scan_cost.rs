@@ -180,11 +180,11 @@ impl RawInventory {
         let mut inv = Self::default();
         let all = SourceFilter::default();
         for o in objects {
-            let key = o.location.as_ref();
-            if source::classify(key, &all).is_err() {
+            let key = src.relative(&o.location);
+            if source::classify(&key, &all).is_err() {
                 continue;
             }
-            let h = PathHints::from_key(key);
+            let h = PathHints::from_key(&key);
             let folder = [
                 h.account,
                 h.region,

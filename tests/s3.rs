@@ -42,6 +42,50 @@ fn s3_to_s3_compaction_is_exact_and_idempotent() {
     s3.download("lake", "cloudtrail", &again);
     assert_eq!(snapshot(&again), before);
 
+    // scan-cost reads S3 as it reads a folder: the same figures from the
+    // bucket as from the local copies of the same objects.
+    let cost = |src: &str, lake: &str| {
+        let out = bin()
+            .args([
+                "scan-cost",
+                "--format",
+                "json",
+                "--source",
+                src,
+                "--lake",
+                lake,
+            ])
+            .envs(env.iter().cloned())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        lines
+            .iter()
+            .map(|c| {
+                (
+                    c["query"].clone(),
+                    c["raw_bytes"].clone(),
+                    c["raw_partitioned_bytes"].clone(),
+                    c["lake_bytes"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let remote = cost("s3://raw-logs/trail", "s3://lake/cloudtrail");
+    assert_eq!(remote.len(), 9);
+    assert_eq!(
+        remote,
+        cost(local.to_str().unwrap(), again.to_str().unwrap())
+    );
+
     // No credential appears in output, reports or the lake's state.
     for text in [err.clone(), r.to_string()] {
         assert!(!text.contains(&s3.secret), "secret leaked: {text}");
