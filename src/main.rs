@@ -196,14 +196,14 @@ fn ddl(args: DdlArgs, config: &Config) -> Result<u8, Failure> {
         until_year: args.until_year,
     };
     let sql = ddl::render(&opts, &partitions).map_err(|e| usage(e.to_string()))?;
-    print!("{sql}");
+    emit(&sql)?;
     Ok(0)
 }
 
 fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
     use traillake::query;
     if args.list_presets {
-        print!("{}", query::list_presets());
+        emit(&query::list_presets())?;
         return Ok(0);
     }
     let lake = args
@@ -232,11 +232,26 @@ fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
         code: 1,
         message: e.to_string(),
     })?;
-    print!("{text}");
+    emit(&text)?;
     if args.explain {
         eprint!("{}", result.scan.render());
     }
     Ok(0)
+}
+
+/// Writes results to stdout. A reader that went away (`| head`) ends the
+/// output quietly, as with other command-line tools; other errors fail.
+fn emit(text: &str) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure {
+            code: 1,
+            message: format!("writing results: {e}"),
+        }),
+    }
 }
 
 fn query_failure(e: traillake::query::QueryError) -> Failure {
@@ -314,11 +329,13 @@ fn scan_cost(args: ScanCostArgs, config: &Config) -> Result<u8, Failure> {
     let costs =
         scan_cost::scan_cost(&source, &lake, &queries, price, ranges).map_err(query_failure)?;
     match args.format {
-        CostFormat::Table => print!("{}", scan_cost::render_table(&costs)),
+        CostFormat::Table => emit(&scan_cost::render_table(&costs))?,
         CostFormat::Json => {
-            for c in &costs {
-                println!("{}", serde_json::to_string(c).expect("cost serializes"));
-            }
+            let lines: String = costs
+                .iter()
+                .map(|c| serde_json::to_string(c).expect("cost serializes") + "\n")
+                .collect();
+            emit(&lines)?;
         }
     }
     Ok(0)
