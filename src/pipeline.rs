@@ -304,6 +304,7 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
             buffered -= buffer.bytes;
             stager.stage(&pool, key, buffer)?;
         }
+        release_free_memory();
         // Spill the largest partitions until half the budget is free.
         while buffered > opts.memory_budget {
             let Some((key, _)) = buffers
@@ -369,6 +370,24 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
     report.seconds = started.elapsed().as_secs_f64();
     rt.block_on(write_run_files(&lake, &report))?;
     Ok(report)
+}
+
+/// Hands freed heap pages back to the system. Partitions come and go in
+/// buffers of every size on several threads; without this, glibc keeps the
+/// holes they leave and the resident size creeps up with the input (350 ->
+/// 460 MiB over 1.3 GB of JSON, sampled from /proc) instead of staying flat.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only returns unused memory to the kernel; it
+        // is safe to call at any time from any thread.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
 }
 
 /// Lists the source and decides, object by object, what to read; counts
