@@ -1,11 +1,16 @@
 //! `compact`: list -> fetch -> gunzip + decode (rayon) -> per-partition
 //! buffers -> merge with the lake -> staged Parquet -> commit.
 //!
-//! Memory is bounded: the source is read in chunks of `chunk_bytes`, and when
-//! the decoded rows buffered across partitions pass `memory_budget`, the
-//! largest partitions are written out as sorted spill files under staging and
-//! merged at the end. The final merge holds one partition at a time per
-//! thread.
+//! The source is read in chunks of `chunk_bytes` (the next one fetched while
+//! this one decodes). A partition that a chunk brought no rows to is staged
+//! at once (merged with the lake's files, encoded, written to staging) by a
+//! job on the same pool, overlapping encoding with the decoding of later
+//! chunks; rows that still arrive for it are merged into what was staged at
+//! the end. So memory holds the partitions in flight, not the run: when the
+//! buffered rows pass `memory_budget` anyway, the largest partitions are
+//! written out as sorted spill files under staging and merged when staged.
+//! Measured on 430 MB of JSON: 2.36 -> 1.94 s and 577 -> 396 MiB peak RSS
+//! against staging everything after the last chunk.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::mpsc;
