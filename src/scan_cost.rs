@@ -574,10 +574,27 @@ fn field_path(expr: &Arc<dyn PhysicalExpr>) -> Option<Vec<String>> {
     (path.len() > 1).then_some(path)
 }
 
-/// Renders the table: one row per query, bytes as MB with the dollars.
+/// `812 B`, `4.3 KB`, `19.8 MB`, `1.2 TB` (decimal units, as the table
+/// says them; the JSON has exact bytes).
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// Renders the table: one row per query, bytes with the dollars.
 pub fn render_table(costs: &[QueryCost]) -> String {
     use std::fmt::Write as _;
-    let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
+    let mb = |b: u64| human_bytes(b);
     let usd = |u: f64| format!("${u:.6}");
     let rows: Vec<[String; 8]> = costs
         .iter()
@@ -633,4 +650,34 @@ pub fn render_table(costs: &[QueryCost]) -> String {
         line(r.to_vec(), &mut out);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn athena_bills_whole_megabytes_and_at_least_ten() {
+        let ten_mb = 10.0 * MB as f64 / TB * 5.0;
+        assert_eq!(athena_usd(0, 5.0), ten_mb);
+        assert_eq!(athena_usd(10 << 20, 5.0), ten_mb);
+        assert_eq!(athena_usd((10 << 20) + 1, 5.0), 11.0 * MB as f64 / TB * 5.0);
+        assert_eq!(athena_usd(1 << 40, 5.0), 5.0);
+        assert_eq!(athena_usd(1 << 40, 0.0), 0.0);
+    }
+
+    #[test]
+    fn query_files_skip_comments_and_blank_lines() {
+        let q = parse_queries("-- a comment\n\n# another\nSELECT 1;\n  SELECT 2  \n");
+        let sql: Vec<&str> = q.iter().map(|q| q.sql.as_str()).collect();
+        assert_eq!(sql, ["SELECT 1", "SELECT 2"]);
+        assert_eq!(q[0].name, "SELECT 1");
+    }
+
+    #[test]
+    fn bytes_read_as_people_say_them() {
+        assert_eq!(human_bytes(812), "812 B");
+        assert_eq!(human_bytes(4_300), "4.3 KB");
+        assert_eq!(human_bytes(19_808_592), "19.8 MB");
+    }
 }
