@@ -486,6 +486,26 @@ type Fetched = (SourceObject, Result<bytes::Bytes, String>);
 
 /// Fetches a chunk's objects, a bounded number at a time, in order.
 async fn fetch(src: Location, chunk: Vec<SourceObject>) -> Vec<Fetched> {
+    if src.is_local() {
+        // Local files are read in one blocking task per chunk. object_store's
+        // local store hops to the blocking pool for every file (open, then
+        // read); with thousands of small logs a chunk, those wake-ups cost
+        // ~4% of a run (perf: try_to_wake_up, finish_task_switch).
+        let read = tokio::task::spawn_blocking(move || {
+            let fs = object_store::local::LocalFileSystem::new();
+            chunk
+                .into_iter()
+                .map(|o| {
+                    let data = fs
+                        .path_to_filesystem(&o.path)
+                        .map_err(|e| e.to_string())
+                        .and_then(|p| std::fs::read(p).map_err(|e| e.to_string()));
+                    (o, data.map(bytes::Bytes::from))
+                })
+                .collect()
+        });
+        return read.await.expect("reading files does not panic");
+    }
     let src = &src;
     futures::stream::iter(chunk)
         .map(|o| async move {
