@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::datasource::physical_plan::parquet::{
     ParquetAccessPlan, ParquetFileMetrics, RowGroupAccessPlanFilter,
@@ -163,12 +163,13 @@ pub fn parse_queries(text: &str) -> Vec<NamedQuery> {
         .collect()
 }
 
-/// The raw logs under SRC, as the seed's table sees them: bytes per folder.
-#[derive(Debug, Default)]
+/// The raw logs under SRC, as the seed's table sees them: one row per
+/// folder with its partition values, and the bytes of its log objects.
 struct RawInventory {
-    /// (account, region, yyyy, mm, dd) of the folder, `None` when the key
-    /// is not in CloudTrail's layout; bytes of its log objects.
-    folders: BTreeMap<[Option<String>; 5], u64>,
+    /// `account, region, year, month, day` of each folder (null where the
+    /// key is not in CloudTrail's layout), built once for every filter.
+    folders: RecordBatch,
+    bytes: Vec<u64>,
     total: u64,
 }
 
@@ -177,7 +178,7 @@ impl RawInventory {
         let objects = source::list(src)
             .await
             .map_err(|e| QueryError::Failed(format!("{}: {e}", src.url)))?;
-        let mut inv = Self::default();
+        let mut by_folder: BTreeMap<[Option<String>; 5], u64> = BTreeMap::new();
         let all = SourceFilter::default();
         for o in objects {
             let key = src.relative(&o.location);
@@ -192,10 +193,30 @@ impl RawInventory {
                 h.date.map(|d| format!("{:02}", d.month)),
                 h.date.map(|d| format!("{:02}", d.day)),
             ];
-            *inv.folders.entry(folder).or_default() += o.size;
-            inv.total += o.size;
+            *by_folder.entry(folder).or_default() += o.size;
         }
-        Ok(inv)
+        let fields: Vec<Field> = PARTITION_COLUMNS
+            .iter()
+            .map(|c| Field::new(*c, DataType::Utf8, true))
+            .collect();
+        let columns = (0..PARTITION_COLUMNS.len())
+            .map(|i| {
+                Arc::new(
+                    by_folder
+                        .keys()
+                        .map(|f| f[i].clone())
+                        .collect::<StringArray>(),
+                ) as Arc<dyn Array>
+            })
+            .collect();
+        let folders = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .map_err(|e| QueryError::Failed(format!("raw folders: {e}")))?;
+        let bytes: Vec<u64> = by_folder.into_values().collect();
+        Ok(Self {
+            folders,
+            total: bytes.iter().sum(),
+            bytes,
+        })
     }
 
     /// Bytes in the folders that pass `filters` (over the partition
@@ -206,48 +227,32 @@ impl RawInventory {
             return Ok(self.total);
         };
         let failed = |e: datafusion::error::DataFusionError| QueryError::Failed(e.to_string());
-        let fields: Vec<Field> = PARTITION_COLUMNS
-            .iter()
-            .map(|c| Field::new(*c, DataType::Utf8, true))
-            .collect();
-        let schema = Arc::new(Schema::new(fields));
-        let columns = (0..PARTITION_COLUMNS.len())
-            .map(|i| {
-                Arc::new(
-                    self.folders
-                        .keys()
-                        .map(|f| f[i].clone())
-                        .collect::<StringArray>(),
-                ) as Arc<dyn Array>
-            })
-            .collect();
-        let batch = RecordBatch::try_new(schema.clone(), columns)
-            .map_err(|e| QueryError::Failed(format!("raw folders: {e}")))?;
         // The scan's filters name the table (`cloudtrail.year`); the batch
         // has bare columns.
         let filter = filter
             .transform(|e| {
                 Ok(match e {
-                    Expr::Column(c) => datafusion::common::tree_node::Transformed::yes(
-                        Expr::Column(Column::new_unqualified(c.name)),
-                    ),
-                    e => datafusion::common::tree_node::Transformed::no(e),
+                    Expr::Column(c) => {
+                        Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))
+                    }
+                    e => Transformed::no(e),
                 })
             })
             .map_err(failed)?
             .data;
-        let df_schema = DFSchema::try_from(schema.as_ref().clone()).map_err(failed)?;
+        let df_schema =
+            DFSchema::try_from(self.folders.schema().as_ref().clone()).map_err(failed)?;
         let expr = ctx
             .create_physical_expr(filter, &df_schema)
             .map_err(failed)?;
         let keep = expr
-            .evaluate(&batch)
-            .and_then(|v| v.into_array(batch.num_rows()))
+            .evaluate(&self.folders)
+            .and_then(|v| v.into_array(self.folders.num_rows()))
             .map_err(failed)?;
         let keep = keep.as_boolean();
         Ok(self
-            .folders
-            .values()
+            .bytes
+            .iter()
             .enumerate()
             .filter(|(i, _)| keep.is_valid(*i) && keep.value(*i))
             .map(|(_, b)| b)
@@ -362,6 +367,9 @@ async fn cost_one(
     Ok(cost)
 }
 
+/// Bytes read from a file's end to find its footer in one request.
+const FOOTER_HINT: u64 = 64 << 10;
+
 /// A lake file's footer: its decoded metadata and its size in bytes
 /// (metadata + length + magic).
 #[derive(Default)]
@@ -383,21 +391,31 @@ impl FooterCache {
         if size < 12 {
             return Err(bad("too small to be a Parquet file".into()));
         }
+        // One GET of the file's end usually holds the whole footer (ours
+        // are ~10 KB); a longer one costs a second GET for the rest.
+        let hint = size.min(FOOTER_HINT);
         let tail = store
-            .get_range(path, size - 8..size)
+            .get_range(path, size - hint..size)
             .await
             .map_err(|e| bad(e.to_string()))?;
-        if &tail[4..] != b"PAR1" {
+        let end = tail.len();
+        if &tail[end - 4..] != b"PAR1" {
             return Err(bad("no Parquet magic at the end".into()));
         }
-        let len = u64::from(u32::from_le_bytes(tail[..4].try_into().expect("4 bytes")));
+        let len = u64::from(u32::from_le_bytes(
+            tail[end - 8..end - 4].try_into().expect("4 bytes"),
+        ));
         if len + 8 > size {
             return Err(bad(format!("footer length {len} exceeds the file")));
         }
-        let meta = store
-            .get_range(path, size - 8 - len..size - 8)
-            .await
-            .map_err(|e| bad(e.to_string()))?;
+        let meta = if len + 8 <= hint {
+            tail.slice(end - 8 - len as usize..end - 8)
+        } else {
+            store
+                .get_range(path, size - 8 - len..size - 8)
+                .await
+                .map_err(|e| bad(e.to_string()))?
+        };
         let meta = ParquetMetaDataReader::decode_metadata(&meta).map_err(|e| bad(e.to_string()))?;
         let entry = (Arc::new(meta), len + 8);
         self.files.insert(path.clone(), entry.clone());
@@ -672,6 +690,52 @@ mod tests {
         let sql: Vec<&str> = q.iter().map(|q| q.sql.as_str()).collect();
         assert_eq!(sql, ["SELECT 1", "SELECT 2"]);
         assert_eq!(q[0].name, "SELECT 1");
+    }
+
+    /// A footer is found with one GET when it fits the hint, with a second
+    /// when it does not; both give the footer the file really has.
+    #[test]
+    fn footers_are_read_whole_small_or_large() {
+        use object_store::{memory::InMemory, ObjectStoreExt as _, PutPayload};
+        let records: Vec<String> = (0..400)
+            .map(|i| {
+                format!(
+                    r#"{{"eventTime":"2024-01-15T00:{:02}:{:02}Z","eventID":"id-{i}","eventName":"E{i}","awsRegion":"us-east-1","recipientAccountId":"111122223333"}}"#,
+                    i / 60 % 60,
+                    i % 60
+                )
+            })
+            .collect();
+        let mut json = format!(r#"{{"Records":[{}]}}"#, records.join(",")).into_bytes();
+        let mut decoder = crate::decode::Decoder::new();
+        decoder.decode_file("k", &mut json);
+        let batches: Vec<RecordBatch> = decoder.finish().into_iter().map(|(_, b)| b).collect();
+        let merged = crate::sink::merge(&batches);
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let rt = query::runtime().unwrap();
+        for (rows_per_group, name) in [(400, "small.parquet"), (2, "large.parquet")] {
+            let opts = crate::sink::WriteOptions {
+                row_group_rows: rows_per_group,
+                ..Default::default()
+            };
+            let file = crate::sink::encode(&merged.batch, &opts).unwrap().remove(0);
+            let n = file.len();
+            let want_len = u32::from_le_bytes(file[n - 8..n - 4].try_into().unwrap()) as u64 + 8;
+            let want = ParquetMetaDataReader::decode_metadata(&file[n - want_len as usize..n - 8])
+                .unwrap();
+            let path = Path::from(name);
+            rt.block_on(store.put(&path, PutPayload::from(file)))
+                .unwrap();
+            let (meta, footer) = rt
+                .block_on(FooterCache::default().get(&store, &path, n as u64))
+                .unwrap();
+            assert_eq!(footer, want_len, "{name}");
+            assert_eq!(meta.num_row_groups(), want.num_row_groups(), "{name}");
+            assert_eq!(meta.num_row_groups(), 400 / rows_per_group);
+            // The small footer came in the first GET, the large one needed
+            // the second.
+            assert_eq!(footer > FOOTER_HINT, name == "large.parquet", "{footer}");
+        }
     }
 
     #[test]
