@@ -13,15 +13,23 @@ use parquet::file::metadata::ParquetMetaData;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::Value;
 
-fn scan_cost(src: &Path, lake: &Path, extra: &[&str]) -> Vec<Value> {
-    let out = bin()
-        .args(["scan-cost", "--format", "json", "--source"])
+/// Runs `traillake scan-cost --source SRC --lake LAKE EXTRA...`.
+fn run_scan_cost(src: &Path, lake: &Path, extra: &[&str]) -> std::process::Output {
+    bin()
+        .args(["scan-cost", "--source"])
         .arg(src)
         .arg("--lake")
         .arg(lake)
         .args(extra)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Its JSON lines, checking it succeeded.
+fn scan_cost(src: &Path, lake: &Path, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["--format", "json"];
+    args.extend(extra);
+    let out = run_scan_cost(src, lake, &args);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "scan-cost failed: {err}");
     String::from_utf8_lossy(&out.stdout)
@@ -369,13 +377,7 @@ fn the_table_names_every_query_and_bad_input_is_refused() {
     generate(&src, &["--days", "1", "--events-per-day", "200"]);
     let lake = tmp.path().join("lake");
     assert_eq!(compact(&src, &lake, &[]).0, 0);
-    let out = bin()
-        .args(["scan-cost", "--source"])
-        .arg(&src)
-        .arg("--lake")
-        .arg(&lake)
-        .output()
-        .unwrap();
+    let out = run_scan_cost(&src, &lake, &[]);
     assert!(out.status.success());
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.starts_with("query"), "{table}");
@@ -385,26 +387,13 @@ fn the_table_names_every_query_and_bad_input_is_refused() {
 
     let bad = tmp.path().join("bad.sql");
     std::fs::write(&bad, "SELECT nosuchcolumn FROM cloudtrail\n").unwrap();
-    let out = bin()
-        .args(["scan-cost", "--source"])
-        .arg(&src)
-        .arg("--lake")
-        .arg(&lake)
-        .arg("--queries")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = run_scan_cost(&src, &lake, &["--queries", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nosuchcolumn"));
 
-    let out = bin()
-        .args(["scan-cost", "--price-per-tb", "-1", "--source"])
-        .arg(&src)
-        .arg("--lake")
-        .arg(&lake)
-        .output()
-        .unwrap();
+    let out = run_scan_cost(&src, &lake, &["--price-per-tb=-1"]);
     assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--price-per-tb must be"));
 
     // The price is a setting: ten times the price, ten times the dollars.
     let base = scan_cost(&src, &lake, &[]);
