@@ -92,8 +92,8 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let opts = WriteOptions::default();
             for (_, batch) in &batches {
-                let merged = sink::merge(std::slice::from_ref(batch));
-                sink::encode(&merged.batch, &opts).expect("encode");
+                let merged = sink::merge(vec![batch.clone()]);
+                sink::encode(&merged, &opts).expect("encode");
             }
         })
     });

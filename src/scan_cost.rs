@@ -710,7 +710,7 @@ mod tests {
         let mut decoder = crate::decode::Decoder::new();
         decoder.decode_file("k", &mut json);
         let batches: Vec<RecordBatch> = decoder.finish().into_iter().map(|(_, b)| b).collect();
-        let merged = crate::sink::merge(&batches);
+        let merged = crate::sink::merge(batches);
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let rt = query::runtime().unwrap();
         for (rows_per_group, name) in [(400, "small.parquet"), (2, "large.parquet")] {
@@ -718,7 +718,7 @@ mod tests {
                 row_group_rows: rows_per_group,
                 ..Default::default()
             };
-            let file = crate::sink::encode(&merged.batch, &opts).unwrap().remove(0);
+            let file = crate::sink::encode(&merged, &opts).unwrap().remove(0);
             let n = file.len();
             let want_len = u32::from_le_bytes(file[n - 8..n - 4].try_into().unwrap()) as u64 + 8;
             let want = ParquetMetaDataReader::decode_metadata(&file[n - want_len as usize..n - 8])

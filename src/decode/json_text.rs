@@ -84,8 +84,19 @@ pub fn write_static(v: StaticNode, out: &mut String) {
 pub fn write_string(s: &str, out: &mut String) {
     out.push('"');
     let bytes = s.as_bytes();
+    // Most strings need no escape: skip eight bytes at a time while none of
+    // them is a control character, `"` or `\\` (byte-at-a-time scanning was
+    // ~3% of a run).
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        let w = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+        if needs_escape(w) {
+            break;
+        }
+        i += 8;
+    }
+    for (j, &b) in bytes.iter().enumerate().skip(i) {
         let esc: &str = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -95,16 +106,31 @@ pub fn write_string(s: &str, out: &mut String) {
             0..=0x1f => "",
             _ => continue,
         };
-        out.push_str(&s[start..i]);
+        out.push_str(&s[start..j]);
         if esc.is_empty() {
             let _ = write!(out, "\\u{:04x}", b);
         } else {
             out.push_str(esc);
         }
-        start = i + 1;
+        start = j + 1;
     }
     out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// Whether any of the eight bytes of `w` is below 0x20, `"` or `\\`.
+#[inline]
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Nonzero exactly when some byte of `x` is zero; `below_space` is the
+    // same test for "some byte < 0x20" (Hacker's Delight / Bit Twiddling
+    // Hacks' haszero and hasless).
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let quote = has_zero(w ^ (ONES * b'"' as u64));
+    let backslash = has_zero(w ^ (ONES * b'\\' as u64));
+    below_space | quote | backslash != 0
 }
 
 #[cfg(test)]
@@ -144,6 +170,18 @@ mod tests {
             round_trip(r#"{"Tagging": {"a": 1}, "tagging": ""}"#),
             r#"{"Tagging":{"a":1},"tagging":""}"#
         );
+    }
+
+    #[test]
+    fn strings_are_escaped_wherever_the_character_falls() {
+        for pad in 0..20 {
+            for c in ['"', '\\', '\n', '\u{1}', '\u{1f}', 'é', '\u{7f}', ' '] {
+                let s = format!("{}{c}{}", "a".repeat(pad), "b".repeat(pad % 7));
+                let mut out = String::new();
+                write_string(&s, &mut out);
+                assert_eq!(out, serde_json::to_string(&s).unwrap(), "{s:?}");
+            }
+        }
     }
 
     #[test]

@@ -17,6 +17,12 @@
 //!
 //! Memory: the builders hold the decoded rows of every partition seen since
 //! the last [`Decoder::finish`], roughly the size of the JSON text decoded.
+//! A partition's builder is cut into a batch every [`BATCH_ROWS`] rows and
+//! the next one is allocated at the size the cut one reached, so builders
+//! do not grow by doubling: that cost a copy of every buffer and twice the
+//! page faults (perf: reallocs in the builders were ~14% of a run's page
+//! faults, the decoder's own scratch buffers another ~13%; both are kept
+//! across files and slices now).
 
 pub mod json_text;
 
@@ -64,7 +70,14 @@ pub struct Decoder {
     /// one used checked first beats hashing a key per record.
     partitions: Vec<(PartitionKey, Date, BatchBuilder)>,
     last: usize,
+    /// Batches cut from full builders since the last [`Decoder::finish`].
+    full: Vec<(PartitionKey, RecordBatch)>,
+    /// The buffer sizes of the last full builder: new builders start there.
+    sizes: Vec<usize>,
     buffers: Option<simd_json::Buffers>,
+    /// simd-json's tape, emptied between files; a fresh one per file cost
+    /// ~8% of a run's page faults.
+    tape: Option<simd_json::Tape<'static>>,
     scratch: String,
     /// Records and files that could not be taken since the last drain.
     pub quarantined: Vec<Quarantined>,
@@ -85,14 +98,23 @@ impl Decoder {
         let buffers = self
             .buffers
             .get_or_insert_with(|| simd_json::Buffers::new(len));
-        let tape = match simd_json::to_tape_with_buffers(bytes, buffers) {
-            Ok(tape) => tape,
-            Err(e) => {
-                self.quarantine_file(key, format!("invalid JSON: {e}"));
-                return stats;
-            }
-        };
-        let nodes = &tape.0[..];
+        let mut tape = self
+            .tape
+            .take()
+            .unwrap_or_else(|| simd_json::Tape(Vec::new()))
+            .reset();
+        if let Err(e) = simd_json::fill_tape(bytes, buffers, &mut tape) {
+            self.tape = Some(tape.reset());
+            self.quarantine_file(key, format!("invalid JSON: {e}"));
+            return stats;
+        }
+        stats = self.decode_tape(key, &tape.0, len);
+        self.tape = Some(tape.reset());
+        stats
+    }
+
+    fn decode_tape(&mut self, key: &str, nodes: &[Node<'_>], len: usize) -> FileStats {
+        let mut stats = FileStats::default();
         let Some(records) = find_records(nodes) else {
             self.quarantine_file(
                 key,
@@ -170,26 +192,39 @@ impl Decoder {
                         month: format!("{:02}", date.month),
                         day: format!("{:02}", date.day),
                     };
-                    self.partitions.push((key, date, BatchBuilder::new()));
+                    // A partition's first rows in a slice are often few
+                    // (the slice ends, or a late event): start at a quarter.
+                    let builder = BatchBuilder::with_sizes(&self.sizes, 4);
+                    self.partitions.push((key, date, builder));
                     self.partitions.len() - 1
                 }
             },
         };
         self.last = i;
-        self.partitions[i]
-            .2
-            .append(rec, source_key, &mut self.scratch);
+        let (key, _, builder) = &mut self.partitions[i];
+        builder.append(rec, source_key, &mut self.scratch);
+        if builder.rows >= BATCH_ROWS {
+            self.sizes.clear();
+            builder.sizes(&mut self.sizes);
+            let next = BatchBuilder::with_sizes(&self.sizes, 1);
+            let full = std::mem::replace(builder, next).finish();
+            self.full.push((key.clone(), full));
+        }
         Ok(())
     }
 
     /// Hands back one batch per partition and empties the builders.
+    /// A partition may come back in several batches, in arrival order.
     pub fn finish(&mut self) -> Vec<(PartitionKey, RecordBatch)> {
         self.last = 0;
-        let mut out: Vec<_> = self
-            .partitions
-            .drain(..)
-            .map(|(k, _, mut b)| (k, b.finish()))
-            .collect();
+        let mut out = std::mem::take(&mut self.full);
+        out.extend(
+            self.partitions
+                .drain(..)
+                .filter(|(_, _, b)| b.rows > 0)
+                .map(|(k, _, b)| (k, b.finish())),
+        );
+        // Stable: a partition's batches keep their arrival order.
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
@@ -199,6 +234,10 @@ impl Decoder {
 /// a few hundred KB; one of tens of MB is damage or abuse, and would break
 /// readers (Athena refuses rows over 32 MB).
 pub const MAX_RECORD_BYTES: usize = 16 << 20;
+
+/// Rows per batch the decoder hands back: large enough that per-batch costs
+/// vanish, small enough that a batch's buffers are reused by the next one.
+pub const BATCH_ROWS: usize = 4096;
 
 /// Approximate JSON size of a record: its strings plus a few bytes a node.
 fn record_size(rec: &[Node<'_>]) -> usize {
@@ -368,6 +407,7 @@ impl<'a, 'i> CatchAll<'a, 'i> {
 struct BatchBuilder {
     columns: Vec<ColumnBuilder>,
     rows: usize,
+    order: KeyOrder,
 }
 
 enum ColumnBuilder {
@@ -380,6 +420,7 @@ struct StructBuilder {
     columns: &'static [Column],
     children: Vec<ColumnBuilder>,
     validity: NullBufferBuilder,
+    order: KeyOrder,
 }
 
 struct ListBuilder {
@@ -388,16 +429,51 @@ struct ListBuilder {
     element: StructBuilder,
 }
 
+/// Reads a builder's recorded sizes, divided by `div`; zeros once they run
+/// out (no sizes recorded yet).
+struct Sizes<'a> {
+    it: std::slice::Iter<'a, usize>,
+    div: usize,
+}
+
+impl Sizes<'_> {
+    fn next(&mut self) -> usize {
+        self.it.next().map_or(0, |n| n / self.div)
+    }
+}
+
 impl ColumnBuilder {
-    fn new(kind: &Kind) -> Self {
+    fn new(kind: &Kind, sizes: &mut Sizes<'_>) -> Self {
         match kind {
-            Kind::Struct(cols) => ColumnBuilder::Struct(StructBuilder::new(cols)),
-            Kind::ListOfStruct(cols) => ColumnBuilder::List(ListBuilder {
-                offsets: vec![0],
-                validity: NullBufferBuilder::new(0),
-                element: StructBuilder::new(cols),
-            }),
-            _ => ColumnBuilder::Str(StringBuilder::new()),
+            Kind::Struct(cols) => ColumnBuilder::Struct(StructBuilder::new(cols, sizes)),
+            Kind::ListOfStruct(cols) => {
+                let n = sizes.next();
+                let mut offsets = Vec::with_capacity(n + 1);
+                offsets.push(0);
+                ColumnBuilder::List(ListBuilder {
+                    offsets,
+                    validity: NullBufferBuilder::new(n),
+                    element: StructBuilder::new(cols, sizes),
+                })
+            }
+            _ => {
+                let (items, bytes) = (sizes.next(), sizes.next());
+                ColumnBuilder::Str(StringBuilder::with_capacity(items.max(1), bytes))
+            }
+        }
+    }
+
+    /// Records the sizes [`ColumnBuilder::new`] reads, in the same order.
+    fn sizes(&self, out: &mut Vec<usize>) {
+        match self {
+            ColumnBuilder::Str(b) => {
+                out.extend([b.offsets_slice().len() - 1, b.values_slice().len()])
+            }
+            ColumnBuilder::Struct(b) => b.sizes(out),
+            ColumnBuilder::List(b) => {
+                out.push(b.offsets.len() - 1);
+                b.element.sizes(out);
+            }
         }
     }
 
@@ -444,25 +520,69 @@ fn struct_fields(cols: &[Column]) -> Fields {
     schema::fields(cols)
 }
 
+/// Finds the column of each key of an object, guessing first the column
+/// that followed the previous key's column last time: records of a kind
+/// repeat their key order, so the guess is nearly always right, and a
+/// search through ~30 names per key was ~3% of a run.
+#[derive(Clone)]
+struct KeyOrder {
+    /// `follow[i]`: the column seen after column `i` (`follow[n]`: first).
+    follow: Vec<u8>,
+}
+
+impl KeyOrder {
+    fn new(columns: &[Column]) -> Self {
+        Self {
+            follow: vec![0; columns.len() + 1],
+        }
+    }
+
+    /// The column of `key` when it comes after column `prev` (`None`: the
+    /// object's first key).
+    #[inline]
+    fn find(&mut self, columns: &[Column], prev: Option<usize>, key: &str) -> Option<usize> {
+        let from = prev.unwrap_or(columns.len());
+        let guess = self.follow[from] as usize;
+        if is_column(&columns[guess], key) {
+            return Some(guess);
+        }
+        let found = column_for(columns, key)?;
+        self.follow[from] = found as u8;
+        Some(found)
+    }
+}
+
+#[inline]
+fn is_column(c: &Column, key: &str) -> bool {
+    c.name.len() == key.len()
+        && c.name.eq_ignore_ascii_case(key)
+        && !matches!(c.kind, Kind::CatchAll | Kind::SourceKey)
+}
+
 /// Index of the column a JSON key belongs to, ignoring ASCII case.
 #[inline]
 fn column_for(columns: &[Column], key: &str) -> Option<usize> {
-    columns.iter().position(|c| {
-        c.name.len() == key.len()
-            && c.name.eq_ignore_ascii_case(key)
-            && !matches!(c.kind, Kind::CatchAll | Kind::SourceKey)
-    })
+    columns.iter().position(|c| is_column(c, key))
 }
 
 impl StructBuilder {
-    fn new(columns: &'static [Column]) -> Self {
+    fn new(columns: &'static [Column], sizes: &mut Sizes<'_>) -> Self {
+        let rows = sizes.next();
         Self {
             columns,
             children: columns
                 .iter()
-                .map(|c| ColumnBuilder::new(&c.kind))
+                .map(|c| ColumnBuilder::new(&c.kind, sizes))
                 .collect(),
-            validity: NullBufferBuilder::new(0),
+            validity: NullBufferBuilder::new(rows),
+            order: KeyOrder::new(columns),
+        }
+    }
+
+    fn sizes(&self, out: &mut Vec<usize>) {
+        out.push(self.validity.len());
+        for c in &self.children {
+            c.sizes(out);
         }
     }
 
@@ -484,8 +604,11 @@ impl StructBuilder {
     ) -> bool {
         let mut filled = 0u64;
         let mut spilled = false;
+        let mut prev = None;
         for (k, v) in object_entries(obj) {
-            match column_for(self.columns, k) {
+            let col = self.order.find(self.columns, prev, k);
+            prev = col.or(prev);
+            match col {
                 Some(i) if filled & (1 << i) == 0 => {
                     filled |= 1 << i;
                     let kind = &self.columns[i].kind;
@@ -613,13 +736,26 @@ fn append_value<'i>(
 }
 
 impl BatchBuilder {
-    fn new() -> Self {
+    /// Builders at `sizes` (from [`BatchBuilder::sizes`]) divided by `div`;
+    /// empty `sizes` means Arrow's defaults.
+    fn with_sizes(sizes: &[usize], div: usize) -> Self {
+        let mut sizes = Sizes {
+            it: sizes.iter(),
+            div,
+        };
         Self {
             columns: COLUMNS
                 .iter()
-                .map(|c| ColumnBuilder::new(&c.kind))
+                .map(|c| ColumnBuilder::new(&c.kind, &mut sizes))
                 .collect(),
             rows: 0,
+            order: KeyOrder::new(COLUMNS),
+        }
+    }
+
+    fn sizes(&self, out: &mut Vec<usize>) {
+        for c in &self.columns {
+            c.sizes(out);
         }
     }
 
@@ -628,8 +764,11 @@ impl BatchBuilder {
         let mut extra = CatchAll::new(&mut extra_text);
         let mut path = Vec::new();
         let mut filled = 0u64;
+        let mut prev = None;
         for (k, v) in object_entries(rec) {
-            match column_for(COLUMNS, k) {
+            let col = self.order.find(COLUMNS, prev, k);
+            prev = col.or(prev);
+            match col {
                 Some(i) if filled & (1 << i) == 0 => {
                     filled |= 1 << i;
                     append_value(
@@ -663,7 +802,7 @@ impl BatchBuilder {
         self.rows += 1;
     }
 
-    fn finish(&mut self) -> RecordBatch {
+    fn finish(mut self) -> RecordBatch {
         let columns: Vec<ArrayRef> = self
             .columns
             .iter_mut()
