@@ -193,17 +193,23 @@ pub fn merge(batches: Vec<RecordBatch>) -> Merged {
         (!a.is_null(r)).then(|| a.value(r))
     }
     let n: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let mut rows: Vec<(usize, usize)> = Vec::with_capacity(n);
+    // Sorted on a fixed-width prefix of `eventtime` first, the strings
+    // compared only on ties: string compares were most of the sort's time.
+    let mut keyed: Vec<(TimePrefix, (usize, usize))> = Vec::with_capacity(n);
     for (b, batch) in batches.iter().enumerate() {
-        rows.extend((0..batch.num_rows()).map(|r| (b, r)));
+        keyed.extend((0..batch.num_rows()).map(|r| (time_prefix(get(&times, (b, r))), (b, r))));
     }
-    // `rows` is in arrival order, so (b, r) order is arrival order.
-    rows.sort_unstable_by(|&x, &y| {
-        let key = |p| (get(&times, p), get(&ids, p), get(&keys, p));
-        cmp_nulls_last(key(x), key(y)).then(x.cmp(&y))
+    // `keyed` is in arrival order, so (b, r) order is arrival order.
+    keyed.sort_unstable_by(|(px, x), (py, y)| {
+        px.cmp(py).then_with(|| {
+            let key = |p| (get(&times, p), get(&ids, p), get(&keys, p));
+            cmp_nulls_last(key(*x), key(*y)).then(x.cmp(y))
+        })
     });
+    let mut rows: Vec<(usize, usize)> = keyed.into_iter().map(|(_, p)| p).collect();
     // The copy of each eventid to keep: smallest (sourcekey, arrival).
-    let mut best: HashMap<&str, (usize, usize)> = HashMap::with_capacity(n);
+    let mut best: HashMap<&str, (usize, usize), foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(n, Default::default());
     for &p in &rows {
         if let Some(id) = get(&ids, p) {
             best.entry(id)
@@ -223,6 +229,22 @@ pub fn merge(batches: Vec<RecordBatch>) -> Merged {
         order: rows,
         duplicates,
     }
+}
+
+/// A time's sort prefix: null last, then its first 24 bytes zero-padded as
+/// big-endian words. Prefixes order as the strings do, except that equal
+/// prefixes may still hide different strings (compared in full then).
+type TimePrefix = (bool, [u64; 3]);
+
+fn time_prefix(t: Option<&str>) -> TimePrefix {
+    let Some(t) = t else {
+        return (true, [0; 3]);
+    };
+    let mut buf = [0u8; 24];
+    let n = t.len().min(24);
+    buf[..n].copy_from_slice(&t.as_bytes()[..n]);
+    let word = |i: usize| u64::from_be_bytes(buf[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    (false, [word(0), word(1), word(2)])
 }
 
 /// Orders `None` after every value, as `ORDER BY ... NULLS LAST` does.
@@ -316,4 +338,83 @@ pub fn decode(name: &str, data: Bytes) -> Result<Vec<RecordBatch>, SinkError> {
         out.push(batch.with_schema(expected.clone()).expect("same fields"));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Decoder;
+    use proptest::prelude::*;
+
+    /// Times whose first 24 bytes tie but whose ends differ, prefixes of
+    /// one another, and plain second-resolution times.
+    const TIMES: &[&str] = &[
+        "2024-01-15T10:00:00Z",
+        "2024-01-15T10:00:00.5Z",
+        "2024-01-15T10:00:00.123456789Z",
+        "2024-01-15T10:00:00.123456781Z",
+        "2024-01-15T10:00:00.1234Z",
+        "2024-01-15T09:59:59Z",
+        "2024-01-15T23:00:00Z",
+    ];
+
+    /// The merge rule written the slow, obvious way: `(time, id, key,
+    /// arrival)` of the rows kept, in order.
+    fn reference(rows: &[(usize, usize, usize)]) -> Vec<(String, String, String)> {
+        let mut all: Vec<(usize, (&str, String, String))> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, &(t, id, key))| (i, (TIMES[t], format!("id{id}"), format!("k{key}"))))
+            .collect();
+        all.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        let mut best: HashMap<String, (String, usize)> = HashMap::new();
+        for (i, (_, id, key)) in &all {
+            let cand = (key.clone(), *i);
+            let e = best.entry(id.clone()).or_insert(cand.clone());
+            if cand < *e {
+                *e = cand;
+            }
+        }
+        all.into_iter()
+            .filter(|(i, (_, id, key))| best[id] == (key.clone(), *i))
+            .map(|(_, (t, id, key))| (t.to_string(), id, key))
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn merge_sorts_and_deduplicates_as_the_rule_says(
+            rows in proptest::collection::vec((0..TIMES.len(), 0usize..12, 0usize..3), 1..60),
+            split in 1usize..5,
+        ) {
+            // Rows arrive in `split` batches (files), each with its key.
+            let mut batches = Vec::new();
+            for part in rows.chunks(rows.len().div_ceil(split)) {
+                let mut d = Decoder::new();
+                for &(t, id, key) in part {
+                    let mut doc = format!(
+                        r#"{{"Records":[{{"eventTime":"{}","eventID":"id{id}","awsRegion":"eu-west-1","recipientAccountId":"111122223333"}}]}}"#,
+                        TIMES[t]
+                    )
+                    .into_bytes();
+                    d.decode_file(&format!("k{key}"), &mut doc);
+                }
+                batches.extend(d.finish().into_iter().map(|(_, b)| b));
+            }
+            let merged = merge(batches);
+            let got = merged.slice(0, merged.num_rows());
+            let col = |name: &str| {
+                let a = got.column(schema::column_index(name)).as_string::<i32>().clone();
+                (0..got.num_rows()).map(move |r| a.value(r).to_string())
+            };
+            let got: Vec<(String, String, String)> = col(EVENT_TIME)
+                .zip(col(EVENT_ID))
+                .zip(col(SOURCE_KEY))
+                .map(|((t, i), k)| (t, i, k))
+                .collect();
+            let want = reference(&rows);
+            prop_assert_eq!(merged.duplicates as usize, rows.len() - want.len());
+            prop_assert_eq!(got, want);
+        }
+    }
 }
