@@ -159,7 +159,8 @@ fn ddl_without_a_compacted_lake_is_a_usage_error() {
 }
 
 /// Spark SQL and DuckDB on the real flaws2 and Invictus logs and on
-/// generated logs: `tests/interop/check_engines.py` does the checking.
+/// generated logs: `tests/interop/check_engines.py` does the checking, and
+/// also recomputes `scan-cost`'s lake bytes from DuckDB's Parquet metadata.
 #[test]
 fn spark_and_duckdb_answer_the_seed_queries_like_the_raw_logs() {
     let tmp = tempfile::tempdir().unwrap();
@@ -189,10 +190,29 @@ fn spark_and_duckdb_answer_the_seed_queries_like_the_raw_logs() {
             }
             let file = tmp.path().join(format!("{database}.sql"));
             std::fs::write(&file, ddl(&args)).unwrap();
-            jobs.push(serde_json::json!({
+            let mut job = serde_json::json!({
                 "name": name, "database": database, "ddl": file, "raw": src,
                 "lake": lake, "style": style,
-            }));
+            });
+            if style == "projection" {
+                // scan-cost's lake bytes, recomputed by DuckDB from the files.
+                let out = bin()
+                    .args(["scan-cost", "--format", "json", "--source"])
+                    .arg(src)
+                    .arg("--lake")
+                    .arg(&lake)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let cost = tmp.path().join(format!("scan-cost-{name}.json"));
+                std::fs::write(&cost, &out.stdout).unwrap();
+                job["scan_cost"] = serde_json::json!(cost);
+            }
+            jobs.push(job);
         }
     }
     let jobs_file = tmp.path().join("jobs.json");
@@ -211,4 +231,5 @@ fn spark_and_duckdb_answer_the_seed_queries_like_the_raw_logs() {
         stderr.lines().rev().take(30).collect::<Vec<_>>().join("\n")
     );
     assert!(stdout.contains("0 mismatches"));
+    assert_eq!(stdout.matches("scan-cost lake bytes of").count(), 3);
 }

@@ -5,8 +5,15 @@ both engines' answers against an independent reading of the raw logs
     python3 check_engines.py JOBS.json
 
 JOBS.json is a list of {"name", "database", "ddl" (file), "raw" (folder),
-"lake" (folder), "style" ("projection" | "hive")}. Exits 0 when every answer
-matches, 1 with the differences otherwise. Driven by tests/ddl.rs.
+"lake" (folder), "style" ("projection" | "hive"), optionally "scan_cost" (the
+output of `traillake scan-cost --format json` on that lake)}. Exits 0 when
+every answer matches, 1 with the differences otherwise. Driven by
+tests/ddl.rs.
+
+scan-cost's lake bytes are recomputed from DuckDB's own reading of the
+Parquet metadata: each file's footer (length from its last 8 bytes) plus the
+column chunks the query needs, in the row groups whose statistics cannot rule
+the filter out.
 """
 
 import collections
@@ -169,6 +176,65 @@ def check_duckdb(jobs, problems):
             if rows != answers[name]:
                 problems.append(f"duckdb {job['name']} {name}: got {rows[:5]}... want {answers[name][:5]}...")
         print(f"duckdb {job['name']}: {len(want)} partitions, seed queries checked")
+        if "scan_cost" in job:
+            check_scan_cost(con, job, problems)
+
+
+# Leaf columns and the row-group filter of the presets whose reads are
+# plain: (leaves, rule on a row group's {leaf: (min, max, nulls, rows)}).
+SCAN_PRESETS = {
+    "top-events": (["eventname"], None),
+    "by-ip": (["eventtime", "eventname", "useridentity, arn", "sourceipaddress"],
+              ("sourceipaddress", "=", "ip")),
+    "assumed-roles": (["eventtime", "sourceipaddress", "eventname", "useridentity, arn",
+                       "useridentity, type"], ("useridentity, type", "=", "AssumedRole")),
+    "errors": (["eventtime", "eventname", "useridentity, arn", "errorcode", "errormessage"],
+               ("errorcode", "not null", None)),
+}
+
+
+def check_scan_cost(con, job, problems):
+    """Lake bytes of the plain presets from DuckDB's parquet_metadata."""
+    with open(job["scan_cost"]) as f:
+        reported = {o["query"]: o for o in map(json.loads, f)}
+    files = sorted(__import__("glob").glob(
+        os.path.join(job["lake"], "*", "*", "*", "*", "*", "*.parquet")))
+    ip = None
+    if "by-ip" in reported:
+        ip = reported["by-ip"]["sql"].split("sourceipaddress = '")[1].split("'")[0]
+    for name, (leaves, rule) in SCAN_PRESETS.items():
+        if name not in reported:
+            problems.append(f"scan-cost {job['name']}: no {name} row")
+            continue
+        total = 0
+        for path in files:
+            with open(path, "rb") as fh:
+                fh.seek(-8, os.SEEK_END)
+                footer = int.from_bytes(fh.read(4), "little") + 8
+            meta = con.execute(
+                "SELECT row_group_id, path_in_schema, total_compressed_size, "
+                "stats_min_value, stats_max_value, stats_null_count, row_group_num_rows "
+                "FROM parquet_metadata(?)", [path]).fetchall()
+            groups = collections.defaultdict(dict)
+            for rg, leaf, size, lo, hi, nulls, rows in meta:
+                groups[rg][leaf] = (size, lo, hi, nulls, rows)
+            needed = 0
+            for cols in groups.values():
+                if rule is not None:
+                    leaf, op, value = rule
+                    _, lo, hi, nulls, rows = cols[leaf]
+                    value = ip if value == "ip" else value
+                    if op == "not null" and nulls == rows:
+                        continue
+                    if op == "=" and (nulls == rows or (lo is not None and value < lo)
+                                      or (hi is not None and value > hi)):
+                        continue
+                needed += sum(cols[leaf][0] for leaf in leaves)
+            total += footer + needed
+        got = reported[name]["lake_bytes"]
+        if got != total:
+            problems.append(f"scan-cost {job['name']} {name}: traillake {got} != duckdb {total}")
+    print(f"duckdb {job['name']}: scan-cost lake bytes of {', '.join(SCAN_PRESETS)} checked")
 
 
 def main():
