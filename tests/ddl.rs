@@ -196,20 +196,15 @@ fn spark_and_duckdb_answer_the_seed_queries_like_the_raw_logs() {
             });
             if style == "projection" {
                 // scan-cost's lake bytes, recomputed by DuckDB from the files.
-                let out = bin()
-                    .args(["scan-cost", "--format", "json", "--source"])
-                    .arg(src)
-                    .arg("--lake")
-                    .arg(&lake)
-                    .output()
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
+                let out = succeed(
+                    bin()
+                        .args(["scan-cost", "--format", "json", "--source"])
+                        .arg(src)
+                        .arg("--lake")
+                        .arg(&lake),
                 );
                 let cost = tmp.path().join(format!("scan-cost-{name}.json"));
-                std::fs::write(&cost, &out.stdout).unwrap();
+                std::fs::write(&cost, out).unwrap();
                 job["scan_cost"] = serde_json::json!(cost);
             }
             jobs.push(job);

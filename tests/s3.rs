@@ -45,25 +45,20 @@ fn s3_to_s3_compaction_is_exact_and_idempotent() {
     // scan-cost reads S3 as it reads a folder: the same figures from the
     // bucket as from the local copies of the same objects.
     let cost = |src: &str, lake: &str| {
-        let out = bin()
-            .args([
-                "scan-cost",
-                "--format",
-                "json",
-                "--source",
-                src,
-                "--lake",
-                lake,
-            ])
-            .envs(env.iter().cloned())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = succeed(
+            bin()
+                .args([
+                    "scan-cost",
+                    "--format",
+                    "json",
+                    "--source",
+                    src,
+                    "--lake",
+                    lake,
+                ])
+                .envs(env.iter().cloned()),
         );
-        let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();

@@ -46,19 +46,20 @@ pub fn report_of(out: Output) -> (i32, Value, String) {
     (out.status.code().unwrap_or(-1), report, stderr)
 }
 
+/// Runs a command that must succeed; its standard output.
+pub fn succeed(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Runs `traillake generate --out OUT EXTRA...` and checks it succeeded.
 pub fn generate(out: &Path, extra: &[&str]) {
-    let done = bin()
-        .args(["generate", "--out"])
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
+    succeed(bin().args(["generate", "--out"]).arg(out).args(extra));
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {
