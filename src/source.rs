@@ -110,10 +110,9 @@ pub fn gunzip(data: &[u8], inflater: &mut Inflater, out: &mut Vec<u8>) -> Result
     let isize = u32::from_le_bytes(data[data.len() - 4..].try_into().expect("4 bytes")) as usize;
     // Deflate cannot expand more than ~1032:1.
     if isize <= data.len().saturating_mul(1032) && isize <= MAX_DECOMPRESSED {
-        out.resize(isize, 0);
         // One member that fills exactly the trailer's size: done. Anything
         // else (several members, a wrong trailer, damage) goes the slow way.
-        if inflater.gzip_member(data, out) == Some((data.len(), isize)) {
+        if inflater.gzip_member(data, out, isize) == Some((data.len(), isize)) {
             return Ok(());
         }
         out.clear();
@@ -149,22 +148,40 @@ impl Inflater {
 
     /// Decompresses the first gzip member of `data` into `out`; returns
     /// `(input bytes used, output bytes written)`.
-    fn gzip_member(&mut self, data: &[u8], out: &mut [u8]) -> Option<(usize, usize)> {
+    /// Inflates one gzip member of `data` into `out` (emptied first), up to
+    /// `size` bytes, straight into the vector's spare capacity: zero-filling
+    /// it first was a memset of every decompressed byte. Returns the input
+    /// bytes used and the bytes written.
+    fn gzip_member(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<u8>,
+        size: usize,
+    ) -> Option<(usize, usize)> {
+        out.clear();
+        out.reserve(size);
         let (mut used, mut written) = (0usize, 0usize);
-        // SAFETY: pointers and lengths come from live slices; libdeflate
-        // writes at most `out.len()` bytes and the two counters.
+        // SAFETY: pointers and lengths come from a live slice and the
+        // vector's spare capacity (at least `size` bytes); libdeflate writes
+        // at most `size` bytes there and the two counters.
         let r = unsafe {
             libdeflate_sys::libdeflate_gzip_decompress_ex(
                 self.0.as_ptr(),
                 data.as_ptr().cast(),
                 data.len(),
-                out.as_mut_ptr().cast(),
-                out.len(),
+                out.spare_capacity_mut().as_mut_ptr().cast(),
+                size,
                 &mut used,
                 &mut written,
             )
         };
-        (r == libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS).then_some((used, written))
+        if r != libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS {
+            return None;
+        }
+        // SAFETY: libdeflate initialized the first `written` (<= `size`)
+        // bytes of the spare capacity.
+        unsafe { out.set_len(written) };
+        Some((used, written))
     }
 }
 
