@@ -146,9 +146,7 @@ impl Inflater {
         Self(std::ptr::NonNull::new(p).expect("libdeflate allocation failed"))
     }
 
-    /// Decompresses the first gzip member of `data` into `out`; returns
-    /// `(input bytes used, output bytes written)`.
-    /// Inflates one gzip member of `data` into `out` (emptied first), up to
+    /// Inflates the first gzip member of `data` into `out` (emptied first), up to
     /// `size` bytes, straight into the vector's spare capacity: zero-filling
     /// it first was a memset of every decompressed byte. Returns the input
     /// bytes used and the bytes written.

@@ -93,7 +93,6 @@ impl Decoder {
     /// A file that is not such a document is quarantined whole and
     /// contributes no rows; a bad record is quarantined alone.
     pub fn decode_file(&mut self, key: &str, bytes: &mut [u8]) -> FileStats {
-        let mut stats = FileStats::default();
         let len = bytes.len();
         let buffers = self
             .buffers
@@ -103,12 +102,13 @@ impl Decoder {
             .take()
             .unwrap_or_else(|| simd_json::Tape(Vec::new()))
             .reset();
-        if let Err(e) = simd_json::fill_tape(bytes, buffers, &mut tape) {
-            self.tape = Some(tape.reset());
-            self.quarantine_file(key, format!("invalid JSON: {e}"));
-            return stats;
-        }
-        stats = self.decode_tape(key, &tape.0, len);
+        let stats = match simd_json::fill_tape(bytes, buffers, &mut tape) {
+            Ok(()) => self.decode_tape(key, &tape.0, len),
+            Err(e) => {
+                self.quarantine_file(key, format!("invalid JSON: {e}"));
+                FileStats::default()
+            }
+        };
         self.tape = Some(tape.reset());
         stats
     }
@@ -213,8 +213,9 @@ impl Decoder {
         Ok(())
     }
 
-    /// Hands back one batch per partition and empties the builders.
-    /// A partition may come back in several batches, in arrival order.
+    /// Hands back the decoded rows and empties the builders: a partition's
+    /// rows in one or more batches (of at most [`BATCH_ROWS`]), in arrival
+    /// order, partitions in key order.
     pub fn finish(&mut self) -> Vec<(PartitionKey, RecordBatch)> {
         self.last = 0;
         let mut out = std::mem::take(&mut self.full);

@@ -17,11 +17,17 @@ the filter out.
 """
 
 import collections
+import glob
 import gzip
 import json
 import os
 import sys
 import tempfile
+
+
+def lake_glob(lake):
+    """The lake's Parquet files: account/region/year/month/day/*.parquet."""
+    return os.path.join(lake, "*", "*", "*", "*", "*", "*.parquet")
 
 
 def raw_events(raw_dir):
@@ -159,8 +165,8 @@ def check_duckdb(jobs, problems):
     print(f"duckdb {duckdb.__version__}")
     con = duckdb.connect()
     for job in jobs:
-        glob = os.path.join(job["lake"], "*", "*", "*", "*", "*", "*.parquet")
-        src = f"read_parquet('{glob}', hive_partitioning = true, hive_types_autocast = false)"
+        src = (f"read_parquet('{lake_glob(job['lake'])}', hive_partitioning = true, "
+               "hive_types_autocast = false)")
         events = raw_events(job["raw"])
         want = sorted(collections.Counter(part for part, _ in events).items())
         got = con.sql(
@@ -197,8 +203,7 @@ def check_scan_cost(con, job, problems):
     """Lake bytes of the plain presets from DuckDB's parquet_metadata."""
     with open(job["scan_cost"]) as f:
         reported = {o["query"]: o for o in map(json.loads, f)}
-    files = sorted(__import__("glob").glob(
-        os.path.join(job["lake"], "*", "*", "*", "*", "*", "*.parquet")))
+    files = sorted(glob.glob(lake_glob(job["lake"])))
     ip = None
     if "by-ip" in reported:
         ip = reported["by-ip"]["sql"].split("sourceipaddress = '")[1].split("'")[0]
