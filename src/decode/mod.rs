@@ -193,8 +193,8 @@ impl Decoder {
                         day: format!("{:02}", date.day),
                     };
                     // A partition's first rows in a slice are often few
-                    // (the slice ends, or a late event): start at a quarter.
-                    let builder = BatchBuilder::with_sizes(&self.sizes, 4);
+                    // (the slice ends, or a late event): start at half.
+                    let builder = BatchBuilder::with_sizes(&self.sizes, 2);
                     self.partitions.push((key, date, builder));
                     self.partitions.len() - 1
                 }
@@ -302,11 +302,11 @@ fn partition_of<'a>(
     let mut account = None;
     let mut region = None;
     for (k, v) in object_entries(rec) {
-        let slot = if k.eq_ignore_ascii_case("eventTime") {
+        let slot = if eq_lowercase(k, "eventtime") {
             &mut time
-        } else if k.eq_ignore_ascii_case("recipientAccountId") {
+        } else if eq_lowercase(k, "recipientaccountid") {
             &mut account
-        } else if k.eq_ignore_ascii_case("awsRegion") {
+        } else if eq_lowercase(k, "awsregion") {
             &mut region
         } else {
             continue;
@@ -438,8 +438,12 @@ struct Sizes<'a> {
 }
 
 impl Sizes<'_> {
+    /// The next size with an eighth more room: the next builder's values
+    /// rarely match the last one's exactly, and running over by one byte
+    /// doubled (and copied) the buffer. Fewer page faults (88-95k -> 84-89k
+    /// on 430 MB of JSON).
     fn next(&mut self) -> usize {
-        self.it.next().map_or(0, |n| n / self.div)
+        self.it.next().map_or(0, |n| (n + n / 8) / self.div)
     }
 }
 
@@ -555,9 +559,36 @@ impl KeyOrder {
 
 #[inline]
 fn is_column(c: &Column, key: &str) -> bool {
-    c.name.len() == key.len()
-        && c.name.eq_ignore_ascii_case(key)
-        && !matches!(c.kind, Kind::CatchAll | Kind::SourceKey)
+    eq_lowercase(key, c.name) && !matches!(c.kind, Kind::CatchAll | Kind::SourceKey)
+}
+
+/// `key` equals `lower` ignoring ASCII case, where `lower` is made of
+/// lowercase ASCII letters only (every column name is; a unit test checks).
+/// Then `byte | 0x20 == letter` holds exactly for the letter and its
+/// uppercase form, so eight bytes compare at once. `eq_ignore_ascii_case`,
+/// a byte at a time, was ~6% of a run (perf) in the key-to-column lookup.
+#[inline]
+fn eq_lowercase(key: &str, lower: &str) -> bool {
+    let (k, l) = (key.as_bytes(), lower.as_bytes());
+    if k.len() != l.len() {
+        return false;
+    }
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let word =
+        |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("eight bytes"));
+    let n = k.len();
+    if n < 8 {
+        return k.iter().zip(l).all(|(a, b)| a | 0x20 == *b);
+    }
+    let mut at = 0;
+    while at + 8 <= n {
+        if word(k, at) | CASE != word(l, at) {
+            return false;
+        }
+        at += 8;
+    }
+    // The tail as the last eight bytes, overlapping what was compared.
+    at == n || word(k, n - 8) | CASE == word(l, n - 8)
 }
 
 /// Index of the column a JSON key belongs to, ignoring ASCII case.

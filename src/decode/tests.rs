@@ -329,3 +329,54 @@ fn large_partitions_come_back_in_sized_batches_in_arrival_order() {
         assert!(out.iter().filter(|(k, _)| k.region == "eu-west-1").count() >= 2);
     }
 }
+
+#[test]
+fn every_column_name_is_lowercase_letters_as_the_key_compare_needs() {
+    fn check(columns: &[Column]) {
+        for c in columns {
+            assert!(
+                !c.name.is_empty() && c.name.bytes().all(|b| b.is_ascii_lowercase()),
+                "{:?}",
+                c.name
+            );
+            if let Kind::Struct(cols) | Kind::ListOfStruct(cols) = &c.kind {
+                check(cols);
+            }
+        }
+    }
+    check(COLUMNS);
+    for name in ["eventtime", "recipientaccountid", "awsregion"] {
+        assert!(name.bytes().all(|b| b.is_ascii_lowercase()));
+    }
+}
+
+proptest::proptest! {
+    /// The word-at-a-time compare agrees with `eq_ignore_ascii_case` for
+    /// every name and any key, including near misses in the bits that case
+    /// folding must ignore or keep: a letter's byte with 0x20, 0x40 or 0x60
+    /// flipped (`a` -> `A`, `!`, `\x01`).
+    #[test]
+    fn key_compare_agrees_with_eq_ignore_ascii_case(
+        name in "[a-z]{1,30}",
+        flips in proptest::collection::vec((0usize..30, 0u8..4, 0u8..128), 0..3),
+        upper in proptest::collection::vec(proptest::bool::ANY, 30),
+    ) {
+        let mut key: Vec<u8> = name
+            .bytes()
+            .zip(&upper)
+            .map(|(b, &u)| if u { b.to_ascii_uppercase() } else { b })
+            .collect();
+        for (at, how, byte) in flips {
+            if let Some(k) = key.get_mut(at) {
+                *k = match how {
+                    0 => byte,
+                    bits => name.as_bytes()[at] ^ (bits << 5),
+                };
+            }
+        }
+        let key = String::from_utf8(key).expect("ASCII");
+        proptest::prop_assert_eq!(eq_lowercase(&key, &name), key.eq_ignore_ascii_case(&name));
+        let longer = format!("{key}x");
+        proptest::prop_assert!(!eq_lowercase(&longer, &name));
+    }
+}
