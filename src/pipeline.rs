@@ -1,8 +1,9 @@
 //! `compact`: list -> fetch -> gunzip + decode (rayon) -> per-partition
 //! buffers -> merge with the lake -> staged Parquet -> commit.
 //!
-//! The source is read in chunks of `chunk_bytes` (the next one fetched while
-//! this one decodes). A partition that a chunk brought no rows to is staged
+//! The source is read in chunks of `chunk_bytes`: while one chunk's results
+//! are taken in, the next is already queued for decoding and the one after
+//! is being fetched. A partition that a chunk brought no rows to is staged
 //! at once (merged with the lake's files, encoded, written to staging) by a
 //! job on the same pool, overlapping encoding with the decoding of later
 //! chunks; rows that still arrive for it are merged into what was staged at
@@ -22,7 +23,6 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
-use rayon::prelude::*;
 
 use crate::decode::{Decoder, Quarantined};
 use crate::lake::{Journal, Lake, LakeError, STATE_DIR};
@@ -78,7 +78,10 @@ impl Default for CompactOptions {
             dry_run: false,
             write: WriteOptions::default(),
             memory_budget: 512 << 20,
-            chunk_bytes: 8 << 20,
+            // With chunks queued back to back, 4 MB is as fast as 8 MB
+            // (medians 1.55 vs 1.68 s, 5 alternating runs on 430 MB of
+            // JSON) and peaks ~100 MiB lower (270-300 vs 370-390 MiB).
+            chunk_bytes: 4 << 20,
             progress: false,
             shard: None,
         }
@@ -248,25 +251,31 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
     let mut peak_in_use = 0u64;
     let mut stager = Stager::new(&lake, &run_id, owner, &opts.write, &rt, opts.threads);
 
-    // Fetch the next chunk while this one is decoded.
+    // Chunk i+1 is queued for decoding behind chunk i, and chunk i+2 is
+    // fetched, while chunk i's results are taken in: the pool never waits
+    // at a chunk's end for its last slice (that barrier left a core idle
+    // ~10% of a run, seen in perf samples per 50 ms).
     let chunks = chunks(&to_read, opts.chunk_bytes);
     let spawn_fetch = |i: usize| {
         chunks
             .get(i)
             .map(|c| rt.spawn(fetch(src.clone(), c.to_vec())))
     };
-    let mut next = spawn_fetch(0);
+    let start_next = |next: Option<tokio::task::JoinHandle<Vec<Fetched>>>| {
+        next.map(|h| {
+            rt.block_on(h)
+                .map(|fetched| Decoding::start(&pool, fetched, opts.threads))
+                .map_err(|e| CompactError::Runtime(e.to_string()))
+        })
+        .transpose()
+    };
+    let mut decoding = start_next(spawn_fetch(0))?;
+    let mut next = spawn_fetch(1);
     for i in 0..chunks.len() {
-        let fetched = rt
-            .block_on(next.take().expect("spawned"))
-            .map_err(|e| CompactError::Runtime(e.to_string()))?;
-        next = spawn_fetch(i + 1);
-        let slices: Vec<DecodedSlice> = pool.install(|| {
-            let per = fetched.len().div_ceil(opts.threads.max(1) * 4).max(1);
-            fetched.par_chunks(per).map(decode_slice).collect()
-        });
-        drop(fetched);
-        for slice in slices {
+        let current = decoding.take().expect("every chunk is started");
+        decoding = start_next(next.take())?;
+        next = spawn_fetch(i + 2);
+        for slice in current.wait() {
             progress.inc(slice.bytes_in);
             report.inputs_read += slice.read.len() as u64;
             report.records_read += slice.records;
@@ -344,10 +353,12 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
 
     // What is left: the last partitions, and any that got rows after they
     // were staged (merged with their staged files).
-    stager.wait_all()?;
-    let mut keys: Vec<PartitionKey> = buffers.keys().cloned().collect();
-    keys.sort();
-    for key in keys {
+    // Largest first, so that the run does not end with one core encoding
+    // a large partition alone; jobs still in flight are not waited for.
+    let mut keys: Vec<(usize, PartitionKey)> =
+        buffers.iter().map(|(k, b)| (b.bytes, k.clone())).collect();
+    keys.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    for (_, key) in keys {
         let buffer = buffers.remove(&key).expect("present");
         stager.stage(&pool, key, buffer)?;
     }
@@ -568,6 +579,42 @@ thread_local! {
     /// buffers and builder sizes are reused instead of grown from nothing.
     static DECODER: std::cell::Cell<Option<(Decoder, Vec<u8>)>> =
         const { std::cell::Cell::new(None) };
+}
+
+/// One chunk being decoded on the pool, a job per slice of its objects.
+struct Decoding {
+    rx: mpsc::Receiver<(usize, DecodedSlice)>,
+    slices: usize,
+}
+
+impl Decoding {
+    fn start(pool: &rayon::ThreadPool, fetched: Vec<Fetched>, threads: usize) -> Self {
+        let fetched = Arc::new(fetched);
+        let per = fetched.len().div_ceil(threads.max(1) * 4).max(1);
+        let slices = fetched.len().div_ceil(per);
+        let (tx, rx) = mpsc::channel();
+        for j in 0..slices {
+            let (fetched, tx) = (fetched.clone(), tx.clone());
+            pool.spawn(move || {
+                let end = (j * per + per).min(fetched.len());
+                // The receiver is dropped only when the run already failed.
+                let _ = tx.send((j, decode_slice(&fetched[j * per..end])));
+            });
+        }
+        Self { rx, slices }
+    }
+
+    /// The chunk's slices, in the order of its objects.
+    fn wait(self) -> Vec<DecodedSlice> {
+        let mut out: Vec<Option<DecodedSlice>> = (0..self.slices).map(|_| None).collect();
+        for _ in 0..self.slices {
+            let (j, slice) = self.rx.recv().expect("a decode job panicked");
+            out[j] = Some(slice);
+        }
+        out.into_iter()
+            .map(|s| s.expect("every slice sent"))
+            .collect()
+    }
 }
 
 fn decode_slice(objects: &[Fetched]) -> DecodedSlice {
