@@ -85,9 +85,140 @@ pub fn classify(key: &str, filter: &SourceFilter) -> Result<bool, SkipReason> {
 
 /// Lists every object under `src`, in key order.
 pub async fn list(src: &Location) -> object_store::Result<Vec<ObjectMeta>> {
-    let mut all: Vec<ObjectMeta> = src.store.list(Some(&src.prefix)).try_collect().await?;
+    let mut all: Vec<ObjectMeta> = match src.url.strip_prefix("file://") {
+        Some(dir) => {
+            let (dir, prefix) = (std::path::PathBuf::from(dir), src.prefix.clone());
+            tokio::task::spawn_blocking(move || list_local(&dir, &prefix))
+                .await
+                .map_err(|e| object_store::Error::Generic {
+                    store: "local listing",
+                    source: Box::new(e),
+                })??
+        }
+        None => src.store.list(Some(&src.prefix)).try_collect().await?,
+    };
     all.sort_by(|a, b| a.location.cmp(&b.location));
     Ok(all)
+}
+
+/// Lists the files below `dir` (whose object path is `prefix`) as
+/// object_store's local listing does: symbolic links followed (broken
+/// ones skipped), `name#123` upload temporaries hidden, names kept raw in
+/// the path as it keeps them (a unit test compares the two). But directories are walked in parallel, with one
+/// `stat` per file where object_store makes three: listing 5,252 logs took
+/// ~60 ms of a 1.6 s compaction, on one core while the other had nothing
+/// to do.
+pub fn list_local(dir: &std::path::Path, prefix: &Path) -> object_store::Result<Vec<ObjectMeta>> {
+    use std::sync::Mutex;
+    let found = Mutex::new(Vec::new());
+    let failed = Mutex::new(None);
+    rayon::scope(|s| {
+        walk(
+            s,
+            dir.to_path_buf(),
+            prefix.clone(),
+            Vec::new(),
+            &found,
+            &failed,
+        )
+    });
+    match failed.into_inner().expect("no panic while listing") {
+        Some(e) => Err(e),
+        None => Ok(found.into_inner().expect("no panic while listing")),
+    }
+}
+
+type Found = std::sync::Mutex<Vec<ObjectMeta>>;
+type Failed = std::sync::Mutex<Option<object_store::Error>>;
+
+/// Lists one directory and walks its subdirectories as tasks of `scope`.
+/// `ancestors` are the (device, inode) pairs of the directories above,
+/// so that a link back up is not followed round forever.
+fn walk<'s>(
+    scope: &rayon::Scope<'s>,
+    dir: std::path::PathBuf,
+    path: Path,
+    mut ancestors: Vec<(u64, u64)>,
+    found: &'s Found,
+    failed: &'s Failed,
+) {
+    use std::os::unix::fs::MetadataExt;
+    let fail = |e: std::io::Error, at: &std::path::Path| {
+        let mut failed = failed.lock().expect("no panic while listing");
+        failed.get_or_insert(object_store::Error::Generic {
+            store: "local listing",
+            source: format!("{}: {e}", at.display()).into(),
+        });
+    };
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        // Gone since its parent was read: nothing to list.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => return fail(e, &dir),
+    };
+    match std::fs::metadata(&dir) {
+        Ok(m) => ancestors.push((m.dev(), m.ino())),
+        Err(e) => return fail(e, &dir),
+    }
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => return fail(e, &dir),
+        };
+        let full = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "name is not UTF-8");
+            return fail(e, &full);
+        };
+        // As object_store names it: the raw name, checked (no `..`).
+        let location = match Path::parse(format!("{path}/{name}")) {
+            Ok(location) => location,
+            Err(e) => {
+                let e = std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+                return fail(e, &full);
+            }
+        };
+        let meta = match entry.file_type() {
+            // A link is followed; a broken one is skipped.
+            Ok(t) if t.is_symlink() => match std::fs::metadata(&full) {
+                Ok(m) => m,
+                Err(_) => continue,
+            },
+            Ok(_) => match entry.metadata() {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return fail(e, &full),
+            },
+            Err(e) => return fail(e, &full),
+        };
+        if meta.is_dir() {
+            if !ancestors.contains(&(meta.dev(), meta.ino())) {
+                let ancestors = ancestors.clone();
+                scope.spawn(move |s| walk(s, full, location, ancestors, found, failed));
+            }
+        } else if meta.is_file() && !is_upload_temporary(&name) {
+            files.push(ObjectMeta {
+                location,
+                last_modified: meta
+                    .modified()
+                    .map_or(chrono::DateTime::UNIX_EPOCH, chrono::DateTime::from),
+                size: meta.len(),
+                e_tag: None,
+                version: None,
+            });
+        }
+    }
+    found.lock().expect("no panic while listing").extend(files);
+}
+
+/// object_store's local store writes `name#123` and renames it when done;
+/// its listing hides such files, and so does ours.
+fn is_upload_temporary(name: &str) -> bool {
+    match name.split_once('#') {
+        Some((_, suffix)) => !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()),
+        None => false,
+    }
 }
 
 /// Largest decompressed object accepted (a CloudTrail log is a few MB; this
@@ -272,5 +403,85 @@ mod tests {
             .contains("not a gzip"));
         let good = gz(&[b'x'; 10_000]);
         assert!(gunzip(&good[..good.len() / 2]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod listing_tests {
+    use super::*;
+    use futures::TryStreamExt;
+    use object_store::local::LocalFileSystem;
+    use object_store::ObjectStore;
+
+    fn names(metas: Vec<ObjectMeta>) -> Vec<(String, u64)> {
+        let mut out: Vec<_> = metas
+            .into_iter()
+            .map(|m| (m.location.to_string(), m.size))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Our parallel walk lists exactly what object_store's local store lists,
+    /// on a tree with the awkward cases: odd characters that path parts
+    /// percent-encode, upload temporaries, links to files and directories,
+    /// a broken link, an empty directory, and a link back up (which our
+    /// walk must not follow round; object_store's listing fails on it, so
+    /// it is added after the comparison).
+    #[test]
+    fn local_listing_matches_object_store() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("src");
+        let day = root.join("AWSLogs/111122223333/CloudTrail/eu-west-1/2024/01/15");
+        std::fs::create_dir_all(&day).unwrap();
+        std::fs::create_dir_all(root.join("empty/deeper")).unwrap();
+        let files = [
+            "a.json.gz",
+            "b c.json.gz",
+            "100%.json",
+            "x#1.json.gz",
+            "upload.json.gz#42",
+            "résumé.json",
+            "brace{}.json",
+        ];
+        for (i, f) in files.iter().enumerate() {
+            std::fs::write(day.join(f), vec![b'x'; i + 1]).unwrap();
+        }
+        std::fs::write(root.join("top.json"), b"top").unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("linked.json"), b"linked").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("dirlink")).unwrap();
+        std::os::unix::fs::symlink(day.join("a.json.gz"), root.join("filelink.gz")).unwrap();
+        std::os::unix::fs::symlink(root.join("missing"), root.join("broken")).unwrap();
+
+        let root = std::fs::canonicalize(&root).unwrap();
+        let prefix = Path::from_filesystem_path(&root).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let theirs: Vec<ObjectMeta> = rt
+            .block_on(LocalFileSystem::new().list(Some(&prefix)).try_collect())
+            .unwrap();
+        let ours = list_local(&root, &prefix).unwrap();
+        let theirs = names(theirs);
+        assert_eq!(names(ours), theirs);
+        assert_eq!(theirs.len(), files.len() - 1 + 3, "{theirs:?}");
+
+        std::os::unix::fs::symlink(&root, day.join("loop")).unwrap();
+        let ours = names(list_local(&root, &prefix).unwrap());
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn listing_a_missing_directory_is_empty_and_unreadable_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let prefix = Path::from_filesystem_path(tmp.path()).unwrap();
+        let gone = tmp.path().join("gone");
+        assert!(list_local(&gone, &prefix).unwrap().is_empty());
+        let file = tmp.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let err = list_local(&file, &prefix).unwrap_err().to_string();
+        assert!(err.contains(&file.display().to_string()), "{err}");
     }
 }
