@@ -333,7 +333,7 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
             let b = buffers.get_mut(&key).expect("present");
             let merged = sink::merge(std::mem::take(&mut b.batches));
             b.duplicates += merged.duplicates;
-            for data in sink::encode(&merged, &opts.write)? {
+            for data in pool.install(|| sink::encode(&merged, &opts.write))? {
                 spill_seq += 1;
                 let path = lake.state_path(&format!(
                     "staging/{run_id}/spill/{}/{spill_seq:06}.spill",
@@ -742,7 +742,8 @@ impl Stager {
         let (write, handle, tx) = (self.write.clone(), self.handle.clone(), self.tx.clone());
         self.in_flight.insert(key.clone());
         pool.spawn(move || {
-            let staged = handle.block_on(stage_partition(
+            let staged = stage_partition(
+                &handle,
                 &lake,
                 &run_id,
                 owner.as_deref(),
@@ -750,7 +751,7 @@ impl Stager {
                 buffer,
                 &write,
                 prior,
-            ));
+            );
             // The receiver lives until every job has reported.
             let _ = tx.send((key, staged));
         });
@@ -798,7 +799,14 @@ impl Drop for Stager {
 /// Merges one partition's new rows with its spill files and the files the
 /// lake already has for it (or, when `prior` staged it earlier in this run,
 /// with the files that staging wrote), and stages the result.
-async fn stage_partition(
+///
+/// Only the reads and writes run inside `rt.block_on`: merging and encoding
+/// run outside it, because encoding fans out on the rayon pool, and a pool
+/// thread waiting for that work may pick up another partition's job, whose
+/// own `block_on` must not start inside this one's.
+#[allow(clippy::too_many_arguments)]
+fn stage_partition(
+    rt: &tokio::runtime::Handle,
     lake: &Lake,
     run_id: &str,
     owner: Option<&str>,
@@ -807,55 +815,61 @@ async fn stage_partition(
     write: &WriteOptions,
     prior: Option<StagedPartition>,
 ) -> Result<StagedPartition, CompactError> {
-    let (inputs, deletes, mut rows_before, duplicates_before) = match prior {
-        Some(p) => {
-            let staged: Vec<Path> = p
-                .moves
-                .iter()
-                .map(|(from, _)| lake.loc.child(from))
-                .collect();
-            (staged, p.deletes, Some(p.rows_before), p.duplicates)
+    let (deletes, rows_before, duplicates_before, mut batches) = rt.block_on(async {
+        let (inputs, deletes, rows_before, duplicates_before) = match prior {
+            Some(p) => {
+                let staged: Vec<Path> = p
+                    .moves
+                    .iter()
+                    .map(|(from, _)| lake.loc.child(from))
+                    .collect();
+                (staged, p.deletes, Some(p.rows_before), p.duplicates)
+            }
+            None => {
+                let existing = lake.partition_files(key, owner).await?;
+                let deletes = existing
+                    .iter()
+                    .map(|m| lake.loc.relative(&m.location))
+                    .collect();
+                (
+                    existing.into_iter().map(|m| m.location).collect(),
+                    deletes,
+                    None,
+                    0,
+                )
+            }
+        };
+        let mut batches = Vec::new();
+        let mut read_before = 0u64;
+        for path in &inputs {
+            let data = lake.get(path).await?;
+            let read = sink::decode(&lake.loc.url_of(path), data)?;
+            read_before += read.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+            batches.extend(read);
         }
-        None => {
-            let existing = lake.partition_files(key, owner).await?;
-            let deletes = existing
-                .iter()
-                .map(|m| lake.loc.relative(&m.location))
-                .collect();
-            (
-                existing.into_iter().map(|m| m.location).collect(),
-                deletes,
-                None,
-                0,
-            )
+        for spill in &buffer.spills {
+            let data = lake.get(spill).await?;
+            batches.extend(sink::decode(&lake.loc.url_of(spill), data)?);
         }
-    };
-    let mut batches = Vec::new();
-    let mut read_before = 0u64;
-    for path in &inputs {
-        let data = lake.get(path).await?;
-        let read = sink::decode(&lake.loc.url_of(path), data)?;
-        read_before += read.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-        batches.extend(read);
-    }
-    let rows_before = *rows_before.get_or_insert(read_before);
-    for spill in &buffer.spills {
-        let data = lake.get(spill).await?;
-        batches.extend(sink::decode(&lake.loc.url_of(spill), data)?);
-    }
+        let rows_before = rows_before.unwrap_or(read_before);
+        Ok::<_, CompactError>((deletes, rows_before, duplicates_before, batches))
+    })?;
     batches.extend(buffer.batches);
     let merged = sink::merge(batches);
     let files = sink::encode(&merged, write)?;
     let hive = key.hive_path();
-    let mut moves = Vec::new();
-    let mut bytes_out = 0;
-    for (i, data) in files.into_iter().enumerate() {
-        let name = format!("part-{run_id}-{i:05}.parquet");
-        let staged = format!("{STATE_DIR}/staging/{run_id}/{hive}/{name}.staged");
-        bytes_out += data.len() as u64;
-        lake.put(&lake.loc.child(&staged), data).await?;
-        moves.push((staged, format!("{hive}/{name}")));
-    }
+    let (moves, bytes_out) = rt.block_on(async {
+        let mut moves = Vec::new();
+        let mut bytes_out = 0;
+        for (i, data) in files.into_iter().enumerate() {
+            let name = format!("part-{run_id}-{i:05}.parquet");
+            let staged = format!("{STATE_DIR}/staging/{run_id}/{hive}/{name}.staged");
+            bytes_out += data.len() as u64;
+            lake.put(&lake.loc.child(&staged), data).await?;
+            moves.push((staged, format!("{hive}/{name}")));
+        }
+        Ok::<_, CompactError>((moves, bytes_out))
+    })?;
     Ok(StagedPartition {
         moves,
         deletes,

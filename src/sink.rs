@@ -4,14 +4,16 @@
 
 use std::collections::HashMap;
 
-use arrow::array::{Array, AsArray, RecordBatch, StringArray};
-use arrow::compute::interleave_record_batch;
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::compute::{interleave, interleave_record_batch};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
+use rayon::prelude::*;
 
 use crate::schema::{self, EVENT_ID, EVENT_TIME, SOURCE_KEY};
 
@@ -162,6 +164,13 @@ impl Merged {
         self.order.len()
     }
 
+    /// Column `c` of the merged rows `[offset, offset + len)`.
+    pub fn column_slice(&self, c: usize, offset: usize, len: usize) -> ArrayRef {
+        let arrays: Vec<&dyn Array> = self.batches.iter().map(|b| b.column(c).as_ref()).collect();
+        interleave(&arrays, &self.order[offset..offset + len])
+            .expect("batches share the lake schema")
+    }
+
     /// The merged rows `[offset, offset + len)` as one batch.
     pub fn slice(&self, offset: usize, len: usize) -> RecordBatch {
         if self.batches.is_empty() {
@@ -266,14 +275,23 @@ fn cmp_nulls_last<T: Ord>(
 }
 
 /// Encodes merged rows as one or more Parquet files of about the target
-/// size each.
+/// size each (a file is closed at the first row-group boundary at or past
+/// the target; row groups are shortened to land near it).
+///
+/// The columns of a row group are encoded in parallel on the current rayon
+/// pool, each gathering its own rows in sorted order 8,192 at a time. While
+/// decoding keeps both cores busy this changes nothing; at the end of a run,
+/// when one large partition is left, it no longer runs on one core alone
+/// (that tail left ~0.1 core-seconds idle per run on 430 MB of JSON). The
+/// bytes are the same as `ArrowWriter`'s: the same column writers, fed the
+/// same slices, and `ArrowWriter` still writes the file's schema metadata.
 pub fn encode(merged: &Merged, opts: &WriteOptions) -> Result<Vec<Vec<u8>>, SinkError> {
-    const SLICE: usize = 8192;
     let err = |source| SinkError::Parquet {
         file: "<new file>".to_string(),
         source,
     };
     let props = opts.properties();
+    let arrow_schema = schema::arrow_schema();
     // The file's buffer, sized once: Parquet is a fraction of the Arrow
     // size, and pages never touched cost nothing; growing it by doubling
     // copied every file once more.
@@ -283,32 +301,86 @@ pub fn encode(merged: &Merged, opts: &WriteOptions) -> Result<Vec<Vec<u8>>, Sink
         .map(|b| b.get_array_memory_size())
         .sum();
     let capacity = (arrow_bytes / 4).min(opts.target_file_bytes as usize + (8 << 20));
+    let target = opts.target_file_bytes as usize;
+    let total = merged.num_rows();
     let mut files = Vec::new();
-    let mut writer: Option<ArrowWriter<Vec<u8>>> = None;
-    let mut offset = 0;
-    while offset < merged.num_rows() {
-        let len = SLICE.min(merged.num_rows() - offset);
-        let w = match writer.as_mut() {
-            Some(w) => w,
-            None => writer.insert(
-                ArrowWriter::try_new(
-                    Vec::with_capacity(capacity),
-                    schema::arrow_schema(),
-                    Some(props.clone()),
-                )
-                .map_err(err)?,
-            ),
-        };
-        w.write(&merged.slice(offset, len)).map_err(err)?;
-        offset += len;
-        if (w.bytes_written() + w.in_progress_size()) as u64 >= opts.target_file_bytes {
-            files.push(writer.take().expect("open").into_inner().map_err(err)?);
+    let mut row = 0;
+    while row < total {
+        let (mut file, factory) = ArrowWriter::try_new(
+            Vec::with_capacity(capacity),
+            arrow_schema.clone(),
+            Some(props.clone()),
+        )
+        .and_then(ArrowWriter::into_serialized_writer)
+        .map_err(err)?;
+        // Leaf columns of each top-level column, in leaf order.
+        let descr = file.schema_descr();
+        let mut leaves = vec![0usize; arrow_schema.fields().len()];
+        for leaf in 0..descr.num_columns() {
+            leaves[descr.get_column_root_idx(leaf)] += 1;
         }
-    }
-    if let Some(w) = writer {
-        files.push(w.into_inner().map_err(err)?);
+        let (mut file_rows, mut group) = (0usize, 0usize);
+        while row < total {
+            let written = file.bytes_written();
+            let mut rows = opts.row_group_rows.min(total - row);
+            if let Some(per_row) = written.checked_div(file_rows) {
+                // Rows that still fit, at this file's bytes per row so far;
+                // within a few dozen rows of the target, the file is done.
+                let fit = target.saturating_sub(written) / per_row.max(1);
+                if fit < rows && fit < 64 {
+                    break;
+                }
+                rows = rows.min(fit);
+            }
+            let writers = factory.create_column_writers(group).map_err(err)?;
+            let chunks = encode_row_group(merged, row, rows, &leaves, writers).map_err(err)?;
+            let mut rg = file.next_row_group().map_err(err)?;
+            for chunk in chunks {
+                chunk.append_to_row_group(&mut rg).map_err(err)?;
+            }
+            rg.close().map_err(err)?;
+            row += rows;
+            file_rows += rows;
+            group += 1;
+        }
+        files.push(file.into_inner().map_err(err)?);
     }
     Ok(files)
+}
+
+/// Encodes merged rows `[start, start + rows)` as one row group's column
+/// chunks (in leaf order), a top-level column per rayon task.
+fn encode_row_group(
+    merged: &Merged,
+    start: usize,
+    rows: usize,
+    leaves: &[usize],
+    writers: Vec<ArrowColumnWriter>,
+) -> parquet::errors::Result<Vec<ArrowColumnChunk>> {
+    const SLICE: usize = 8192;
+    let fields = schema::arrow_schema().fields().clone();
+    let mut writers = writers.into_iter();
+    let columns: Vec<(usize, Vec<ArrowColumnWriter>)> = leaves
+        .iter()
+        .enumerate()
+        .map(|(c, &n)| (c, writers.by_ref().take(n).collect()))
+        .collect();
+    let chunks: Vec<Vec<ArrowColumnChunk>> = columns
+        .into_par_iter()
+        .map(|(c, mut writers)| {
+            let mut offset = start;
+            while offset < start + rows {
+                let len = SLICE.min(start + rows - offset);
+                let array = merged.column_slice(c, offset, len);
+                for (leaf, w) in compute_leaves(&fields[c], &array)?.iter().zip(&mut writers) {
+                    w.write(leaf)?;
+                }
+                offset += len;
+            }
+            writers.into_iter().map(ArrowColumnWriter::close).collect()
+        })
+        .collect::<parquet::errors::Result<_>>()?;
+    Ok(chunks.into_iter().flatten().collect())
 }
 
 /// Reads a lake file back. It must have traillake's schema.
@@ -379,6 +451,111 @@ mod tests {
             .filter(|(i, (_, id, key))| best[id] == (key.clone(), *i))
             .map(|(_, (t, id, key))| (t.to_string(), id, key))
             .collect()
+    }
+
+    /// A few thousand generated records of one partition, decoded.
+    fn generated_batches(events: usize) -> Vec<RecordBatch> {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = crate::generate::GenerateOptions {
+            out: dir.path().to_path_buf(),
+            accounts: 1,
+            regions: 1,
+            days: 1,
+            events_per_day: events,
+            ..Default::default()
+        };
+        crate::generate::generate(&opts).unwrap();
+        let root = object_store::path::Path::from_filesystem_path(dir.path()).unwrap();
+        let mut d = Decoder::new();
+        let mut inflater = crate::source::Inflater::new();
+        let mut json = Vec::new();
+        let mut listed = crate::source::list_local(dir.path(), &root).unwrap();
+        listed.sort_by(|a, b| a.location.cmp(&b.location));
+        for meta in listed {
+            let key = meta.location.to_string();
+            if crate::source::classify(&key, &Default::default()) != Ok(true) {
+                continue;
+            }
+            let data = std::fs::read(format!("/{key}")).unwrap();
+            crate::source::gunzip(&data, &mut inflater, &mut json).unwrap();
+            d.decode_file(&key, &mut json);
+        }
+        d.finish().into_iter().map(|(_, b)| b).collect()
+    }
+
+    /// What `ArrowWriter` writes for the same rows, slices and properties.
+    fn arrow_writer_file(merged: &Merged, opts: &WriteOptions) -> Vec<u8> {
+        let mut w =
+            ArrowWriter::try_new(Vec::new(), schema::arrow_schema(), Some(opts.properties()))
+                .unwrap();
+        let mut offset = 0;
+        while offset < merged.num_rows() {
+            let len = 8192.min(merged.num_rows() - offset);
+            w.write(&merged.slice(offset, len)).unwrap();
+            offset += len;
+        }
+        w.into_inner().unwrap()
+    }
+
+    #[test]
+    fn column_parallel_encoding_writes_the_bytes_arrow_writer_writes() {
+        let merged = merge(generated_batches(3000));
+        assert!(merged.num_rows() > 2500);
+        for row_group_rows in [65_536, 700] {
+            let opts = WriteOptions {
+                row_group_rows,
+                ..WriteOptions::default()
+            };
+            let files = encode(&merged, &opts).unwrap();
+            assert_eq!(files.len(), 1);
+            assert!(
+                files[0] == arrow_writer_file(&merged, &opts),
+                "{row_group_rows}"
+            );
+        }
+        assert!(encode(&merge(Vec::new()), &WriteOptions::default())
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn files_close_near_the_target_size_and_keep_every_row_in_order() {
+        let merged = merge(generated_batches(3000));
+        let whole = encode(&merged, &WriteOptions::default())
+            .unwrap()
+            .remove(0)
+            .len();
+        let target = whole / 3;
+        let opts = WriteOptions {
+            target_file_bytes: target as u64,
+            row_group_rows: 200,
+            ..WriteOptions::default()
+        };
+        let files = encode(&merged, &opts).unwrap();
+        assert!((3..=5).contains(&files.len()), "{} files", files.len());
+        let mut times = Vec::new();
+        for (i, f) in files.iter().enumerate() {
+            assert!(
+                f.len() < target * 5 / 4,
+                "file {i}: {} bytes, target {target}",
+                f.len()
+            );
+            if i + 1 < files.len() {
+                assert!(
+                    f.len() > target * 3 / 4,
+                    "file {i}: {} bytes, target {target}",
+                    f.len()
+                );
+            }
+            for b in decode("f", Bytes::from(f.clone())).unwrap() {
+                let t = b
+                    .column(schema::column_index(EVENT_TIME))
+                    .as_string::<i32>();
+                times.extend((0..b.num_rows()).map(|r| t.value(r).to_string()));
+            }
+        }
+        assert_eq!(times.len(), merged.num_rows());
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
     }
 
     proptest! {
