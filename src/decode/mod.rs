@@ -544,13 +544,20 @@ impl KeyOrder {
 
     /// The column of `key` when it comes after column `prev` (`None`: the
     /// object's first key).
-    #[inline]
+    #[inline(always)]
     fn find(&mut self, columns: &[Column], prev: Option<usize>, key: &str) -> Option<usize> {
         let from = prev.unwrap_or(columns.len());
         let guess = self.follow[from] as usize;
         if is_column(&columns[guess], key) {
             return Some(guess);
         }
+        self.search(columns, from, key)
+    }
+
+    /// The guess was wrong: search, and guess this next time.
+    #[cold]
+    #[inline(never)]
+    fn search(&mut self, columns: &[Column], from: usize, key: &str) -> Option<usize> {
         let found = column_for(columns, key)?;
         self.follow[from] = found as u8;
         Some(found)
