@@ -3,11 +3,12 @@
 # on the same generated CloudTrail logs, in the same run, and prints the
 # ratio of medians and the peak RSS of each (from /usr/bin/time -v).
 #
-#   [DAYS=3] [DUCKDB=1] scripts/bench-vs-duckdb.sh [EVENTS_PER_DAY] [RUNS]
+#   [ACCOUNTS=3] [REGIONS=2] [DAYS=3] [DUCKDB=1] scripts/bench-vs-duckdb.sh [EVENTS_PER_DAY] [RUNS]
 #
 # Default: 3 accounts x 2 regions x 3 days x 17,700 events ~ 430 MB of JSON.
 # DAYS=9 triples the input with the same partition size (memory flatness);
-# DUCKDB=0 times traillake alone.
+# REGIONS=5 DAYS=2 with 2000 events is the many-small-files case (8,640
+# files of ~2.3 KB gzipped, 30 partitions); DUCKDB=0 times traillake alone.
 # Needs: cargo, python3 with duckdb (pip install duckdb), /usr/bin/time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,8 @@ cd "$(dirname "$0")/.."
 EVENTS=${1:-17700}
 RUNS=${2:-3}
 DAYS=${DAYS:-3}
+ACCOUNTS=${ACCOUNTS:-3}
+REGIONS=${REGIONS:-2}
 DUCKDB=${DUCKDB:-1}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/traillake-target}
 # `release` by default: `dist` (thin LTO, one codegen unit) also LTOs DataFusion,
@@ -29,7 +32,7 @@ cargo build --quiet --profile "$PROFILE"
 
 SRC="$WORK/src"
 if [ ! -d "$SRC/AWSLogs" ]; then
-  "$BIN" generate --out "$SRC" --accounts 3 --regions 2 --days "$DAYS" --events-per-day "$EVENTS" > "$WORK/generated.json"
+  "$BIN" generate --out "$SRC" --accounts "$ACCOUNTS" --regions "$REGIONS" --days "$DAYS" --events-per-day "$EVENTS" > "$WORK/generated.json"
 fi
 JSON_BYTES=$(python3 -c "import json;print(json.load(open('$WORK/generated.json'))['json_bytes'])")
 GZ_BYTES=$(python3 -c "import json;print(json.load(open('$WORK/generated.json'))['gz_bytes'])")
