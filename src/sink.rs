@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
-use arrow::compute::{interleave, interleave_record_batch};
+use arrow::compute::interleave;
+use arrow::datatypes::Fields;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter};
@@ -171,14 +172,15 @@ impl Merged {
             .expect("batches share the lake schema")
     }
 
-    /// The merged rows `[offset, offset + len)` as one batch.
+    /// The merged rows `[offset, offset + len)` as one batch (tests compare
+    /// with it; [`encode`] gathers column by column).
+    #[cfg(test)]
     pub fn slice(&self, offset: usize, len: usize) -> RecordBatch {
-        if self.batches.is_empty() {
-            return RecordBatch::new_empty(schema::arrow_schema());
-        }
-        let refs: Vec<&RecordBatch> = self.batches.iter().collect();
-        interleave_record_batch(&refs, &self.order[offset..offset + len])
-            .expect("batches share the lake schema")
+        let schema = schema::arrow_schema();
+        let columns = (0..schema.fields().len())
+            .map(|c| self.column_slice(c, offset, len))
+            .collect();
+        RecordBatch::try_new(schema, columns).expect("batches share the lake schema")
     }
 }
 
@@ -187,7 +189,7 @@ impl Merged {
 /// the earliest), and sorts by `eventtime`, `eventid`, `sourcekey`, arrival.
 ///
 /// Nothing is copied here: the order is computed on `(batch, row)` pairs,
-/// and [`Merged::slice`] gathers rows with `interleave`.
+/// and [`encode`] gathers rows with `interleave` (`Merged::column_slice`).
 pub fn merge(batches: Vec<RecordBatch>) -> Merged {
     let strings = |name: &str| -> Vec<&StringArray> {
         let i = schema::column_index(name);
@@ -333,7 +335,9 @@ pub fn encode(merged: &Merged, opts: &WriteOptions) -> Result<Vec<Vec<u8>>, Sink
                 rows = rows.min(fit);
             }
             let writers = factory.create_column_writers(group).map_err(err)?;
-            let chunks = encode_row_group(merged, row, rows, &leaves, writers).map_err(err)?;
+            let chunks =
+                encode_row_group(merged, arrow_schema.fields(), row, rows, &leaves, writers)
+                    .map_err(err)?;
             let mut rg = file.next_row_group().map_err(err)?;
             for chunk in chunks {
                 chunk.append_to_row_group(&mut rg).map_err(err)?;
@@ -352,13 +356,13 @@ pub fn encode(merged: &Merged, opts: &WriteOptions) -> Result<Vec<Vec<u8>>, Sink
 /// chunks (in leaf order), a top-level column per rayon task.
 fn encode_row_group(
     merged: &Merged,
+    fields: &Fields,
     start: usize,
     rows: usize,
     leaves: &[usize],
     writers: Vec<ArrowColumnWriter>,
 ) -> parquet::errors::Result<Vec<ArrowColumnChunk>> {
     const SLICE: usize = 8192;
-    let fields = schema::arrow_schema().fields().clone();
     let mut writers = writers.into_iter();
     let columns: Vec<(usize, Vec<ArrowColumnWriter>)> = leaves
         .iter()
