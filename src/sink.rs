@@ -3,10 +3,15 @@
 //! target size with row-group statistics.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::array::{
+    make_array, Array, ArrayData, ArrayRef, AsArray, BooleanBufferBuilder, Capacities, ListArray,
+    MutableArrayData, RecordBatch, StringArray, StructArray,
+};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::compute::interleave;
-use arrow::datatypes::Fields;
+use arrow::datatypes::{DataType, Fields};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter};
@@ -155,6 +160,10 @@ const NO_STATISTICS: &[&str] = &[
 pub struct Merged {
     batches: Vec<RecordBatch>,
     order: Vec<(usize, usize)>,
+    /// `order` as runs `(batch, start, end)` of consecutive rows of one
+    /// batch, and where each run starts in `order`.
+    runs: Vec<(usize, usize, usize)>,
+    run_starts: Vec<usize>,
     /// Rows dropped because another row had the same `eventid`.
     pub duplicates: u64,
 }
@@ -166,10 +175,38 @@ impl Merged {
     }
 
     /// Column `c` of the merged rows `[offset, offset + len)`.
+    ///
+    /// Rows arrive sorted within each log file (the decoder orders them),
+    /// and a partition's files hold mostly disjoint minutes, so the merged
+    /// order is mostly runs of consecutive rows of one batch: those are
+    /// copied a run at a time, into buffers sized exactly beforehand.
+    /// Gathering row by row with `interleave` was ~7% of a run (perf); it
+    /// is kept for orders made of short runs.
     pub fn column_slice(&self, c: usize, offset: usize, len: usize) -> ArrayRef {
+        let order = &self.order[offset..offset + len];
         let arrays: Vec<&dyn Array> = self.batches.iter().map(|b| b.column(c).as_ref()).collect();
-        interleave(&arrays, &self.order[offset..offset + len])
-            .expect("batches share the lake schema")
+        let runs = self.runs(offset, len);
+        if runs.len() * MIN_RUN > len {
+            return interleave(&arrays, order).expect("batches share the lake schema");
+        }
+        gather_runs(&arrays, &runs, len)
+    }
+
+    /// The runs of rows `[offset, offset + len)`, cut to that range.
+    fn runs(&self, offset: usize, len: usize) -> Vec<(usize, usize, usize)> {
+        // The run holding `offset`: the last one starting at or before it.
+        let first = self.run_starts.partition_point(|&s| s <= offset) - 1;
+        let mut out = Vec::new();
+        for (i, &(b, start, end)) in self.runs.iter().enumerate().skip(first) {
+            let at = self.run_starts[i];
+            if at >= offset + len {
+                break;
+            }
+            let skip = offset.saturating_sub(at);
+            let take = (end - start - skip).min(offset + len - at.max(offset));
+            out.push((b, start + skip, start + skip + take));
+        }
+        out
     }
 
     /// The merged rows `[offset, offset + len)` as one batch (tests compare
@@ -182,6 +219,131 @@ impl Merged {
             .collect();
         RecordBatch::try_new(schema, columns).expect("batches share the lake schema")
     }
+}
+
+/// Average run length below which rows are gathered one by one.
+const MIN_RUN: usize = 4;
+
+/// `order` as runs `(batch, start, end)` of consecutive rows of one batch.
+fn runs(order: &[(usize, usize)]) -> Vec<(usize, usize, usize)> {
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+    for &(b, r) in order {
+        match runs.last_mut() {
+            Some((lb, _, end)) if *lb == b && *end == r => *end += 1,
+            _ => runs.push((b, r, r + 1)),
+        }
+    }
+    runs
+}
+
+/// Gathers `runs` of `arrays` into one array of `len` rows, copying each
+/// run's bytes at once. Structs and lists are taken apart and their
+/// children gathered the same way (arrow's `MutableArrayData` sizes nested
+/// buffers only by doubling as they fill, and refuses struct capacities);
+/// strings go through `MutableArrayData` sized exactly.
+fn gather_runs(arrays: &[&dyn Array], runs: &[(usize, usize, usize)], len: usize) -> ArrayRef {
+    let extend = |capacities| {
+        let data: Vec<ArrayData> = arrays.iter().map(|a| a.to_data()).collect();
+        let mut out = MutableArrayData::with_capacities(data.iter().collect(), false, capacities);
+        for &(b, start, end) in runs {
+            out.try_extend(b, start, end)
+                .expect("a slice of rows fits in 32-bit offsets");
+        }
+        make_array(out.freeze())
+    };
+    match arrays[0].data_type() {
+        DataType::Utf8 => {
+            let strings: Vec<&StringArray> = arrays.iter().map(|a| a.as_string::<i32>()).collect();
+            let bytes: usize = runs
+                .iter()
+                .map(|&(b, start, end)| {
+                    let offsets = strings[b].value_offsets();
+                    (offsets[end] - offsets[start]) as usize
+                })
+                .sum();
+            assert!(
+                bytes <= i32::MAX as usize,
+                "a slice of rows fits in 32-bit offsets"
+            );
+            let mut offsets: Vec<i32> = Vec::with_capacity(len + 1);
+            offsets.push(0);
+            let mut values: Vec<u8> = Vec::with_capacity(bytes);
+            for &(b, start, end) in runs {
+                let from = strings[b].value_offsets();
+                let base = values.len() as i32 - from[start];
+                offsets.extend(from[start + 1..=end].iter().map(|o| o + base));
+                values.extend_from_slice(
+                    &strings[b].value_data()[from[start] as usize..from[end] as usize],
+                );
+            }
+            let nulls = gather_nulls(arrays, runs, len);
+            Arc::new(
+                StringArray::try_new(OffsetBuffer::new(offsets.into()), values.into(), nulls)
+                    .expect("whole values of string arrays"),
+            )
+        }
+        DataType::Struct(fields) => {
+            let children = (0..fields.len())
+                .map(|i| {
+                    let columns: Vec<&dyn Array> = arrays
+                        .iter()
+                        .map(|a| a.as_struct().column(i).as_ref())
+                        .collect();
+                    gather_runs(&columns, runs, len)
+                })
+                .collect();
+            let nulls = gather_nulls(arrays, runs, len);
+            Arc::new(
+                StructArray::try_new(fields.clone(), children, nulls)
+                    .expect("children gathered alike"),
+            )
+        }
+        DataType::List(field) => {
+            let lists: Vec<&ListArray> = arrays.iter().map(|a| a.as_list::<i32>()).collect();
+            let mut offsets = Vec::with_capacity(len + 1);
+            offsets.push(0i32);
+            let mut element_runs = Vec::with_capacity(runs.len());
+            for &(b, start, end) in runs {
+                let from = lists[b].value_offsets();
+                let base = *offsets.last().expect("starts at 0") - from[start];
+                offsets.extend(from[start + 1..=end].iter().map(|o| o + base));
+                element_runs.push((b, from[start] as usize, from[end] as usize));
+            }
+            let values: Vec<&dyn Array> = lists.iter().map(|l| l.values().as_ref()).collect();
+            let elements = *offsets.last().expect("starts at 0") as usize;
+            let values = gather_runs(&values, &element_runs, elements);
+            let nulls = gather_nulls(arrays, runs, len);
+            Arc::new(
+                ListArray::try_new(
+                    field.clone(),
+                    OffsetBuffer::new(offsets.into()),
+                    values,
+                    nulls,
+                )
+                .expect("offsets gathered with their elements"),
+            )
+        }
+        _ => extend(Capacities::Array(len)),
+    }
+}
+
+/// The validity of `runs` of `arrays`; `None` when no row is null.
+fn gather_nulls(
+    arrays: &[&dyn Array],
+    runs: &[(usize, usize, usize)],
+    len: usize,
+) -> Option<NullBuffer> {
+    if arrays.iter().all(|a| a.null_count() == 0) {
+        return None;
+    }
+    let mut valid = BooleanBufferBuilder::new(len);
+    for &(b, start, end) in runs {
+        match arrays[b].nulls() {
+            Some(nulls) => valid.append_buffer(&nulls.inner().slice(start, end - start)),
+            None => valid.append_n(end - start, true),
+        }
+    }
+    Some(NullBuffer::new(valid.finish()))
 }
 
 /// Merges batches of one partition: drops duplicate deliveries (same
@@ -235,9 +397,20 @@ pub fn merge(batches: Vec<RecordBatch>) -> Merged {
     rows.retain(|&p| get(&ids, p).is_none_or(|id| best[id] == p));
     drop(best);
     let duplicates = (n - rows.len()) as u64;
+    let runs = runs(&rows);
+    let run_starts = runs
+        .iter()
+        .scan(0, |at, &(_, start, end)| {
+            let s = *at;
+            *at += end - start;
+            Some(s)
+        })
+        .collect();
     Merged {
         batches,
         order: rows,
+        runs,
+        run_starts,
         duplicates,
     }
 }
@@ -520,6 +693,40 @@ mod tests {
         assert!(encode(&merge(Vec::new()), &WriteOptions::default())
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn gathering_by_runs_equals_gathering_row_by_row() {
+        let merged = merge(generated_batches(3000));
+        let n = merged.num_rows();
+        // Rows are sorted within files, so the order is mostly long runs.
+        assert!(
+            merged.runs.len() * MIN_RUN * 4 <= n,
+            "{} runs",
+            merged.runs.len()
+        );
+        for (offset, len) in [(0, n), (0, 1), (1, 777), (n / 2, n - n / 2), (n - 5, 5)] {
+            let cut = merged.runs(offset, len);
+            let rows: Vec<(usize, usize)> = cut
+                .iter()
+                .flat_map(|&(b, s, e)| (s..e).map(move |r| (b, r)))
+                .collect();
+            assert_eq!(rows, merged.order[offset..offset + len]);
+            for c in 0..schema::arrow_schema().fields().len() {
+                let arrays: Vec<&dyn Array> = merged
+                    .batches
+                    .iter()
+                    .map(|b| b.column(c).as_ref())
+                    .collect();
+                let want = interleave(&arrays, &rows).unwrap();
+                let got = gather_runs(&arrays, &cut, len);
+                assert_eq!(got.null_count(), want.null_count(), "column {c}");
+                assert!(
+                    got.to_data() == want.to_data(),
+                    "column {c}, rows {offset}+{len}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -141,19 +141,39 @@ impl Decoder {
         };
         // Only a file larger than the limit can hold a record over it.
         let check_size = len > MAX_RECORD_BYTES;
+        let mut recs = Vec::with_capacity(n);
         let mut i = 1;
         for index in 0..n {
             let rec = &records[i..i + span(&records[i..])];
             i += rec.len();
-            stats.records += 1;
-            let outcome = match check_size.then(|| record_size(rec)) {
+            let placed = match check_size.then(|| record_size(rec)) {
                 Some(size) if size > MAX_RECORD_BYTES => Err(format!(
                     "record of about {size} bytes is over the {MAX_RECORD_BYTES}-byte limit"
                 )),
-                _ => self.decode_record(key, rec, &hints),
+                _ => place(rec, &hints),
             };
-            match outcome {
-                Ok(()) => stats.accepted += 1,
+            recs.push((index, rec, placed));
+        }
+        // Records go to the builders in `eventtime` order (stable: equal
+        // times keep their order, and records that cannot be placed come
+        // first, in file order). A file holds a few minutes of events,
+        // slightly shuffled, so each file's rows become one sorted run,
+        // which the encoder copies as a range instead of row by row. The
+        // merged order is the same as before (the merge sorts by time and
+        // breaks ties by arrival, which this keeps).
+        fn time<'a>(r: &(usize, &[Node<'a>], Result<Placed<'a>, String>)) -> Option<&'a str> {
+            r.2.as_ref().ok().map(|p| p.time)
+        }
+        if !recs.is_sorted_by(|a, b| time(a) <= time(b)) {
+            recs.sort_by(|a, b| time(a).cmp(&time(b)));
+        }
+        for (index, rec, placed) in recs {
+            stats.records += 1;
+            match placed {
+                Ok(placed) => {
+                    self.add_record(key, rec, placed);
+                    stats.accepted += 1;
+                }
                 Err(reason) => {
                     stats.quarantined += 1;
                     let mut raw = String::new();
@@ -180,16 +200,13 @@ impl Decoder {
         });
     }
 
-    fn decode_record(
-        &mut self,
-        source_key: &str,
-        rec: &[Node<'_>],
-        hints: &PathHints,
-    ) -> Result<(), String> {
-        let Node::Object { .. } = rec[0] else {
-            return Err("record is not a JSON object".to_string());
-        };
-        let (account, region, date) = partition_of(rec, hints)?;
+    fn add_record(&mut self, source_key: &str, rec: &[Node<'_>], placed: Placed<'_>) {
+        let Placed {
+            account,
+            region,
+            date,
+            ..
+        } = placed;
         let is = |(k, d, _): &(PartitionKey, Date, BatchBuilder)| {
             *d == date && k.account == account && k.region == region
         };
@@ -226,7 +243,6 @@ impl Decoder {
             let full = std::mem::replace(builder, next).finish();
             self.full.push((key.clone(), full));
         }
-        Ok(())
     }
 
     /// Hands back the decoded rows and empties the builders: a partition's
@@ -337,13 +353,22 @@ fn object_entries<'t, 'i>(
     })
 }
 
+/// Where a record goes: its partition, and its `eventtime` as written.
+struct Placed<'a> {
+    account: &'a str,
+    region: &'a str,
+    date: Date,
+    time: &'a str,
+}
+
 /// Partition of a record: `recipientAccountId`, `awsRegion` and the UTC date
 /// of `eventTime`; the path's account and region only when the record has
-/// none usable. A record without a readable `eventTime` is refused.
-fn partition_of<'a>(
-    rec: &[Node<'a>],
-    hints: &'a PathHints,
-) -> Result<(&'a str, &'a str, Date), String> {
+/// none usable. A record that is not an object, or has no readable
+/// `eventTime`, is refused.
+fn place<'a>(rec: &[Node<'a>], hints: &'a PathHints) -> Result<Placed<'a>, String> {
+    let Node::Object { .. } = rec[0] else {
+        return Err("record is not a JSON object".to_string());
+    };
     let mut time = None;
     let mut account = None;
     let mut region = None;
@@ -361,11 +386,12 @@ fn partition_of<'a>(
             *slot = Some(v[0]);
         }
     }
-    let date = match time {
+    let (time, date) = match time {
         None | Some(Node::Static(StaticNode::Null)) => return Err("no eventTime".to_string()),
-        Some(Node::String(t)) => {
-            utc_date(t).ok_or_else(|| format!("eventTime {t:?} is not an ISO-8601 time"))?
-        }
+        Some(Node::String(t)) => (
+            t,
+            utc_date(t).ok_or_else(|| format!("eventTime {t:?} is not an ISO-8601 time"))?,
+        ),
         Some(_) => return Err("eventTime is not a string".to_string()),
     };
     let pick = |v: Option<Node<'a>>, fallback: &'a Option<String>| -> &'a str {
@@ -374,11 +400,12 @@ fn partition_of<'a>(
             _ => fallback.as_deref().unwrap_or("unknown"),
         }
     };
-    Ok((
-        pick(account, &hints.account),
-        pick(region, &hints.region),
+    Ok(Placed {
+        account: pick(account, &hints.account),
+        region: pick(region, &hints.region),
         date,
-    ))
+        time,
+    })
 }
 
 /// Builds the catch-all JSON object, nested as in the record: an unknown key

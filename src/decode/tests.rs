@@ -380,3 +380,32 @@ proptest::proptest! {
         proptest::prop_assert!(!eq_lowercase(&longer, &name));
     }
 }
+
+#[test]
+fn a_files_records_are_taken_in_time_order_keeping_ties_and_indexes() {
+    let r = |t: &str, id: &str| {
+        format!(
+            r#"{{"eventTime":"{t}","recipientAccountId":"111122223333","awsRegion":"eu-west-1","eventID":"{id}"}}"#
+        )
+    };
+    let doc = format!(
+        r#"{{"Records":[{},{},"not a record",{},{},{}]}}"#,
+        r("2024-01-15T10:00:03Z", "c"),
+        r("2024-01-15T10:00:01Z", "a1"),
+        r("2024-01-15T10:00:02Z", "b"),
+        r("2024-01-15T10:00:01Z", "a2"),
+        r("2024-01-15T10:00:01Z", "a3"),
+    );
+    let (d, stats, out) = decode("k", &doc);
+    assert_eq!(
+        (stats.records, stats.accepted, stats.quarantined),
+        (6, 5, 1)
+    );
+    assert_eq!(d.quarantined[0].record, Some(2));
+    let ids = out[0]
+        .1
+        .column(schema::column_index("eventid"))
+        .as_string::<i32>();
+    let ids: Vec<&str> = (0..ids.len()).map(|i| ids.value(i)).collect();
+    assert_eq!(ids, ["a1", "a2", "a3", "b", "c"]);
+}
