@@ -92,13 +92,21 @@ impl WriteOptions {
         // rest (null counts and min/max, e.g. `errorcode IS NOT NULL`); none
         // for columns whose min/max can never rule anything out: keeping
         // them cost two string compares per value (~5% of a run, measured
-        // with perf) and bloated every footer that readers fetch.
+        // with perf) and bloated every footer that readers fetch. That
+        // includes the many-valued identity columns: a row group of a few
+        // thousand events spans nearly every ARN, key id and address
+        // (their long shared prefixes made those compares ~2% of a run).
         let mut props = WriterProperties::builder()
             .set_compression(self.compression)
             .set_max_row_group_row_count(Some(self.row_group_rows))
             .set_statistics_enabled(EnabledStatistics::Chunk)
             .set_column_statistics_enabled(ColumnPath::from(EVENT_TIME), EnabledStatistics::Page);
-        for col in UNIQUE_PER_ROW.iter().chain(NO_STATISTICS) {
+        let many_valued = PLAIN.iter().filter(|c| **c != EVENT_TIME);
+        for col in UNIQUE_PER_ROW
+            .iter()
+            .chain(NO_STATISTICS)
+            .chain(many_valued)
+        {
             props = props.set_column_statistics_enabled(path(col), EnabledStatistics::None);
         }
         // Dictionary encoding only costs time on columns that are (nearly)
@@ -277,10 +285,13 @@ fn gather_runs(arrays: &[&dyn Array], runs: &[(usize, usize, usize)], len: usize
                 );
             }
             let nulls = gather_nulls(arrays, runs, len);
-            Arc::new(
-                StringArray::try_new(OffsetBuffer::new(offsets.into()), values.into(), nulls)
-                    .expect("whole values of string arrays"),
-            )
+            let offsets = OffsetBuffer::new(offsets.into());
+            // SAFETY: `values` is whole values of valid string arrays, each
+            // run's bytes copied from one value start to another, and
+            // `offsets` marks those same starts (checked monotonic by
+            // `OffsetBuffer::new`). Validating the UTF-8 again was ~1% of a
+            // run (perf).
+            Arc::new(unsafe { StringArray::new_unchecked(offsets, values.into(), nulls) })
         }
         DataType::Struct(fields) => {
             let children = (0..fields.len())
@@ -372,8 +383,10 @@ pub fn merge(batches: Vec<RecordBatch>) -> Merged {
     for (b, batch) in batches.iter().enumerate() {
         keyed.extend((0..batch.num_rows()).map(|r| (time_prefix(get(&times, (b, r))), (b, r))));
     }
-    // `keyed` is in arrival order, so (b, r) order is arrival order.
-    keyed.sort_unstable_by(|(px, x), (py, y)| {
+    // `keyed` is in arrival order, so (b, r) order is arrival order. The
+    // order is total, so a stable sort gives the same result; it finds the
+    // sorted runs each file's rows arrive in and merges them.
+    keyed.sort_by(|(px, x), (py, y)| {
         px.cmp(py).then_with(|| {
             let key = |p| (get(&times, p), get(&ids, p), get(&keys, p));
             cmp_nulls_last(key(*x), key(*y)).then(x.cmp(y))
