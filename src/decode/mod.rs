@@ -485,7 +485,7 @@ struct BatchBuilder {
 }
 
 enum ColumnBuilder {
-    Str(StringBuilder),
+    Str(StrBuilder),
     Struct(StructBuilder),
     List(ListBuilder),
 }
@@ -501,6 +501,47 @@ struct ListBuilder {
     offsets: Vec<i32>,
     validity: NullBufferBuilder,
     element: StructBuilder,
+}
+
+/// A string column's builder that counts its nulls and appends them only
+/// when a value (or the end) comes: most columns are null in most records
+/// (`errorcode`, `addendum`, absent structs' fields), and appending those
+/// nulls one at a time was ~3% of a run (perf).
+struct StrBuilder {
+    builder: StringBuilder,
+    /// Nulls not yet appended to `builder`.
+    nulls: usize,
+}
+
+impl StrBuilder {
+    #[inline]
+    fn append_value(&mut self, value: impl AsRef<str>) {
+        self.flush();
+        self.builder.append_value(value);
+    }
+
+    #[inline]
+    fn append_null(&mut self) {
+        self.nulls += 1;
+    }
+
+    #[inline]
+    fn flush(&mut self) {
+        if self.nulls > 0 {
+            self.builder.append_nulls(self.nulls);
+            self.nulls = 0;
+        }
+    }
+
+    /// Rows, counted nulls included.
+    fn len(&self) -> usize {
+        self.builder.offsets_slice().len() - 1 + self.nulls
+    }
+
+    fn finish(&mut self) -> arrow::array::StringArray {
+        self.flush();
+        self.builder.finish()
+    }
 }
 
 /// Reads a builder's recorded sizes, divided by `div`; zeros once they run
@@ -536,7 +577,10 @@ impl ColumnBuilder {
             }
             _ => {
                 let (items, bytes) = (sizes.next(), sizes.next());
-                ColumnBuilder::Str(StringBuilder::with_capacity(items.max(1), bytes))
+                ColumnBuilder::Str(StrBuilder {
+                    builder: StringBuilder::with_capacity(items.max(1), bytes),
+                    nulls: 0,
+                })
             }
         }
     }
@@ -544,9 +588,7 @@ impl ColumnBuilder {
     /// Records the sizes [`ColumnBuilder::new`] reads, in the same order.
     fn sizes(&self, out: &mut Vec<usize>) {
         match self {
-            ColumnBuilder::Str(b) => {
-                out.extend([b.offsets_slice().len() - 1, b.values_slice().len()])
-            }
+            ColumnBuilder::Str(b) => out.extend([b.len(), b.builder.values_slice().len()]),
             ColumnBuilder::Struct(b) => b.sizes(out),
             ColumnBuilder::List(b) => {
                 out.push(b.offsets.len() - 1);
