@@ -17,9 +17,10 @@
 //!
 //! Memory: the builders hold the decoded rows of every partition seen since
 //! the last [`Decoder::finish`], roughly the size of the JSON text decoded.
-//! A partition's builder is cut into a batch every [`BATCH_ROWS`] rows and
-//! the next one is allocated at the size the cut one reached, so builders
-//! do not grow by doubling: that cost a copy of every buffer and twice the
+//! A partition's builder is cut into a batch every [`BATCH_ROWS`] rows (or
+//! at the end of a slice of input), and the partition's next builder is
+//! allocated at the size the last one reached, so builders do not grow by
+//! doubling: that cost a copy of every buffer and twice the
 //! page faults (perf: reallocs in the builders were ~14% of a run's page
 //! faults, the decoder's own scratch buffers another ~13%; both are kept
 //! across files and slices now).
