@@ -39,7 +39,7 @@ use simd_json::{Node, StaticNode};
 
 use crate::partition::{is_partition_value, utc_date, Date, PartitionKey, PathHints};
 use crate::schema::{self, Column, Kind, COLUMNS};
-use json_text::{span, write_static, write_string, write_value};
+use json_text::{span, write_string, write_value};
 
 /// Why a whole file or one record of it could not be taken.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -88,7 +88,6 @@ pub struct Decoder {
     /// simd-json's tape, emptied between files; a fresh one per file cost
     /// ~8% of a run's page faults.
     tape: Option<simd_json::Tape<'static>>,
-    scratch: String,
     /// A record's catch-all text, kept across records: two thirds of real
     /// and generated records have some (`webIdFederationData: {}`), and a
     /// fresh string grown from empty each time was ~2% of a run (perf).
@@ -237,7 +236,7 @@ impl Decoder {
         };
         self.last = i;
         let (key, _, builder) = &mut self.partitions[i];
-        builder.append(rec, source_key, &mut self.scratch, &mut self.extra);
+        builder.append(rec, source_key, &mut self.extra);
         if builder.rows >= BATCH_ROWS {
             let sizes = learn(&mut self.learned, key, builder);
             let next = BatchBuilder::with_sizes(sizes, 1);
@@ -534,6 +533,15 @@ impl StrBuilder {
         }
     }
 
+    /// Appends the compact JSON text of `v` (a scalar's text for a string
+    /// column), written straight into the column's buffer.
+    #[inline]
+    fn append_json(&mut self, v: &[Node<'_>]) {
+        self.flush();
+        write_value(v, &mut self.builder);
+        self.builder.append_value("");
+    }
+
     /// Rows, counted nulls included.
     fn len(&self) -> usize {
         self.builder.offsets_slice().len() - 1 + self.nulls
@@ -755,7 +763,6 @@ impl StructBuilder {
         obj: &[Node<'i>],
         path: &mut Vec<&'i str>,
         extra: &mut CatchAll<'_, 'i>,
-        scratch: &mut String,
     ) -> bool {
         let mut filled = 0u64;
         let mut spilled = false;
@@ -767,8 +774,7 @@ impl StructBuilder {
                 Some(i) if filled & (1 << i) == 0 => {
                     filled |= 1 << i;
                     let kind = &self.columns[i].kind;
-                    spilled |=
-                        append_value(&mut self.children[i], kind, k, v, path, extra, scratch);
+                    spilled |= append_value(&mut self.children[i], kind, k, v, path, extra);
                 }
                 _ => {
                     extra.add(path, k, v);
@@ -810,7 +816,6 @@ fn append_value<'i>(
     v: &[Node<'i>],
     path: &mut Vec<&'i str>,
     extra: &mut CatchAll<'_, 'i>,
-    scratch: &mut String,
 ) -> bool {
     let is_null = matches!(v[0], Node::Static(StaticNode::Null));
     match (builder, kind) {
@@ -818,32 +823,17 @@ fn append_value<'i>(
             b.append_null();
             false
         }
-        (ColumnBuilder::Str(b), Kind::Str) => {
-            match v[0] {
-                Node::String(s) => b.append_value(s),
-                Node::Static(x) => {
-                    scratch.clear();
-                    write_static(x, scratch);
-                    b.append_value(&scratch);
-                }
-                _ => {
-                    scratch.clear();
-                    write_value(v, scratch);
-                    b.append_value(&scratch);
-                }
-            }
-            false
-        }
         (ColumnBuilder::Str(b), _) => {
-            scratch.clear();
-            write_value(v, scratch);
-            b.append_value(&scratch);
+            match v[0] {
+                Node::String(s) if matches!(kind, Kind::Str) => b.append_value(s),
+                _ => b.append_json(v),
+            }
             false
         }
         (ColumnBuilder::Struct(b), _) => {
             if matches!(v[0], Node::Object { .. }) {
                 path.push(key);
-                let spilled = b.append_object(v, path, extra, scratch);
+                let spilled = b.append_object(v, path, extra);
                 path.pop();
                 spilled
             } else {
@@ -871,9 +861,7 @@ fn append_value<'i>(
                 i += e.len();
                 if matches!(e[0], Node::Object { .. }) {
                     let mut p = Vec::new();
-                    misfit |= b
-                        .element
-                        .append_object(e, &mut p, &mut element_extra, scratch);
+                    misfit |= b.element.append_object(e, &mut p, &mut element_extra);
                 } else {
                     b.element.append_null();
                     misfit |= !matches!(e[0], Node::Static(StaticNode::Null));
@@ -914,13 +902,7 @@ impl BatchBuilder {
         }
     }
 
-    fn append(
-        &mut self,
-        rec: &[Node<'_>],
-        source_key: &str,
-        scratch: &mut String,
-        extra_text: &mut String,
-    ) {
+    fn append(&mut self, rec: &[Node<'_>], source_key: &str, extra_text: &mut String) {
         let mut extra = CatchAll::new(extra_text);
         let mut path = Vec::new();
         let mut filled = 0u64;
@@ -938,7 +920,6 @@ impl BatchBuilder {
                         v,
                         &mut path,
                         &mut extra,
-                        scratch,
                     );
                 }
                 _ => extra.add(&path, k, v),
