@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    make_array, Array, ArrayData, ArrayRef, AsArray, BooleanBufferBuilder, Capacities, ListArray,
+    make_array, Array, ArrayData, ArrayRef, AsArray, BooleanBufferBuilder, ListArray,
     MutableArrayData, RecordBatch, StringArray, StructArray,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
@@ -245,20 +245,12 @@ fn runs(order: &[(usize, usize)]) -> Vec<(usize, usize, usize)> {
 }
 
 /// Gathers `runs` of `arrays` into one array of `len` rows, copying each
-/// run's bytes at once. Structs and lists are taken apart and their
-/// children gathered the same way (arrow's `MutableArrayData` sizes nested
-/// buffers only by doubling as they fill, and refuses struct capacities);
-/// strings go through `MutableArrayData` sized exactly.
+/// run's bytes at once into buffers sized beforehand. Structs and lists are
+/// taken apart and their children gathered the same way (arrow's
+/// `MutableArrayData` sizes nested buffers only by doubling as they fill,
+/// and refuses struct capacities); it serves only types the lake schema
+/// does not use.
 fn gather_runs(arrays: &[&dyn Array], runs: &[(usize, usize, usize)], len: usize) -> ArrayRef {
-    let extend = |capacities| {
-        let data: Vec<ArrayData> = arrays.iter().map(|a| a.to_data()).collect();
-        let mut out = MutableArrayData::with_capacities(data.iter().collect(), false, capacities);
-        for &(b, start, end) in runs {
-            out.try_extend(b, start, end)
-                .expect("a slice of rows fits in 32-bit offsets");
-        }
-        make_array(out.freeze())
-    };
     match arrays[0].data_type() {
         DataType::Utf8 => {
             let strings: Vec<&StringArray> = arrays.iter().map(|a| a.as_string::<i32>()).collect();
@@ -278,8 +270,7 @@ fn gather_runs(arrays: &[&dyn Array], runs: &[(usize, usize, usize)], len: usize
             let mut values: Vec<u8> = Vec::with_capacity(bytes);
             for &(b, start, end) in runs {
                 let from = strings[b].value_offsets();
-                let base = values.len() as i32 - from[start];
-                offsets.extend(from[start + 1..=end].iter().map(|o| o + base));
+                extend_offsets(&mut offsets, from, start, end);
                 values.extend_from_slice(
                     &strings[b].value_data()[from[start] as usize..from[end] as usize],
                 );
@@ -316,8 +307,7 @@ fn gather_runs(arrays: &[&dyn Array], runs: &[(usize, usize, usize)], len: usize
             let mut element_runs = Vec::with_capacity(runs.len());
             for &(b, start, end) in runs {
                 let from = lists[b].value_offsets();
-                let base = *offsets.last().expect("starts at 0") - from[start];
-                offsets.extend(from[start + 1..=end].iter().map(|o| o + base));
+                extend_offsets(&mut offsets, from, start, end);
                 element_runs.push((b, from[start] as usize, from[end] as usize));
             }
             let values: Vec<&dyn Array> = lists.iter().map(|l| l.values().as_ref()).collect();
@@ -334,8 +324,23 @@ fn gather_runs(arrays: &[&dyn Array], runs: &[(usize, usize, usize)], len: usize
                 .expect("offsets gathered with their elements"),
             )
         }
-        _ => extend(Capacities::Array(len)),
+        _ => {
+            let data: Vec<ArrayData> = arrays.iter().map(|a| a.to_data()).collect();
+            let mut out = MutableArrayData::new(data.iter().collect(), false, len);
+            for &(b, start, end) in runs {
+                out.try_extend(b, start, end)
+                    .expect("a slice of rows fits in 32-bit offsets");
+            }
+            make_array(out.freeze())
+        }
     }
+}
+
+/// Appends the offsets of rows `[start, end)` (offsets `from`) to `out`,
+/// shifted so they continue from `out`'s last offset.
+fn extend_offsets(out: &mut Vec<i32>, from: &[i32], start: usize, end: usize) {
+    let base = *out.last().expect("offsets start at 0") - from[start];
+    out.extend(from[start + 1..=end].iter().map(|o| o + base));
 }
 
 /// The validity of `runs` of `arrays`; `None` when no row is null.
