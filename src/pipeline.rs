@@ -630,6 +630,25 @@ fn decode_slice(objects: &[Fetched]) -> DecodedSlice {
 
 fn decode_objects(objects: &[Fetched], decoder: &mut Decoder, json: &mut Vec<u8>) -> DecodedSlice {
     let mut out = DecodedSlice::default();
+    // Every object's JSON, one after another in one buffer (sized once
+    // from the gzip trailers), so the decoder can take the slice's records
+    // in time order across files.
+    json.clear();
+    json.reserve(
+        objects
+            .iter()
+            .filter_map(|(obj, data)| {
+                let data = data.as_ref().ok()?;
+                Some(if obj.gzipped {
+                    source::gzip_size(data)
+                } else {
+                    data.len()
+                })
+            })
+            .sum::<usize>()
+            .min(1 << 30),
+    );
+    let mut taken = Vec::with_capacity(objects.len());
     for (obj, data) in objects {
         let data = match data {
             Ok(d) => d,
@@ -639,26 +658,32 @@ fn decode_objects(objects: &[Fetched], decoder: &mut Decoder, json: &mut Vec<u8>
             }
         };
         out.bytes_in += data.len() as u64;
+        let start = json.len();
         let unpacked = if obj.gzipped {
             INFLATER.with(|d| source::gunzip(data, &mut d.borrow_mut(), json))
         } else {
-            json.clear();
             json.extend_from_slice(data);
             Ok(())
         };
-        if let Err(reason) = unpacked {
-            decoder.quarantine_file(&obj.url, reason);
+        match unpacked {
+            Ok(()) => taken.push((obj, json.len() - start)),
+            Err(reason) => decoder.quarantine_file(&obj.url, reason),
+        }
+    }
+    let mut rest = json.as_mut_slice();
+    let mut files = Vec::with_capacity(taken.len());
+    for (obj, len) in &taken {
+        let (file, tail) = std::mem::take(&mut rest).split_at_mut(*len);
+        rest = tail;
+        files.push((obj.url.as_str(), file));
+    }
+    let stats = decoder.decode_files(files);
+    for ((obj, len), stats) in taken.iter().zip(stats) {
+        // A file that failed whole contributes nothing and is not marked read.
+        if stats.failed {
             continue;
         }
-        let before = decoder.quarantined.len();
-        let stats = decoder.decode_file(&obj.url, json);
-        let whole_file_failed = decoder.quarantined[before..]
-            .iter()
-            .any(|q| q.record.is_none());
-        if whole_file_failed {
-            continue;
-        }
-        out.json_bytes += json.len() as u64;
+        out.json_bytes += *len as u64;
         out.records += stats.records;
         out.records_quarantined += stats.quarantined;
         out.read.push(obj.url.clone());

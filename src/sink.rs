@@ -200,6 +200,46 @@ impl Merged {
         gather_runs(&arrays, &runs, len)
     }
 
+    /// Rows `[offset, offset + len)` as the pieces [`encode`] writes in
+    /// turn: a run of at least [`LONG_RUN`] rows is written straight from
+    /// its batch (a zero-copy slice); shorter runs are gathered, up to
+    /// [`GATHER_ROWS`] rows at a time. The decoder sorts each slice of
+    /// input, so a partition's rows are mostly a few long runs, one per
+    /// batch; gathering them all was ~5% of a run (perf).
+    fn pieces(&self, offset: usize, len: usize) -> Vec<Piece> {
+        let mut out = Vec::new();
+        // Short runs not yet written: from `pending` to `at`.
+        let (mut pending, mut at) = (offset, offset);
+        for (b, start, end) in self.runs(offset, len) {
+            let n = end - start;
+            if n >= LONG_RUN {
+                if pending < at {
+                    out.push(Piece::Gather(pending, at - pending));
+                }
+                out.push(Piece::Run(b, start, n));
+                pending = at + n;
+            } else if at + n - pending > GATHER_ROWS {
+                if pending < at {
+                    out.push(Piece::Gather(pending, at - pending));
+                }
+                pending = at;
+            }
+            at += n;
+        }
+        if pending < at {
+            out.push(Piece::Gather(pending, at - pending));
+        }
+        out
+    }
+
+    /// Column `c` of one piece.
+    fn piece(&self, c: usize, piece: &Piece) -> ArrayRef {
+        match *piece {
+            Piece::Run(b, start, n) => self.batches[b].column(c).slice(start, n),
+            Piece::Gather(offset, len) => self.column_slice(c, offset, len),
+        }
+    }
+
     /// The runs of rows `[offset, offset + len)`, cut to that range.
     fn runs(&self, offset: usize, len: usize) -> Vec<(usize, usize, usize)> {
         // The run holding `offset`: the last one starting at or before it.
@@ -231,6 +271,23 @@ impl Merged {
 
 /// Average run length below which rows are gathered one by one.
 const MIN_RUN: usize = 4;
+
+/// Runs at least this long are written from their batch as they are:
+/// past it, a write's fixed cost (levels, page checks, for each of ~50
+/// leaf columns) is small next to copying the rows.
+const LONG_RUN: usize = 512;
+
+/// Most rows gathered into one array.
+const GATHER_ROWS: usize = 8192;
+
+/// Part of a row group's rows, in merged order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece {
+    /// `(batch, start, rows)`: consecutive rows of one batch.
+    Run(usize, usize, usize),
+    /// `(offset, rows)`: merged rows gathered from short runs.
+    Gather(usize, usize),
+}
 
 /// `order` as runs `(batch, start, end)` of consecutive rows of one batch.
 fn runs(order: &[(usize, usize)]) -> Vec<(usize, usize, usize)> {
@@ -553,7 +610,7 @@ fn encode_row_group(
     leaves: &[usize],
     writers: Vec<ArrowColumnWriter>,
 ) -> parquet::errors::Result<Vec<ArrowColumnChunk>> {
-    const SLICE: usize = 8192;
+    let pieces = merged.pieces(start, rows);
     let mut writers = writers.into_iter();
     let columns: Vec<(usize, Vec<ArrowColumnWriter>)> = leaves
         .iter()
@@ -563,14 +620,11 @@ fn encode_row_group(
     let chunks: Vec<Vec<ArrowColumnChunk>> = columns
         .into_par_iter()
         .map(|(c, mut writers)| {
-            let mut offset = start;
-            while offset < start + rows {
-                let len = SLICE.min(start + rows - offset);
-                let array = merged.column_slice(c, offset, len);
+            for piece in &pieces {
+                let array = merged.piece(c, piece);
                 for (leaf, w) in compute_leaves(&fields[c], &array)?.iter().zip(&mut writers) {
                     w.write(leaf)?;
                 }
-                offset += len;
             }
             writers.into_iter().map(ArrowColumnWriter::close).collect()
         })
@@ -661,21 +715,34 @@ mod tests {
         };
         crate::generate::generate(&opts).unwrap();
         let root = object_store::path::Path::from_filesystem_path(dir.path()).unwrap();
-        let mut d = Decoder::new();
         let mut inflater = crate::source::Inflater::new();
-        let mut json = Vec::new();
         let mut listed = crate::source::list_local(dir.path(), &root).unwrap();
         listed.sort_by(|a, b| a.location.cmp(&b.location));
+        let mut files = Vec::new();
         for meta in listed {
             let key = meta.location.to_string();
             if crate::source::classify(&key, &Default::default()) != Ok(true) {
                 continue;
             }
             let data = std::fs::read(format!("/{key}")).unwrap();
+            let mut json = Vec::new();
             crate::source::gunzip(&data, &mut inflater, &mut json).unwrap();
-            d.decode_file(&key, &mut json);
+            files.push((key, json));
         }
-        d.finish().into_iter().map(|(_, b)| b).collect()
+        // Slices of 100 files, as the pipeline decodes them: each slice's
+        // rows are mostly one sorted run, cut short where slices overlap.
+        let mut batches = Vec::new();
+        for slice in files.chunks_mut(100) {
+            let mut d = Decoder::new();
+            d.decode_files(
+                slice
+                    .iter_mut()
+                    .map(|(k, j)| (k.as_str(), j.as_mut_slice()))
+                    .collect(),
+            );
+            batches.extend(d.finish().into_iter().map(|(_, b)| b));
+        }
+        batches
     }
 
     /// What `ArrowWriter` writes for the same rows, slices and properties.
@@ -683,13 +750,51 @@ mod tests {
         let mut w =
             ArrowWriter::try_new(Vec::new(), schema::arrow_schema(), Some(opts.properties()))
                 .unwrap();
+        // The pieces `encode` writes, row group by row group.
         let mut offset = 0;
         while offset < merged.num_rows() {
-            let len = 8192.min(merged.num_rows() - offset);
-            w.write(&merged.slice(offset, len)).unwrap();
-            offset += len;
+            let rows = opts.row_group_rows.min(merged.num_rows() - offset);
+            for piece in merged.pieces(offset, rows) {
+                let columns = (0..schema::arrow_schema().fields().len())
+                    .map(|c| merged.piece(c, &piece))
+                    .collect();
+                w.write(&RecordBatch::try_new(schema::arrow_schema(), columns).unwrap())
+                    .unwrap();
+            }
+            offset += rows;
         }
         w.into_inner().unwrap()
+    }
+
+    #[test]
+    fn pieces_cover_the_rows_in_order_writing_long_runs_whole() {
+        let merged = merge(generated_batches(6000));
+        let n = merged.num_rows();
+        let (mut runs, mut gathers) = (0, 0);
+        for (offset, len) in [(0, n), (0, 1), (1, 777), (n / 2, n - n / 2), (n - 5, 5)] {
+            let mut rows = Vec::new();
+            let mut at = offset;
+            for piece in merged.pieces(offset, len) {
+                match piece {
+                    Piece::Run(b, start, k) => {
+                        // Whole unless cut by the range's ends.
+                        assert!(k >= LONG_RUN || len < LONG_RUN, "{piece:?}");
+                        rows.extend((start..start + k).map(|r| (b, r)));
+                        runs += 1;
+                    }
+                    Piece::Gather(o, k) => {
+                        assert_eq!(o, at, "gathers follow on");
+                        assert!(k <= GATHER_ROWS);
+                        rows.extend_from_slice(&merged.order[o..o + k]);
+                        gathers += 1;
+                    }
+                }
+                at = offset + rows.len();
+            }
+            assert_eq!(rows, merged.order[offset..offset + len], "{offset}+{len}");
+        }
+        // Both kinds were exercised.
+        assert!(runs > 0 && gathers > 0, "{runs} runs, {gathers} gathers");
     }
 
     #[test]

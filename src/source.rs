@@ -234,20 +234,34 @@ fn is_upload_temporary(name: &str) -> bool {
 /// guards against a corrupt length or a decompression bomb).
 pub const MAX_DECOMPRESSED: usize = 2 << 30;
 
-/// Gunzips a whole object. libdeflate is used when the gzip trailer's size
-/// is plausible (it needs the output size up front and is ~2x zlib); a
-/// multi-member or unusual file falls back to flate2's streaming decoder.
-/// `out` is replaced by the result; reusing it across files saves the page
-/// faults of a fresh buffer per file.
+/// Gunzips a whole object, appending it to `out`. libdeflate is used when
+/// the gzip trailer's size is plausible (it needs the output size up front
+/// and is ~2x zlib); a multi-member or unusual file falls back to flate2's
+/// streaming decoder. On error `out` is left as it was. Appending lets a
+/// slice's files share one buffer, reused across slices (a fresh buffer per
+/// file cost page faults).
 pub fn gunzip(data: &[u8], inflater: &mut Inflater, out: &mut Vec<u8>) -> Result<(), String> {
-    out.clear();
+    let start = out.len();
+    let r = gunzip_at(data, inflater, out, start);
+    if r.is_err() {
+        out.truncate(start);
+    }
+    r
+}
+
+fn gunzip_at(
+    data: &[u8],
+    inflater: &mut Inflater,
+    out: &mut Vec<u8>,
+    start: usize,
+) -> Result<(), String> {
     if data.is_empty() {
         return Err("empty file (0 bytes)".to_string());
     }
     if data.len() < 18 || data[0] != 0x1f || data[1] != 0x8b {
         return Err("not a gzip file".to_string());
     }
-    let isize = u32::from_le_bytes(data[data.len() - 4..].try_into().expect("4 bytes")) as usize;
+    let isize = gzip_size(data);
     // Deflate cannot expand more than ~1032:1.
     if isize <= data.len().saturating_mul(1032) && isize <= MAX_DECOMPRESSED {
         // One member that fills exactly the trailer's size: done. Anything
@@ -255,19 +269,28 @@ pub fn gunzip(data: &[u8], inflater: &mut Inflater, out: &mut Vec<u8>) -> Result
         if inflater.gzip_member(data, out, isize) == Some((data.len(), isize)) {
             return Ok(());
         }
-        out.clear();
+        out.truncate(start);
     }
     flate2::read::MultiGzDecoder::new(data)
         .take(MAX_DECOMPRESSED as u64 + 1)
         .read_to_end(out)
         .map_err(|e| format!("gzip: {e}"))?;
-    if out.len() > MAX_DECOMPRESSED {
+    if out.len() - start > MAX_DECOMPRESSED {
         return Err(format!(
             "decompressed size exceeds {} bytes",
             MAX_DECOMPRESSED
         ));
     }
     Ok(())
+}
+
+/// The uncompressed size a gzip file's trailer gives (modulo 2^32; only a
+/// hint: the trailer may lie).
+pub fn gzip_size(data: &[u8]) -> usize {
+    match data.len().checked_sub(4) {
+        Some(at) => u32::from_le_bytes(data[at..].try_into().expect("4 bytes")) as usize,
+        None => 0,
+    }
 }
 
 /// libdeflate's decompressor. The `_ex` call is used because the plain one
@@ -286,7 +309,7 @@ impl Inflater {
         Self(std::ptr::NonNull::new(p).expect("libdeflate allocation failed"))
     }
 
-    /// Inflates the first gzip member of `data` into `out` (emptied first), up to
+    /// Inflates the first gzip member of `data` onto the end of `out`, up to
     /// `size` bytes, straight into the vector's spare capacity: zero-filling
     /// it first was a memset of every decompressed byte. Returns the input
     /// bytes used and the bytes written.
@@ -296,7 +319,6 @@ impl Inflater {
         out: &mut Vec<u8>,
         size: usize,
     ) -> Option<(usize, usize)> {
-        out.clear();
         out.reserve(size);
         let (mut used, mut written) = (0usize, 0usize);
         // SAFETY: pointers and lengths come from a live slice and the
@@ -318,7 +340,7 @@ impl Inflater {
         }
         // SAFETY: libdeflate initialized the first `written` (<= `size`)
         // bytes of the spare capacity.
-        unsafe { out.set_len(written) };
+        unsafe { out.set_len(out.len() + written) };
         Some((used, written))
     }
 }
@@ -394,11 +416,19 @@ mod tests {
     }
 
     #[test]
-    fn gunzip_reads_good_and_rejects_bad_input() {
+    fn gunzip_appends_good_input_and_leaves_the_buffer_on_bad() {
         let mut d = Inflater::new();
+        // Appended after what the buffer holds; on error it is unchanged.
         let mut gunzip = |data: &[u8]| {
-            let mut out = b"left over".to_vec();
-            gunzip(data, &mut d, &mut out).map(|()| out)
+            let mut out = b"left over|".to_vec();
+            let r = gunzip(data, &mut d, &mut out);
+            match r {
+                Ok(()) => Ok(out.strip_prefix(b"left over|").expect("kept").to_vec()),
+                Err(e) => {
+                    assert_eq!(out, b"left over|");
+                    Err(e)
+                }
+            }
         };
         let body = br#"{"Records":[]}"#;
         assert_eq!(gunzip(&gz(body)).unwrap(), body);
@@ -412,6 +442,12 @@ mod tests {
             .contains("not a gzip"));
         let good = gz(&[b'x'; 10_000]);
         assert!(gunzip(&good[..good.len() / 2]).is_err());
+        // A trailer that lies about the size: libdeflate stops at the size
+        // given, the slow path checks the trailer and refuses the file.
+        let mut lying = gz(&[b'y'; 5_000]);
+        let n = lying.len();
+        lying[n - 4..].copy_from_slice(&100u32.to_le_bytes());
+        assert!(gunzip(&lying).is_err());
     }
 }
 

@@ -231,7 +231,11 @@ fn bad_documents_are_quarantined_whole() {
         ("", "invalid JSON"),
     ] {
         let (d, stats, out) = decode("bad.json", doc);
-        assert_eq!(stats, FileStats::default(), "{doc}");
+        let failed = FileStats {
+            failed: true,
+            ..FileStats::default()
+        };
+        assert_eq!(stats, failed, "{doc}");
         assert!(out.is_empty());
         assert_eq!(d.quarantined.len(), 1);
         assert!(
@@ -283,17 +287,18 @@ fn an_enormous_record_is_quarantined_and_its_neighbours_kept() {
 fn large_partitions_come_back_in_sized_batches_in_arrival_order() {
     // Two partitions interleaved, one with more rows than a batch holds,
     // keys in a changing order (the key-order guess must not misplace any).
+    // Times tie, so rows are taken by eventid, which counts arrivals.
     let n = BATCH_ROWS * 2 + 17;
     let records: Vec<String> = (0..n)
         .map(|i| {
             let region = if i % 5 == 0 { "us-east-1" } else { "eu-west-1" };
             if i % 3 == 0 {
                 format!(
-                    r#"{{"eventID":"e{i}","awsRegion":"{region}","eventTime":"2024-01-15T10:00:00Z","recipientAccountId":"111122223333","userIdentity":{{"type":"IAMUser","arn":"a{i}"}}}}"#
+                    r#"{{"eventID":"e{i:05}","awsRegion":"{region}","eventTime":"2024-01-15T10:00:00Z","recipientAccountId":"111122223333","userIdentity":{{"type":"IAMUser","arn":"a{i:05}"}}}}"#
                 )
             } else {
                 format!(
-                    r#"{{"eventTime":"2024-01-15T10:00:00Z","recipientAccountId":"111122223333","awsRegion":"{region}","userIdentity":{{"arn":"a{i}","type":"Root"}},"eventID":"e{i}"}}"#
+                    r#"{{"eventTime":"2024-01-15T10:00:00Z","recipientAccountId":"111122223333","awsRegion":"{region}","userIdentity":{{"arn":"a{i:05}","type":"Root"}},"eventID":"e{i:05}"}}"#
                 )
             }
         })
@@ -320,7 +325,7 @@ fn large_partitions_come_back_in_sized_batches_in_arrival_order() {
             }
             let want: Vec<String> = (0..n)
                 .filter(|i| (i % 5 == 0) == (region == "us-east-1"))
-                .map(|i| format!("e{i}"))
+                .map(|i| format!("e{i:05}"))
                 .collect();
             assert_eq!(ids, want, "round {round}, {region}");
             let want_arns: Vec<String> = want.iter().map(|e| format!("a{}", &e[1..])).collect();
@@ -382,30 +387,102 @@ proptest::proptest! {
 }
 
 #[test]
-fn a_files_records_are_taken_in_time_order_keeping_ties_and_indexes() {
-    let r = |t: &str, id: &str| {
+fn a_files_records_are_taken_in_the_merges_order_keeping_ties_and_indexes() {
+    let r = |t: &str, id: Option<&str>, n: u32| {
+        let id = id
+            .map(|id| format!(r#","eventID":"{id}""#))
+            .unwrap_or_default();
         format!(
-            r#"{{"eventTime":"{t}","recipientAccountId":"111122223333","awsRegion":"eu-west-1","eventID":"{id}"}}"#
+            r#"{{"eventTime":"{t}","recipientAccountId":"111122223333","awsRegion":"eu-west-1","eventName":"n{n}"{id}}}"#
         )
     };
+    // By time, then eventid with a missing one last; full ties (the same
+    // time and eventid) keep their order in the file.
     let doc = format!(
-        r#"{{"Records":[{},{},"not a record",{},{},{}]}}"#,
-        r("2024-01-15T10:00:03Z", "c"),
-        r("2024-01-15T10:00:01Z", "a1"),
-        r("2024-01-15T10:00:02Z", "b"),
-        r("2024-01-15T10:00:01Z", "a2"),
-        r("2024-01-15T10:00:01Z", "a3"),
+        r#"{{"Records":[{},{},"not a record",{},{},{},{},{},{}]}}"#,
+        r("2024-01-15T10:00:03Z", Some("c"), 0),
+        r("2024-01-15T10:00:01Z", Some("a3"), 1),
+        r("2024-01-15T10:00:02Z", Some("b"), 3),
+        r("2024-01-15T10:00:01Z", None, 4),
+        r("2024-01-15T10:00:01Z", Some("a1"), 5),
+        r("2024-01-15T10:00:01Z", Some("a2"), 6),
+        r("2024-01-15T10:00:01Z", Some("a1"), 7),
+        r("2024-01-15T10:00:01Z", None, 8),
     );
     let (d, stats, out) = decode("k", &doc);
     assert_eq!(
         (stats.records, stats.accepted, stats.quarantined),
-        (6, 5, 1)
+        (9, 8, 1)
     );
     assert_eq!(d.quarantined[0].record, Some(2));
-    let ids = out[0]
-        .1
-        .column(schema::column_index("eventid"))
-        .as_string::<i32>();
-    let ids: Vec<&str> = (0..ids.len()).map(|i| ids.value(i)).collect();
-    assert_eq!(ids, ["a1", "a2", "a3", "b", "c"]);
+    let b = &out[0].1;
+    let col = |name| b.column(schema::column_index(name)).as_string::<i32>();
+    let (ids, names) = (col("eventid"), col("eventname"));
+    let got: Vec<(Option<&str>, &str)> = (0..b.num_rows())
+        .map(|i| ((!ids.is_null(i)).then(|| ids.value(i)), names.value(i)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("a1"), "n5"),
+            (Some("a1"), "n7"),
+            (Some("a2"), "n6"),
+            (Some("a3"), "n1"),
+            (None, "n4"),
+            (None, "n8"),
+            (Some("b"), "n3"),
+            (Some("c"), "n0"),
+        ]
+    );
+}
+
+#[test]
+fn a_slices_files_are_taken_by_first_event_time_and_stats_given_back_in_order() {
+    let file = |times: &[&str]| {
+        let records: Vec<String> = times
+            .iter()
+            .map(|t| {
+                format!(
+                    r#"{{"eventTime":"2024-01-15T{t}Z","recipientAccountId":"111122223333","awsRegion":"eu-west-1","eventID":"{t}"}}"#
+                )
+            })
+            .collect();
+        format!(r#"{{"Records":[{}]}}"#, records.join(",")).into_bytes()
+    };
+    // Delivered out of order, as CloudTrail does; one file is damaged.
+    let mut late = file(&["10:05:00", "10:09:00"]);
+    let mut bad = b"{\"Records\":[".to_vec();
+    let mut early = file(&["10:01:00", "10:00:00", "10:04:00"]);
+    let mut later = file(&["10:12:00"]);
+    let mut d = Decoder::new();
+    let stats = d.decode_files(vec![
+        ("late", &mut late),
+        ("bad", &mut bad),
+        ("early", &mut early),
+        ("later", &mut later),
+    ]);
+    let summary: Vec<(u64, bool)> = stats.iter().map(|s| (s.accepted, s.failed)).collect();
+    assert_eq!(summary, [(2, false), (0, true), (3, false), (1, false)]);
+    assert_eq!(d.quarantined.len(), 1);
+    assert_eq!(d.quarantined[0].key, "bad");
+    let out = d.finish();
+    assert_eq!(out.len(), 1);
+    let b = &out[0].1;
+    let col = |name| b.column(schema::column_index(name)).as_string::<i32>();
+    let (ids, keys) = (col("eventid"), col("sourcekey"));
+    let got: Vec<(&str, &str)> = (0..b.num_rows())
+        .map(|i| (ids.value(i), keys.value(i)))
+        .collect();
+    // One sorted run: the early file first, each file sorted.
+    assert_eq!(
+        got,
+        [
+            ("10:00:00", "early"),
+            ("10:01:00", "early"),
+            ("10:04:00", "early"),
+            ("10:05:00", "late"),
+            ("10:09:00", "late"),
+            ("10:12:00", "later"),
+        ]
+    );
 }
