@@ -71,9 +71,22 @@ pub fn is_partition_value(v: &str) -> bool {
         && v.len() <= 64
         && v != "."
         && v != ".."
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && v.bytes().all(|b| PARTITION_BYTES[b as usize])
 }
+
+/// The bytes a partition value may hold: ASCII letters and digits, `-`,
+/// `_` and `.` (a table: checking each byte's class took ~300 instructions
+/// a record for its account and region, callgrind).
+const PARTITION_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.';
+        i += 1;
+    }
+    table
+};
 
 /// A civil date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
