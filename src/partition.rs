@@ -201,6 +201,10 @@ pub fn utc_date(ts: &str) -> Option<Date> {
         _ => return None,
     };
     let minutes = hh * 60 + mm - offset_minutes;
+    // Nearly always UTC already (`Z`): the same day, no day arithmetic.
+    if (0..24 * 60).contains(&minutes) {
+        return Some(date);
+    }
     Some(Date::from_days(
         date.to_days() + minutes.div_euclid(24 * 60),
     ))
@@ -254,6 +258,14 @@ mod tests {
         assert_eq!(
             d("2024-02-28T23:30:00-01:00").as_deref(),
             Some("2024-02-29")
+        );
+        assert_eq!(
+            d("2024-01-01T05:00:00+01:00").as_deref(),
+            Some("2024-01-01")
+        );
+        assert_eq!(
+            d("2024-12-31T23:59:59-00:00").as_deref(),
+            Some("2024-12-31")
         );
         assert_eq!(d("2024-13-01T00:00:00Z"), None);
         assert_eq!(d("2024-02-30T00:00:00Z"), None);
