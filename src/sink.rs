@@ -170,10 +170,10 @@ const NO_STATISTICS: &[&str] = &[
 
 /// A partition after merging: sorted by time, one row per event. The rows
 /// stay in their source batches; `order` says which to take, in what order.
-/// [`encode`] gathers them a slice at a time, so a partition's rows are
-/// never held twice and every slice reuses the previous one's memory
-/// (gathering the whole partition at once cost a fresh copy of it: ~18% of
-/// a run's page faults, measured with `perf record -e page-faults`).
+/// [`encode`] writes long runs of it straight from their batches and
+/// gathers the rest a slice at a time, so a partition's rows are never held
+/// twice (gathering the whole partition at once cost a fresh copy of it:
+/// ~18% of a run's page faults, measured with `perf record -e page-faults`).
 pub struct Merged {
     batches: Vec<RecordBatch>,
     order: Vec<(usize, usize)>,
@@ -193,8 +193,7 @@ impl Merged {
 
     /// Column `c` of the merged rows `[offset, offset + len)`.
     ///
-    /// Rows arrive sorted within each log file (the decoder orders them),
-    /// and a partition's files hold mostly disjoint minutes, so the merged
+    /// The decoder takes a slice's records in time order, so the merged
     /// order is mostly runs of consecutive rows of one batch: those are
     /// copied a run at a time, into buffers sized exactly beforehand.
     /// Gathering row by row with `interleave` was ~7% of a run (perf); it
@@ -212,9 +211,10 @@ impl Merged {
     /// Rows `[offset, offset + len)` as the pieces [`encode`] writes in
     /// turn: a run of at least [`LONG_RUN`] rows is written straight from
     /// its batch (a zero-copy slice); shorter runs are gathered, up to
-    /// [`GATHER_ROWS`] rows at a time. The decoder sorts each slice of
-    /// input, so a partition's rows are mostly a few long runs, one per
-    /// batch; gathering them all was ~5% of a run (perf).
+    /// [`GATHER_ROWS`] rows at a time. The decoder takes a slice's files
+    /// in time order and each file's records sorted, so a partition's rows
+    /// are mostly a few long runs, about one per batch; gathering them all
+    /// was ~5% of a run (perf).
     fn pieces(&self, offset: usize, len: usize) -> Vec<Piece> {
         let mut out = Vec::new();
         // Short runs not yet written: from `pending` to `at`.
@@ -538,12 +538,13 @@ fn cmp_nulls_last<T: Ord>(
 /// the target; row groups are shortened to land near it).
 ///
 /// The columns of a row group are encoded in parallel on the current rayon
-/// pool, each gathering its own rows in sorted order 8,192 at a time. While
+/// pool, each writing its own rows in sorted order, piece by piece (see
+/// `Merged::pieces`). While
 /// decoding keeps both cores busy this changes nothing; at the end of a run,
 /// when one large partition is left, it no longer runs on one core alone
 /// (that tail left ~0.1 core-seconds idle per run on 430 MB of JSON). The
 /// bytes are the same as `ArrowWriter`'s: the same column writers, fed the
-/// same slices, and `ArrowWriter` still writes the file's schema metadata.
+/// same pieces, and `ArrowWriter` still writes the file's schema metadata.
 pub fn encode(merged: &Merged, opts: &WriteOptions) -> Result<Vec<Vec<u8>>, SinkError> {
     let err = |source| SinkError::Parquet {
         file: "<new file>".to_string(),

@@ -2,7 +2,8 @@
 //!
 //! A push decoder with no I/O: [`Decoder::decode_file`] takes one log
 //! object's bytes (already gunzipped) and appends its records to the builders
-//! of the partitions they belong to; [`Decoder::finish`] hands back one
+//! of the partitions they belong to ([`Decoder::decode_files`] takes a slice
+//! of objects, in time order); [`Decoder::finish`] hands back one
 //! [`RecordBatch`] per partition. Local files, S3 objects and unit tests drive
 //! it alike.
 //!
