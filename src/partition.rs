@@ -248,29 +248,21 @@ mod tests {
 
     #[test]
     fn utc_date_handles_fraction_and_offsets() {
-        let d = |s| utc_date(s).map(|d| d.to_string());
-        assert_eq!(d("2018-11-28T22:31:59Z").as_deref(), Some("2018-11-28"));
-        assert_eq!(d("2020-09-14T00:44:20.000Z").as_deref(), Some("2020-09-14"));
-        assert_eq!(
-            d("2024-01-01T00:30:00+01:00").as_deref(),
-            Some("2023-12-31")
-        );
-        assert_eq!(
-            d("2024-02-28T23:30:00-01:00").as_deref(),
-            Some("2024-02-29")
-        );
-        assert_eq!(
-            d("2024-01-01T05:00:00+01:00").as_deref(),
-            Some("2024-01-01")
-        );
-        assert_eq!(
-            d("2024-12-31T23:59:59-00:00").as_deref(),
-            Some("2024-12-31")
-        );
-        assert_eq!(d("2024-13-01T00:00:00Z"), None);
-        assert_eq!(d("2024-02-30T00:00:00Z"), None);
-        assert_eq!(d("yesterday"), None);
-        assert_eq!(d(""), None);
+        for (ts, want) in [
+            ("2018-11-28T22:31:59Z", Some("2018-11-28")),
+            ("2020-09-14T00:44:20.000Z", Some("2020-09-14")),
+            // An offset that moves the time into another UTC day, or not.
+            ("2024-01-01T00:30:00+01:00", Some("2023-12-31")),
+            ("2024-02-28T23:30:00-01:00", Some("2024-02-29")),
+            ("2024-01-01T05:00:00+01:00", Some("2024-01-01")),
+            ("2024-12-31T23:59:59-00:00", Some("2024-12-31")),
+            ("2024-13-01T00:00:00Z", None),
+            ("2024-02-30T00:00:00Z", None),
+            ("yesterday", None),
+            ("", None),
+        ] {
+            assert_eq!(utc_date(ts).map(|d| d.to_string()).as_deref(), want, "{ts}");
+        }
     }
 
     #[test]
