@@ -631,22 +631,21 @@ fn decode_slice(objects: &[Fetched]) -> DecodedSlice {
 fn decode_objects(objects: &[Fetched], decoder: &mut Decoder, json: &mut Vec<u8>) -> DecodedSlice {
     let mut out = DecodedSlice::default();
     // Every object's JSON, one after another in one buffer (sized once
-    // from the gzip trailers), so the decoder can take the slice's records
-    // in time order across files.
+    // from the gzip trailers, where plausible), so the decoder can take the
+    // slice's files in time order.
     json.clear();
     json.reserve(
         objects
             .iter()
             .filter_map(|(obj, data)| {
                 let data = data.as_ref().ok()?;
-                Some(if obj.gzipped {
+                if obj.gzipped {
                     source::gzip_size(data)
                 } else {
-                    data.len()
-                })
+                    Some(data.len())
+                }
             })
-            .sum::<usize>()
-            .min(1 << 30),
+            .sum(),
     );
     let mut taken = Vec::with_capacity(objects.len());
     for (obj, data) in objects {

@@ -261,9 +261,7 @@ fn gunzip_at(
     if data.len() < 18 || data[0] != 0x1f || data[1] != 0x8b {
         return Err("not a gzip file".to_string());
     }
-    let isize = gzip_size(data);
-    // Deflate cannot expand more than ~1032:1.
-    if isize <= data.len().saturating_mul(1032) && isize <= MAX_DECOMPRESSED {
+    if let Some(isize) = gzip_size(data) {
         // One member that fills exactly the trailer's size: done. Anything
         // else (several members, a wrong trailer, damage) goes the slow way.
         if inflater.gzip_member(data, out, isize) == Some((data.len(), isize)) {
@@ -284,13 +282,13 @@ fn gunzip_at(
     Ok(())
 }
 
-/// The uncompressed size a gzip file's trailer gives (modulo 2^32; only a
-/// hint: the trailer may lie).
-pub fn gzip_size(data: &[u8]) -> usize {
-    match data.len().checked_sub(4) {
-        Some(at) => u32::from_le_bytes(data[at..].try_into().expect("4 bytes")) as usize,
-        None => 0,
-    }
+/// The uncompressed size a gzip file's trailer gives, when it is plausible:
+/// at most what deflate can expand the file to (~1032:1) and at most
+/// [`MAX_DECOMPRESSED`]. Only a hint: the trailer may lie, within that.
+pub fn gzip_size(data: &[u8]) -> Option<usize> {
+    let at = data.len().checked_sub(4)?;
+    let isize = u32::from_le_bytes(data[at..].try_into().expect("4 bytes")) as usize;
+    (isize <= data.len().saturating_mul(1032) && isize <= MAX_DECOMPRESSED).then_some(isize)
 }
 
 /// libdeflate's decompressor. The `_ex` call is used because the plain one
