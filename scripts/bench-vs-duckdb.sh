@@ -119,8 +119,8 @@ print(f"{'traillake':<10} {tl:>9.2f} {mb(json_b)/tl:>10.0f} {int(tl_rss)/1024:>1
 if dd > 0:
     print(f"{'duckdb':<10} {dd:>9.2f} {mb(json_b)/dd:>10.0f} {int(dd_rss)/1024:>13.0f} {mb(dd_out):>8.1f} {dd_cpu:>7.2f}   {sys.argv[11]}")
     print(f"ratio (duckdb / traillake, median wall time): {dd/tl:.1f}x")
-    # CPU seconds (user + system) move less with the machine's spells than
-    # wall time does: a second view of the same runs, not the goal's measure.
+    # CPU seconds (user + system): a second view of the same runs, not the
+    # goal's measure (that is wall time).
     print(f"ratio of median CPU seconds: {dd_cpu/tl_cpu:.1f}x")
 PY
 echo "work dir: $WORK"
