@@ -433,7 +433,8 @@ fn gather_nulls(
 /// the earliest), and sorts by `eventtime`, `eventid`, `sourcekey`, arrival.
 ///
 /// Nothing is copied here: the order is computed on `(batch, row)` pairs,
-/// and [`encode`] gathers them (`Merged::column_slice`), a run of rows at a time.
+/// and [`encode`] writes long runs of it from their batches and gathers the
+/// rest (`Merged::pieces`).
 pub fn merge(batches: Vec<RecordBatch>) -> Merged {
     let strings = |name: &str| -> Vec<&StringArray> {
         let i = schema::column_index(name);

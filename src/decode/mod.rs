@@ -214,16 +214,14 @@ impl Decoder {
     /// first and sorting all their records instead kept a slice's tapes out
     /// of the cache: 4% slower in all.
     pub fn decode_files(&mut self, files: Vec<(&str, &mut [u8])>) -> Vec<FileStats> {
-        let mut order: Vec<(Option<[u8; 32]>, usize)> = files
-            .iter()
-            .enumerate()
-            .map(|(i, (_, bytes))| (first_event_time(bytes), i))
-            .collect();
-        order.sort_unstable();
-        let mut files: Vec<Option<(&str, &mut [u8])>> = files.into_iter().map(Some).collect();
         let mut stats = vec![FileStats::default(); files.len()];
-        for (_, i) in order {
-            let (key, bytes) = files[i].take().expect("each file once");
+        let mut files: Vec<_> = files
+            .into_iter()
+            .enumerate()
+            .map(|(i, (key, bytes))| (first_event_time(bytes), i, key, bytes))
+            .collect();
+        files.sort_unstable_by_key(|&(time, i, ..)| (time, i));
+        for (_, i, key, bytes) in files {
             stats[i] = self.decode_file(key, bytes);
         }
         stats
@@ -563,6 +561,15 @@ struct ListBuilder {
     element: StructBuilder,
 }
 
+impl ListBuilder {
+    /// A null list: no elements, and not valid.
+    fn append_null(&mut self) {
+        let last = *self.offsets.last().expect("offsets start at 0");
+        self.offsets.push(last);
+        self.validity.append_null();
+    }
+}
+
 /// A string column's builder that counts its nulls and appends them only
 /// when a value (or the end) comes: most columns are null in most records
 /// (`errorcode`, `addendum`, absent structs' fields), and appending those
@@ -670,11 +677,7 @@ impl ColumnBuilder {
         match self {
             ColumnBuilder::Str(b) => b.append_null(),
             ColumnBuilder::Struct(b) => b.append_null(),
-            ColumnBuilder::List(b) => {
-                let last = *b.offsets.last().expect("offsets start at 0");
-                b.offsets.push(last);
-                b.validity.append_null();
-            }
+            ColumnBuilder::List(b) => b.append_null(),
         }
     }
 
@@ -904,9 +907,7 @@ fn append_value<'i>(
         }
         (ColumnBuilder::List(b), _) => {
             let Node::Array { len, .. } = v[0] else {
-                b.validity.append_null();
-                let last = *b.offsets.last().expect("offsets start at 0");
-                b.offsets.push(last);
+                b.append_null();
                 extra.add(path, key, v);
                 return true;
             };
