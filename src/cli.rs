@@ -178,6 +178,10 @@ pub struct CompactArgs {
     /// Parquet compression: zstd, zstd(N), snappy or none.
     #[arg(long, value_name = "CODEC")]
     pub compression: Option<String>,
+    /// Encoding of the many-valued string columns: delta (smaller; Athena
+    /// engine 3, Trino, Spark 3.4+, DuckDB) or plain (any reader).
+    #[arg(long, value_name = "delta|plain")]
+    pub string_encoding: Option<String>,
     /// Process one shard of the work: K/N, or N with K from
     /// AWS_BATCH_JOB_ARRAY_INDEX / JOB_COMPLETION_INDEX.
     #[arg(long, value_name = "K/N")]

@@ -42,6 +42,7 @@ struct RawDdl {
 #[serde(deny_unknown_fields)]
 struct RawCompact {
     compression: Option<String>,
+    string_encoding: Option<String>,
     target_file_mb: Option<u64>,
     row_group_rows: Option<usize>,
     memory_budget_mb: Option<usize>,
@@ -55,6 +56,7 @@ pub struct Config {
     pub source: Option<String>,
     pub lake: Option<String>,
     pub compression: Option<String>,
+    pub string_encoding: Option<String>,
     pub target_file_mb: Option<u64>,
     pub row_group_rows: Option<usize>,
     pub memory_budget_mb: Option<usize>,
@@ -80,6 +82,9 @@ impl Config {
         if let Some(c) = &raw.compact.compression {
             crate::sink::WriteOptions::parse_compression(c).map_err(invalid)?;
         }
+        if let Some(e) = &raw.compact.string_encoding {
+            crate::sink::StringEncoding::parse(e).map_err(invalid)?;
+        }
         if raw.compact.target_file_mb == Some(0) {
             return Err(invalid("compact.target_file_mb must be at least 1".into()));
         }
@@ -102,6 +107,7 @@ impl Config {
             source: resolve(raw.source),
             lake: resolve(raw.lake),
             compression: raw.compact.compression,
+            string_encoding: raw.compact.string_encoding,
             target_file_mb: raw.compact.target_file_mb,
             row_group_rows: raw.compact.row_group_rows,
             memory_budget_mb: raw.compact.memory_budget_mb,
@@ -159,6 +165,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("c.toml: bad compression"), "{e}");
+        let e = Config::parse("[compact]\nstring_encoding = \"rle\"", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("c.toml: bad string encoding"), "{e}");
         let e = Config::parse("sorce = \"x\"", Path::new("c.toml"))
             .unwrap_err()
             .to_string();

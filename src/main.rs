@@ -13,7 +13,7 @@ use traillake::ddl;
 use traillake::generate::{self, GenerateOptions};
 use traillake::partition::Date;
 use traillake::pipeline::{self, CompactError, CompactOptions};
-use traillake::sink::WriteOptions;
+use traillake::sink::{StringEncoding, WriteOptions};
 use traillake::source::SourceFilter;
 
 use cli::{Cli, Command, CompactArgs, CostFormat, DdlArgs, GenerateArgs, QueryArgs, ScanCostArgs};
@@ -95,6 +95,13 @@ fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOptions
     let mut write = WriteOptions::default();
     if let Some(c) = args.compression.as_ref().or(config.compression.as_ref()) {
         write.compression = WriteOptions::parse_compression(c).map_err(usage)?;
+    }
+    if let Some(e) = args
+        .string_encoding
+        .as_ref()
+        .or(config.string_encoding.as_ref())
+    {
+        write.string_encoding = StringEncoding::parse(e).map_err(usage)?;
     }
     if let Some(mb) = args.target_file_mb.or(config.target_file_mb) {
         if mb == 0 {

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
@@ -42,6 +42,33 @@ pub struct WriteOptions {
     pub target_file_bytes: u64,
     /// Rows per row group: smaller groups let readers skip more by time.
     pub row_group_rows: usize,
+    /// How the many-valued string columns are encoded.
+    pub string_encoding: StringEncoding,
+}
+
+/// How the many-valued string columns (ids, addresses, key ids, times),
+/// which take no dictionary, are encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StringEncoding {
+    /// Parquet's delta encodings where they are smaller: lengths apart
+    /// from the bytes (`DELTA_LENGTH_BYTE_ARRAY`) or also prefixes shared
+    /// with the previous value (`DELTA_BYTE_ARRAY`). Athena (engine 3),
+    /// Trino, Spark 3.4+, DuckDB and arrow read them.
+    #[default]
+    Delta,
+    /// `PLAIN` throughout, for readers without the delta encodings.
+    Plain,
+}
+
+impl StringEncoding {
+    /// Parses `delta` or `plain`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "delta" => Ok(Self::Delta),
+            "plain" => Ok(Self::Plain),
+            _ => Err(format!("bad string encoding {s:?}: use delta or plain")),
+        }
+    }
 }
 
 impl Default for WriteOptions {
@@ -52,6 +79,7 @@ impl Default for WriteOptions {
             compression: Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")),
             target_file_bytes: 128 << 20,
             row_group_rows: 65_536,
+            string_encoding: StringEncoding::Delta,
         }
     }
 }
@@ -125,6 +153,11 @@ impl WriteOptions {
         for col in UNIQUE_PER_ROW.iter().chain(PLAIN) {
             props = props.set_column_dictionary_enabled(path(col), false);
         }
+        if self.string_encoding == StringEncoding::Delta {
+            for (col, encoding) in DELTA {
+                props = props.set_column_encoding(path(col), *encoding);
+            }
+        }
         props.build()
     }
 }
@@ -167,6 +200,32 @@ const PLAIN: &[&str] = &[
     "useridentity.arn",
     "useridentity.sessioncontext.sessionissuer.principalid",
     "useridentity.sessioncontext.attributes.creationdate",
+];
+
+/// Plain columns with a delta encoding, each where it came out smallest
+/// under zstd (430 MB of generated logs): random ids, key ids and
+/// addresses keep only their lengths apart (eventid and requestid -8%,
+/// creationdate -16%); the issuer's principal id also drops the prefix it
+/// shares with the value before. The rest stay `PLAIN`: ARNs and user
+/// principal ids repeat whole, which zstd finds better; `eventtime` was 5%
+/// larger either way. Fewer bytes also go through zstd: -3.3% instructions
+/// (callgrind), and 5 of 6 alternating pairs faster, with 8% less CPU.
+const DELTA: &[(&str, Encoding)] = &[
+    ("eventid", Encoding::DELTA_LENGTH_BYTE_ARRAY),
+    ("requestid", Encoding::DELTA_LENGTH_BYTE_ARRAY),
+    ("sourceipaddress", Encoding::DELTA_LENGTH_BYTE_ARRAY),
+    (
+        "useridentity.accesskeyid",
+        Encoding::DELTA_LENGTH_BYTE_ARRAY,
+    ),
+    (
+        "useridentity.sessioncontext.attributes.creationdate",
+        Encoding::DELTA_LENGTH_BYTE_ARRAY,
+    ),
+    (
+        "useridentity.sessioncontext.sessionissuer.principalid",
+        Encoding::DELTA_BYTE_ARRAY,
+    ),
 ];
 
 /// A Parquet column path from dotted names.
@@ -789,9 +848,59 @@ mod tests {
             .convert(&schema::arrow_schema())
             .unwrap();
         let leaves: Vec<String> = descr.columns().iter().map(|c| c.path().string()).collect();
-        for name in UNIQUE_PER_ROW.iter().chain(PLAIN).chain(CHUNK_STATISTICS) {
+        let delta = DELTA.iter().map(|(c, _)| c);
+        for name in UNIQUE_PER_ROW
+            .iter()
+            .chain(PLAIN)
+            .chain(CHUNK_STATISTICS)
+            .chain(delta)
+        {
             assert!(leaves.iter().any(|l| l == name), "{name} is not a leaf");
         }
+    }
+
+    #[test]
+    fn delta_string_encoding_is_used_where_asked_and_reads_back_the_same_rows() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let merged = merge(generated_batches(3000));
+        let read = |file: &Bytes| {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file.clone())
+                .unwrap()
+                .build()
+                .unwrap();
+            reader.map(Result::unwrap).collect::<Vec<_>>()
+        };
+        let mut rows = Vec::new();
+        for string_encoding in [StringEncoding::Delta, StringEncoding::Plain] {
+            let opts = WriteOptions {
+                string_encoding,
+                ..WriteOptions::default()
+            };
+            let file = Bytes::from(encode(&merged, &opts).unwrap().remove(0));
+            let meta = SerializedFileReader::new(file.clone()).unwrap();
+            let group = meta.metadata().row_group(0);
+            for c in group.columns() {
+                let name = c.column_path().string();
+                let asked = DELTA.iter().find(|(d, _)| *d == name).map(|(_, e)| *e);
+                let want = match (string_encoding, asked) {
+                    (StringEncoding::Delta, Some(e)) => e,
+                    _ => Encoding::PLAIN,
+                };
+                let has = |e: Encoding| c.encodings().any(|x| x == e);
+                assert!(has(want), "{name}: {:?}", c.encodings().collect::<Vec<_>>());
+                let delta = [
+                    Encoding::DELTA_LENGTH_BYTE_ARRAY,
+                    Encoding::DELTA_BYTE_ARRAY,
+                ];
+                if want == Encoding::PLAIN {
+                    assert!(!delta.into_iter().any(has), "{name}");
+                }
+            }
+            rows.push(read(&file));
+        }
+        assert_eq!(rows[0], rows[1]);
+        assert_eq!(StringEncoding::parse(" Plain"), Ok(StringEncoding::Plain));
+        assert!(StringEncoding::parse("rle").is_err());
     }
 
     #[test]
