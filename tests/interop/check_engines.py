@@ -96,7 +96,7 @@ def expected_answers(events):
         "day": [(sum(1 for part, _ in events if part[2:] == first_day[2:]),)],
         "ids": sorted(
             ((r["eventID"], r.get("requestID"), r.get("sourceIPAddress"),
-              ident(r, "userIdentity", "accessKeyId"),
+              ident(r, "userIdentity", "accessKeyId"), ident(r, "userIdentity", "principalId"),
               ident(r, "userIdentity", "sessionContext", "attributes", "creationDate"),
               ident(r, "userIdentity", "sessionContext", "sessionIssuer", "principalId"))
              for _, r in events),
@@ -127,6 +127,7 @@ def seed_queries(table, ip, day):
         "day": f"SELECT count(*) FROM {table} WHERE year = '{y}' AND month = '{m}' AND day = '{d}'",
         # Not the seed's: every column written in a delta encoding, whole.
         "ids": "SELECT eventid, requestid, sourceipaddress, useridentity.accesskeyid, "
+        "useridentity.principalid, "
         "useridentity.sessioncontext.attributes.creationdate, "
         f"useridentity.sessioncontext.sessionissuer.principalid FROM {table}",
     }
