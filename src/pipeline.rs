@@ -645,7 +645,8 @@ fn decode_objects(objects: &[Fetched], decoder: &mut Decoder, json: &mut Vec<u8>
                     Some(data.len())
                 }
             })
-            .sum(),
+            .sum::<usize>()
+            + simd_json::INPUT_PADDING,
     );
     let mut taken = Vec::with_capacity(objects.len());
     for (obj, data) in objects {
@@ -669,14 +670,11 @@ fn decode_objects(objects: &[Fetched], decoder: &mut Decoder, json: &mut Vec<u8>
             Err(reason) => decoder.quarantine_file(&obj.url, reason),
         }
     }
-    let mut rest = json.as_mut_slice();
-    let mut files = Vec::with_capacity(taken.len());
-    for (obj, len) in &taken {
-        let (file, tail) = std::mem::take(&mut rest).split_at_mut(*len);
-        rest = tail;
-        files.push((obj.url.as_str(), file));
-    }
-    let stats = decoder.decode_files(files);
+    let files: Vec<(&str, usize)> = taken
+        .iter()
+        .map(|(obj, len)| (obj.url.as_str(), *len))
+        .collect();
+    let stats = decoder.decode_files(json, &files);
     for ((obj, len), stats) in taken.iter().zip(stats) {
         // A file that failed whole contributes nothing and is not marked read.
         if stats.failed {

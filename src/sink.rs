@@ -810,14 +810,12 @@ mod tests {
         // Slices of 100 files, as the pipeline decodes them: each slice's
         // rows are mostly one sorted run, cut short where slices overlap.
         let mut batches = Vec::new();
-        for slice in files.chunks_mut(100) {
+        for slice in files.chunks(100) {
             let mut d = Decoder::new();
-            d.decode_files(
-                slice
-                    .iter_mut()
-                    .map(|(k, j)| (k.as_str(), j.as_mut_slice()))
-                    .collect(),
-            );
+            let mut text = slice.iter().flat_map(|(_, j)| j.clone()).collect();
+            let keys: Vec<(&str, usize)> =
+                slice.iter().map(|(k, j)| (k.as_str(), j.len())).collect();
+            d.decode_files(&mut text, &keys);
             batches.extend(d.finish().into_iter().map(|(_, b)| b));
         }
         batches

@@ -450,17 +450,21 @@ fn a_slices_files_are_taken_by_first_event_time_and_stats_given_back_in_order() 
         format!(r#"{{"Records":[{}]}}"#, records.join(",")).into_bytes()
     };
     // Delivered out of order, as CloudTrail does; one file is damaged.
-    let mut late = file(&["10:05:00", "10:09:00"]);
-    let mut bad = b"{\"Records\":[".to_vec();
-    let mut early = file(&["10:01:00", "10:00:00", "10:04:00"]);
-    let mut later = file(&["10:12:00"]);
+    let late = file(&["10:05:00", "10:09:00"]);
+    let bad = b"{\"Records\":[".to_vec();
+    let early = file(&["10:01:00", "10:00:00", "10:04:00"]);
+    let later = file(&["10:12:00"]);
     let mut d = Decoder::new();
-    let stats = d.decode_files(vec![
-        ("late", &mut late),
-        ("bad", &mut bad),
-        ("early", &mut early),
-        ("later", &mut later),
-    ]);
+    let files = [
+        ("late", late),
+        ("bad", bad),
+        ("early", early),
+        ("later", later),
+    ];
+    let mut text: Vec<u8> = files.iter().flat_map(|(_, f)| f.clone()).collect();
+    let keys: Vec<(&str, usize)> = files.iter().map(|(k, f)| (*k, f.len())).collect();
+    let stats = d.decode_files(&mut text, &keys);
+    assert_eq!(text.len(), keys.iter().map(|k| k.1).sum::<usize>());
     let summary: Vec<(u64, bool)> = stats.iter().map(|s| (s.accepted, s.failed)).collect();
     assert_eq!(summary, [(2, false), (0, true), (3, false), (1, false)]);
     assert_eq!(d.quarantined.len(), 1);
