@@ -706,11 +706,7 @@ type StageResult = (PartitionKey, Result<StagedPartition, CompactError>);
 /// partition's rows; `stage` waits for one to finish beyond that. Dropping
 /// the stager waits for every job, so no job outlives the run's runtime.
 struct Stager {
-    lake: Arc<Lake>,
-    run_id: Arc<str>,
-    owner: Option<Arc<str>>,
-    write: WriteOptions,
-    handle: tokio::runtime::Handle,
+    staging: Arc<Staging>,
     limit: usize,
     tx: mpsc::Sender<StageResult>,
     rx: mpsc::Receiver<StageResult>,
@@ -730,11 +726,13 @@ impl Stager {
     ) -> Self {
         let (tx, rx) = mpsc::channel();
         Self {
-            lake: Arc::new(lake.clone()),
-            run_id: run_id.into(),
-            owner: owner.map(Into::into),
-            write: write.clone(),
-            handle: rt.handle().clone(),
+            staging: Arc::new(Staging {
+                handle: rt.handle().clone(),
+                lake: lake.clone(),
+                run_id: run_id.into(),
+                owner: owner.map(Into::into),
+                write: write.clone(),
+            }),
             limit: limit.max(1),
             tx,
             rx,
@@ -764,20 +762,10 @@ impl Stager {
             return Err(e);
         }
         let prior = self.done.remove(&key);
-        let (lake, run_id, owner) = (self.lake.clone(), self.run_id.clone(), self.owner.clone());
-        let (write, handle, tx) = (self.write.clone(), self.handle.clone(), self.tx.clone());
+        let (staging, tx) = (self.staging.clone(), self.tx.clone());
         self.in_flight.insert(key.clone());
         pool.spawn(move || {
-            let staged = stage_partition(
-                &handle,
-                &lake,
-                &run_id,
-                owner.as_deref(),
-                &key,
-                buffer,
-                &write,
-                prior,
-            );
+            let staged = staging.stage(&key, buffer, prior);
             // The receiver lives until every job has reported.
             let _ = tx.send((key, staged));
         });
@@ -822,88 +810,102 @@ impl Drop for Stager {
     }
 }
 
-/// Merges one partition's new rows with its spill files and the files the
-/// lake already has for it (or, when `prior` staged it earlier in this run,
-/// with the files that staging wrote), and stages the result.
-///
-/// Only the reads and writes run inside `rt.block_on`: merging and encoding
-/// run outside it, because encoding fans out on the rayon pool, and a pool
-/// thread waiting for that work may pick up another partition's job, whose
-/// own `block_on` must not start inside this one's.
-#[allow(clippy::too_many_arguments)]
-fn stage_partition(
-    rt: &tokio::runtime::Handle,
-    lake: &Lake,
-    run_id: &str,
-    owner: Option<&str>,
-    key: &PartitionKey,
-    buffer: PartitionBuffer,
-    write: &WriteOptions,
-    prior: Option<StagedPartition>,
-) -> Result<StagedPartition, CompactError> {
-    let (deletes, rows_before, duplicates_before, mut batches) = rt.block_on(async {
-        let (inputs, deletes, rows_before, duplicates_before) = match prior {
-            Some(p) => {
-                let staged: Vec<Path> = p
-                    .moves
-                    .iter()
-                    .map(|(from, _)| lake.loc.child(from))
-                    .collect();
-                (staged, p.deletes, Some(p.rows_before), p.duplicates)
+/// What every staging job of a run shares.
+struct Staging {
+    handle: tokio::runtime::Handle,
+    lake: Lake,
+    run_id: String,
+    owner: Option<String>,
+    write: WriteOptions,
+}
+
+impl Staging {
+    /// Merges one partition's new rows with its spill files and the files the
+    /// lake already has for it (or, when `prior` staged it earlier in this run,
+    /// with the files that staging wrote), and stages the result.
+    ///
+    /// Only the reads and writes run inside `rt.block_on`: merging and encoding
+    /// run outside it, because encoding fans out on the rayon pool, and a pool
+    /// thread waiting for that work may pick up another partition's job, whose
+    /// own `block_on` must not start inside this one's.
+    fn stage(
+        &self,
+        key: &PartitionKey,
+        buffer: PartitionBuffer,
+        prior: Option<StagedPartition>,
+    ) -> Result<StagedPartition, CompactError> {
+        let Self {
+            handle: rt,
+            lake,
+            run_id,
+            owner,
+            write,
+        } = self;
+        let owner = owner.as_deref();
+        let (deletes, rows_before, duplicates_before, mut batches) = rt.block_on(async {
+            let (inputs, deletes, rows_before, duplicates_before) = match prior {
+                Some(p) => {
+                    let staged: Vec<Path> = p
+                        .moves
+                        .iter()
+                        .map(|(from, _)| lake.loc.child(from))
+                        .collect();
+                    (staged, p.deletes, Some(p.rows_before), p.duplicates)
+                }
+                None => {
+                    let existing = lake.partition_files(key, owner).await?;
+                    let deletes = existing
+                        .iter()
+                        .map(|m| lake.loc.relative(&m.location))
+                        .collect();
+                    (
+                        existing.into_iter().map(|m| m.location).collect(),
+                        deletes,
+                        None,
+                        0,
+                    )
+                }
+            };
+            let mut batches = Vec::new();
+            let mut read_before = 0u64;
+            for path in &inputs {
+                let data = lake.get(path).await?;
+                let read = sink::decode(&lake.loc.url_of(path), data)?;
+                read_before += read.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+                batches.extend(read);
             }
-            None => {
-                let existing = lake.partition_files(key, owner).await?;
-                let deletes = existing
-                    .iter()
-                    .map(|m| lake.loc.relative(&m.location))
-                    .collect();
-                (
-                    existing.into_iter().map(|m| m.location).collect(),
-                    deletes,
-                    None,
-                    0,
-                )
+            for spill in &buffer.spills {
+                let data = lake.get(spill).await?;
+                batches.extend(sink::decode(&lake.loc.url_of(spill), data)?);
             }
-        };
-        let mut batches = Vec::new();
-        let mut read_before = 0u64;
-        for path in &inputs {
-            let data = lake.get(path).await?;
-            let read = sink::decode(&lake.loc.url_of(path), data)?;
-            read_before += read.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-            batches.extend(read);
-        }
-        for spill in &buffer.spills {
-            let data = lake.get(spill).await?;
-            batches.extend(sink::decode(&lake.loc.url_of(spill), data)?);
-        }
-        let rows_before = rows_before.unwrap_or(read_before);
-        Ok::<_, CompactError>((deletes, rows_before, duplicates_before, batches))
-    })?;
-    batches.extend(buffer.batches);
-    let merged = sink::merge(batches);
-    let files = sink::encode(&merged, write)?;
-    let hive = key.hive_path();
-    let (moves, bytes_out) = rt.block_on(async {
-        let mut moves = Vec::new();
-        let mut bytes_out = 0;
-        for (i, data) in files.into_iter().enumerate() {
-            let name = format!("part-{run_id}-{i:05}.parquet");
-            let staged = format!("{STATE_DIR}/staging/{run_id}/{hive}/{name}.staged");
-            bytes_out += data.len() as u64;
-            lake.put(&lake.loc.child(&staged), data).await?;
-            moves.push((staged, format!("{hive}/{name}")));
-        }
-        Ok::<_, CompactError>((moves, bytes_out))
-    })?;
-    Ok(StagedPartition {
-        moves,
-        deletes,
-        rows_before,
-        rows_after: merged.num_rows() as u64,
-        duplicates: duplicates_before + buffer.duplicates + merged.duplicates,
-        bytes_out,
-    })
+            let rows_before = rows_before.unwrap_or(read_before);
+            Ok::<_, CompactError>((deletes, rows_before, duplicates_before, batches))
+        })?;
+        batches.extend(buffer.batches);
+        let merged = sink::merge(batches);
+        let files = sink::encode(&merged, write)?;
+        let hive = key.hive_path();
+        let (moves, bytes_out) = rt.block_on(async {
+            let mut moves = Vec::new();
+            let mut bytes_out = 0;
+            for (i, data) in files.into_iter().enumerate() {
+                let name = format!("part-{run_id}-{i:05}.parquet");
+                let staged = format!("{STATE_DIR}/staging/{run_id}/{hive}/{name}.staged");
+                bytes_out += data.len() as u64;
+                lake.put(&lake.loc.child(&staged), data).await?;
+                moves.push((staged, format!("{hive}/{name}")));
+            }
+            Ok::<_, CompactError>((moves, bytes_out))
+        })?;
+        Ok(StagedPartition {
+            moves,
+            deletes,
+            rows_before,
+            rows_after: merged.num_rows() as u64,
+            duplicates: duplicates_before + buffer.duplicates + merged.duplicates,
+            bytes_out,
+        })
+    }
 }
 
 /// Writes the run report and the quarantined records' JSON.
