@@ -48,13 +48,12 @@ pub struct WriteOptions {
 
 /// How the many-valued string columns (ids, addresses, key ids, times),
 /// which take no dictionary, are encoded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StringEncoding {
     /// Parquet's delta encodings where they are smaller: lengths apart
     /// from the bytes (`DELTA_LENGTH_BYTE_ARRAY`) or also prefixes shared
     /// with the previous value (`DELTA_BYTE_ARRAY`). Athena (engine 3),
-    /// Trino, Spark 3.4+, DuckDB and arrow read them.
-    #[default]
+    /// Trino, Spark 3.4+, DuckDB and arrow read them. The default.
     Delta,
     /// `PLAIN` throughout, for readers without the delta encodings.
     Plain,
@@ -202,7 +201,8 @@ const PLAIN: &[&str] = &[
     "useridentity.sessioncontext.attributes.creationdate",
 ];
 
-/// Plain columns with a delta encoding, each where it came out smallest
+/// Columns without a dictionary that take a delta encoding (unless
+/// [`StringEncoding::Plain`]), each in the one that came out smallest
 /// under zstd (430 MB of generated logs): random ids, key ids and
 /// addresses keep only their lengths apart (eventid and requestid -8%,
 /// creationdate -16%); principal ids also drop the prefix they share
