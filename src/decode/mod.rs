@@ -501,14 +501,59 @@ fn place<'a>(rec: &[Node<'a>], hints: &'a PathHints) -> Result<Placed<'a>, Strin
     })
 }
 
+/// How deep struct columns nest, at most, plus room for the root: the
+/// keys of the structs a value lies in, and the catch-all's open objects,
+/// are never more. A unit test checks the schema against it.
+const MAX_DEPTH: usize = 6;
+
+/// A stack of at most [`MAX_DEPTH`] items, kept inline: the path of struct
+/// keys down to a value and the catch-all's open objects, which as `Vec`s
+/// were allocated and freed for nearly every record.
+#[derive(Clone, Copy)]
+struct Stack<T> {
+    items: [T; MAX_DEPTH],
+    len: usize,
+}
+
+impl<T: Copy + Default> Stack<T> {
+    fn new() -> Self {
+        Self {
+            items: [T::default(); MAX_DEPTH],
+            len: 0,
+        }
+    }
+
+    /// Panics past [`MAX_DEPTH`]: the schema's nesting bounds every push.
+    #[inline]
+    fn push(&mut self, item: T) {
+        self.items[self.len] = item;
+        self.len += 1;
+    }
+
+    #[inline]
+    fn pop(&mut self) {
+        self.len -= 1;
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[T] {
+        &self.items[..self.len]
+    }
+
+    #[inline]
+    fn last_mut(&mut self) -> Option<&mut T> {
+        self.items[..self.len].last_mut()
+    }
+}
+
 /// Builds the catch-all JSON object, nested as in the record: an unknown key
 /// inside `userIdentity.sessionContext` lands at the same path.
 struct CatchAll<'a, 'i> {
     out: &'a mut String,
     /// Keys of the objects currently open below the root.
-    open: Vec<&'i str>,
+    open: Stack<&'i str>,
     /// Whether the next member at each open level (root first) is the first.
-    first: Vec<bool>,
+    first: Stack<bool>,
 }
 
 impl<'a, 'i> CatchAll<'a, 'i> {
@@ -516,8 +561,8 @@ impl<'a, 'i> CatchAll<'a, 'i> {
         out.clear();
         Self {
             out,
-            open: Vec::new(),
-            first: Vec::new(),
+            open: Stack::new(),
+            first: Stack::new(),
         }
     }
 
@@ -530,17 +575,18 @@ impl<'a, 'i> CatchAll<'a, 'i> {
     }
 
     fn add(&mut self, path: &[&'i str], key: &str, value: &[Node<'_>]) {
-        if self.first.is_empty() {
+        if self.first.len == 0 {
             self.out.push('{');
             self.first.push(true);
         }
         let common = self
             .open
+            .as_slice()
             .iter()
             .zip(path)
             .take_while(|(a, b)| a == b)
             .count();
-        while self.open.len() > common {
+        while self.open.len > common {
             self.out.push('}');
             self.open.pop();
             self.first.pop();
@@ -560,10 +606,10 @@ impl<'a, 'i> CatchAll<'a, 'i> {
 
     /// Closes the object; `false` when nothing was added.
     fn finish(self) -> bool {
-        if self.first.is_empty() {
+        if self.first.len == 0 {
             return false;
         }
-        for _ in 0..self.first.len() {
+        for _ in 0..self.first.len {
             self.out.push('}');
         }
         true
@@ -859,7 +905,7 @@ impl StructBuilder {
     fn append_object<'i>(
         &mut self,
         obj: &[Node<'i>],
-        path: &mut Vec<&'i str>,
+        path: &mut Stack<&'i str>,
         extra: &mut CatchAll<'_, 'i>,
     ) -> bool {
         let mut filled = 0u64;
@@ -875,7 +921,7 @@ impl StructBuilder {
                     spilled |= append_value(&mut self.children[i], kind, k, v, path, extra);
                 }
                 _ => {
-                    extra.add(path, k, v);
+                    extra.add(path.as_slice(), k, v);
                     spilled = true;
                 }
             }
@@ -912,7 +958,7 @@ fn append_value<'i>(
     kind: &Kind,
     key: &'i str,
     v: &[Node<'i>],
-    path: &mut Vec<&'i str>,
+    path: &mut Stack<&'i str>,
     extra: &mut CatchAll<'_, 'i>,
 ) -> bool {
     let is_null = matches!(v[0], Node::Static(StaticNode::Null));
@@ -936,14 +982,14 @@ fn append_value<'i>(
                 spilled
             } else {
                 b.append_null();
-                extra.add(path, key, v);
+                extra.add(path.as_slice(), key, v);
                 true
             }
         }
         (ColumnBuilder::List(b), _) => {
             let Node::Array { len, .. } = v[0] else {
                 b.append_null();
-                extra.add(path, key, v);
+                extra.add(path.as_slice(), key, v);
                 return true;
             };
             // An element that does not fit the struct keeps the whole array
@@ -956,7 +1002,7 @@ fn append_value<'i>(
                 let e = &v[i..i + span(&v[i..])];
                 i += e.len();
                 if matches!(e[0], Node::Object { .. }) {
-                    let mut p = Vec::new();
+                    let mut p = Stack::new();
                     misfit |= b.element.append_object(e, &mut p, &mut element_extra);
                 } else {
                     b.element.append_null();
@@ -967,7 +1013,7 @@ fn append_value<'i>(
             b.offsets.push(last + len as i32);
             b.validity.append_non_null();
             if misfit {
-                extra.add(path, key, v);
+                extra.add(path.as_slice(), key, v);
             }
             misfit
         }
@@ -1000,7 +1046,7 @@ impl BatchBuilder {
 
     fn append(&mut self, rec: &[Node<'_>], source_key: &str, extra_text: &mut String) {
         let mut extra = CatchAll::new(extra_text);
-        let mut path = Vec::new();
+        let mut path = Stack::new();
         let mut filled = 0u64;
         let mut prev = None;
         for (k, v) in object_entries(rec) {
@@ -1018,7 +1064,7 @@ impl BatchBuilder {
                         &mut extra,
                     );
                 }
-                _ => extra.add(&path, k, v),
+                _ => extra.add(path.as_slice(), k, v),
             }
         }
         let has_extra = extra.finish();

@@ -355,6 +355,29 @@ fn every_column_name_is_lowercase_letters_as_the_key_compare_needs() {
     }
 }
 
+#[test]
+fn structs_nest_less_deep_than_the_inline_stacks_hold() {
+    // A value's path holds the keys of the structs it lies in; the
+    // catch-all's `first` holds one more, for its root.
+    fn depth(columns: &[Column]) -> usize {
+        columns
+            .iter()
+            .map(|c| match &c.kind {
+                Kind::Struct(cols) => 1 + depth(cols),
+                // A list element's path starts afresh.
+                Kind::ListOfStruct(cols) => depth(cols),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+    assert!(depth(COLUMNS) < MAX_DEPTH, "{}", depth(COLUMNS));
+    assert!(
+        depth(COLUMNS) >= 3,
+        "useridentity.sessioncontext.sessionissuer"
+    );
+}
+
 proptest::proptest! {
     /// The word-at-a-time compare agrees with `eq_ignore_ascii_case` for
     /// every name and any key, including near misses in the bits that case
