@@ -904,6 +904,31 @@ mod tests {
     }
 
     #[test]
+    fn zstd_contexts_reused_across_files_compress_at_each_files_level() {
+        // The vendored parquet pools zstd contexts (vendor/README.md): one
+        // last used at one level must compress the next file at its own.
+        let merged = merge(generated_batches(3000));
+        let file = |level| {
+            let opts = WriteOptions {
+                compression: Compression::ZSTD(ZstdLevel::try_new(level).unwrap()),
+                ..WriteOptions::default()
+            };
+            encode(&merged, &opts).unwrap().remove(0)
+        };
+        let fast = file(1);
+        let small = file(12);
+        assert!(
+            small.len() < fast.len() * 97 / 100,
+            "{} against {}",
+            small.len(),
+            fast.len()
+        );
+        // Byte for byte the same again, on contexts the other level used.
+        assert!(file(1) == fast);
+        assert!(file(12) == small);
+    }
+
+    #[test]
     fn pieces_cover_the_rows_in_order_writing_long_runs_whole() {
         let merged = merge(generated_batches(6000));
         let n = merged.num_rows();
