@@ -10,10 +10,11 @@
 use std::io::Read;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use traillake::compact::{compact, CompactOptions};
 use traillake::decode::Decoder;
 use traillake::generate::{generate, GenerateOptions};
-use traillake::pipeline::{compact, CompactOptions};
 use traillake::sink::{self, WriteOptions};
+use traillake::store::Location;
 
 struct Corpus {
     _dir: tempfile::TempDir,
@@ -102,12 +103,12 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || tempfile::tempdir().expect("tempdir"),
             |lake| {
-                let opts = CompactOptions {
-                    source: corpus.src.to_string_lossy().to_string(),
-                    lake: lake.path().to_string_lossy().to_string(),
-                    threads: 2,
-                    ..CompactOptions::default()
-                };
+                let source =
+                    Location::parse(corpus.src.to_str().expect("utf-8"), false).expect("source");
+                let lake_loc =
+                    Location::parse(lake.path().to_str().expect("utf-8"), true).expect("lake");
+                let mut opts = CompactOptions::new(source, lake_loc);
+                opts.threads = 2;
                 compact(&opts).expect("compact");
                 lake
             },

@@ -9,6 +9,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/traillake-target}"
 python3 -c 'import pyspark, duckdb, moto.server, flask_cors' 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check \
     'pyspark==4.3.0' 'duckdb==2.0.1' 'moto[server]==5.2.1'
+# Engine tests fail, rather than skip, when an engine is missing.
+export TRAILLAKE_REQUIRE_ENGINES=1
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 # Benches run once each in test mode, so they cannot rot.

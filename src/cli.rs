@@ -148,6 +148,11 @@ pub struct CompactArgs {
     /// The lake: a path, file:// URL or s3://bucket/prefix (default: config `lake`).
     #[arg(long, value_name = "LAKE")]
     pub lake: Option<String>,
+    /// List every day folder of the source, not only those in the window
+    /// the lake's state gives (a repair: objects that landed in old
+    /// folders after their window passed).
+    #[arg(long)]
+    pub full_scan: bool,
     /// Only log folders dated on or after this day (YYYY-MM-DD).
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub since: Option<String>,
@@ -160,7 +165,7 @@ pub struct CompactArgs {
     /// Only this region's folders (repeatable).
     #[arg(long = "region", value_name = "R")]
     pub regions: Vec<String>,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; 0 also means all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// List what would be read, write nothing.
@@ -186,6 +191,10 @@ pub struct CompactArgs {
     /// AWS_BATCH_JOB_ARRAY_INDEX / JOB_COMPLETION_INDEX.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+    /// How shards split the work: whole source folders (default), or
+    /// single objects, so one busy folder spreads over every shard.
+    #[arg(long, value_name = "folder|object")]
+    pub shard_by: Option<String>,
     /// Target size of a lake file, in MiB.
     #[arg(long, value_name = "MIB")]
     pub target_file_mb: Option<u64>,

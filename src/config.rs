@@ -1,9 +1,14 @@
-//! `config.toml` -> validated [`Config`]. Pure: no I/O but reading the file
-//! it is given; relative paths in it are taken relative to the file.
+//! `config.toml` -> validated, typed [`Config`]. Pure: no I/O but reading
+//! the file it is given; relative paths in it are taken relative to the
+//! file. Every value is parsed and checked here, once: the settings that
+//! flags override are already typed.
 
 use std::path::{Path, PathBuf};
 
+use parquet::basic::Compression;
 use serde::Deserialize;
+
+use crate::sink::{StringEncoding, WriteOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -48,6 +53,41 @@ struct RawCompact {
     memory_budget_mb: Option<usize>,
     chunk_mb: Option<u64>,
     threads: Option<usize>,
+    lookback_days: Option<u32>,
+    max_file_mb: Option<usize>,
+    merge_files: Option<usize>,
+    lease_timeout_secs: Option<u64>,
+    spill_dir: Option<String>,
+    shard_by: Option<String>,
+}
+
+/// How `--shard` splits the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardBy {
+    /// Whole source folders (account, region, day): duplicate deliveries,
+    /// which CloudTrail makes into the same folder, meet in one shard.
+    Folder,
+    /// Single objects: a hot folder is spread over every shard.
+    Object,
+}
+
+/// `[compact]` settings after validation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompactConfig {
+    pub compression: Option<Compression>,
+    pub string_encoding: Option<StringEncoding>,
+    pub target_file_mb: Option<u64>,
+    pub row_group_rows: Option<usize>,
+    pub memory_budget_mb: Option<usize>,
+    pub chunk_mb: Option<u64>,
+    /// 0 = every core.
+    pub threads: Option<usize>,
+    pub lookback_days: Option<u32>,
+    pub max_file_mb: Option<usize>,
+    pub merge_files: Option<usize>,
+    pub lease_timeout_secs: Option<u64>,
+    pub spill_dir: Option<PathBuf>,
+    pub shard_by: Option<ShardBy>,
 }
 
 /// Settings after validation, before command-line flags override them.
@@ -55,17 +95,21 @@ struct RawCompact {
 pub struct Config {
     pub source: Option<String>,
     pub lake: Option<String>,
-    pub compression: Option<String>,
-    pub string_encoding: Option<String>,
-    pub target_file_mb: Option<u64>,
-    pub row_group_rows: Option<usize>,
-    pub memory_budget_mb: Option<usize>,
-    pub chunk_mb: Option<u64>,
-    pub threads: Option<usize>,
+    pub compact: CompactConfig,
     pub database: Option<String>,
     pub table: Option<String>,
     /// Athena's price per TB scanned, USD.
     pub price_per_tb: Option<f64>,
+}
+
+impl ShardBy {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "folder" => Ok(Self::Folder),
+            "object" => Ok(Self::Object),
+            _ => Err(format!("bad shard_by {s:?}: use folder or object")),
+        }
+    }
 }
 
 impl Config {
@@ -79,20 +123,19 @@ impl Config {
         let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let base = file.parent().unwrap_or(Path::new("."));
         let resolve = |s: Option<String>| s.map(|s| resolve_location(base, &s));
-        if let Some(c) = &raw.compact.compression {
-            crate::sink::WriteOptions::parse_compression(c).map_err(invalid)?;
-        }
-        if let Some(e) = &raw.compact.string_encoding {
-            crate::sink::StringEncoding::parse(e).map_err(invalid)?;
-        }
-        if raw.compact.target_file_mb == Some(0) {
-            return Err(invalid("compact.target_file_mb must be at least 1".into()));
-        }
-        if raw.compact.chunk_mb == Some(0) {
-            return Err(invalid("compact.chunk_mb must be at least 1".into()));
-        }
-        if raw.compact.row_group_rows == Some(0) {
-            return Err(invalid("compact.row_group_rows must be at least 1".into()));
+        let c = raw.compact;
+        let at_least_one = |name: &str, v: Option<u64>| match v {
+            Some(0) => Err(invalid(format!("compact.{name} must be at least 1"))),
+            _ => Ok(()),
+        };
+        at_least_one("target_file_mb", c.target_file_mb)?;
+        at_least_one("chunk_mb", c.chunk_mb)?;
+        at_least_one("row_group_rows", c.row_group_rows.map(|v| v as u64))?;
+        at_least_one("memory_budget_mb", c.memory_budget_mb.map(|v| v as u64))?;
+        at_least_one("max_file_mb", c.max_file_mb.map(|v| v as u64))?;
+        at_least_one("lease_timeout_secs", c.lease_timeout_secs)?;
+        if c.merge_files.is_some_and(|n| n < 2) {
+            return Err(invalid("compact.merge_files must be at least 2".into()));
         }
         if raw
             .scan_cost
@@ -103,16 +146,40 @@ impl Config {
                 "scan_cost.price_per_tb must be a price in USD, 0 or more".into(),
             ));
         }
+        let compact = CompactConfig {
+            compression: c
+                .compression
+                .as_deref()
+                .map(WriteOptions::parse_compression)
+                .transpose()
+                .map_err(invalid)?,
+            string_encoding: c
+                .string_encoding
+                .as_deref()
+                .map(StringEncoding::parse)
+                .transpose()
+                .map_err(invalid)?,
+            target_file_mb: c.target_file_mb,
+            row_group_rows: c.row_group_rows,
+            memory_budget_mb: c.memory_budget_mb,
+            chunk_mb: c.chunk_mb,
+            threads: c.threads,
+            lookback_days: c.lookback_days,
+            max_file_mb: c.max_file_mb,
+            merge_files: c.merge_files,
+            lease_timeout_secs: c.lease_timeout_secs,
+            spill_dir: c.spill_dir.map(|d| base.join(d)),
+            shard_by: c
+                .shard_by
+                .as_deref()
+                .map(ShardBy::parse)
+                .transpose()
+                .map_err(invalid)?,
+        };
         Ok(Self {
             source: resolve(raw.source),
             lake: resolve(raw.lake),
-            compression: raw.compact.compression,
-            string_encoding: raw.compact.string_encoding,
-            target_file_mb: raw.compact.target_file_mb,
-            row_group_rows: raw.compact.row_group_rows,
-            memory_budget_mb: raw.compact.memory_budget_mb,
-            chunk_mb: raw.compact.chunk_mb,
-            threads: raw.compact.threads.filter(|&t| t > 0),
+            compact,
             database: raw.ddl.database,
             table: raw.ddl.table,
             price_per_tb: raw.scan_cost.price_per_tb,
@@ -156,19 +223,32 @@ mod tests {
         .unwrap();
         assert_eq!(c.source.as_deref(), Some("/repo/examples/flaws2"));
         assert_eq!(c.lake.as_deref(), Some("s3://b/l"));
-        assert_eq!(c.threads, None);
+        assert_eq!(c.compact.threads, Some(0));
     }
 
     #[test]
     fn bad_values_name_the_file() {
-        let e = Config::parse("[compact]\ncompression = \"lzma\"", Path::new("c.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("c.toml: bad compression"), "{e}");
-        let e = Config::parse("[compact]\nstring_encoding = \"rle\"", Path::new("c.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("c.toml: bad string encoding"), "{e}");
+        for (text, want) in [
+            (
+                "[compact]\ncompression = \"lzma\"",
+                "c.toml: bad compression",
+            ),
+            (
+                "[compact]\nstring_encoding = \"rle\"",
+                "c.toml: bad string encoding",
+            ),
+            ("[compact]\nshard_by = \"day\"", "c.toml: bad shard_by"),
+            ("[compact]\nmerge_files = 1", "c.toml: compact.merge_files"),
+            (
+                "[compact]\nmemory_budget_mb = 0",
+                "c.toml: compact.memory_budget_mb",
+            ),
+        ] {
+            let e = Config::parse(text, Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(want), "{e}");
+        }
         let e = Config::parse("sorce = \"x\"", Path::new("c.toml"))
             .unwrap_err()
             .to_string();

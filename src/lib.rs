@@ -7,13 +7,13 @@
 //! with DataFusion; [`scan_cost`] measures what queries scan, raw vs lake. [`schema`] is the one
 //! definition of the columns.
 
+pub mod compact;
 pub mod config;
 pub mod ddl;
 pub mod decode;
 pub mod generate;
 pub mod lake;
 pub mod partition;
-pub mod pipeline;
 pub mod query;
 pub mod report;
 pub mod scan_cost;

@@ -8,13 +8,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use traillake::compact::{self, CompactError, CompactOptions};
 use traillake::config::Config;
+use traillake::config::ShardBy;
 use traillake::ddl;
 use traillake::generate::{self, GenerateOptions};
 use traillake::partition::Date;
-use traillake::pipeline::{self, CompactError, CompactOptions};
 use traillake::sink::{StringEncoding, WriteOptions};
 use traillake::source::SourceFilter;
+use traillake::store::Location;
 
 use cli::{Cli, Command, CompactArgs, CostFormat, DdlArgs, GenerateArgs, QueryArgs, ScanCostArgs};
 
@@ -74,11 +76,15 @@ fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOptions
         .clone()
         .or_else(|| config.lake.clone())
         .ok_or_else(|| usage("compact needs --lake (or `lake` in config.toml)"))?;
-    let mut opts = CompactOptions {
-        source,
-        lake,
-        ..CompactOptions::default()
-    };
+    let source = Location::parse(&source, false).map_err(|e| usage(e.to_string()))?;
+    let lake = if args.dry_run {
+        Location::parse_maybe_missing(&lake)
+    } else {
+        Location::parse(&lake, true)
+    }
+    .map_err(|e| usage(e.to_string()))?;
+    let c = &config.compact;
+    let mut opts = CompactOptions::new(source, lake);
     opts.filter = SourceFilter {
         since: parse_date("--since", &args.since)?,
         until: parse_date("--until", &args.until)?,
@@ -86,53 +92,78 @@ fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOptions
         regions: args.regions.clone(),
         include_insights: args.include_insights,
     };
-    if let Some(t) = args.threads.or(config.threads) {
-        if t == 0 {
-            return Err(usage("--threads must be at least 1"));
-        }
+    opts.full_scan = args.full_scan;
+    if let Some(t) = args.threads.or(c.threads).filter(|&t| t > 0) {
         opts.threads = t;
     }
     let mut write = WriteOptions::default();
-    if let Some(c) = args.compression.as_ref().or(config.compression.as_ref()) {
-        write.compression = WriteOptions::parse_compression(c).map_err(usage)?;
+    if let Some(text) = &args.compression {
+        write.compression = WriteOptions::parse_compression(text).map_err(usage)?;
+    } else if let Some(codec) = c.compression {
+        write.compression = codec;
     }
-    if let Some(e) = args
-        .string_encoding
-        .as_ref()
-        .or(config.string_encoding.as_ref())
-    {
-        write.string_encoding = StringEncoding::parse(e).map_err(usage)?;
+    if let Some(text) = &args.string_encoding {
+        write.string_encoding = StringEncoding::parse(text).map_err(usage)?;
+    } else if let Some(e) = c.string_encoding {
+        write.string_encoding = e;
     }
-    if let Some(mb) = args.target_file_mb.or(config.target_file_mb) {
+    if let Some(mb) = args.target_file_mb.or(c.target_file_mb) {
         if mb == 0 {
             return Err(usage("--target-file-mb must be at least 1"));
         }
         write.target_file_bytes = mb << 20;
     }
-    if let Some(rows) = config.row_group_rows {
+    if let Some(rows) = c.row_group_rows {
         write.row_group_rows = rows;
     }
     opts.write = write;
-    if let Some(mb) = config.memory_budget_mb {
+    if let Some(mb) = c.memory_budget_mb {
         opts.memory_budget = mb << 20;
+        opts.max_file_bytes = traillake::compact::max_file_bytes(opts.memory_budget);
     }
-    if let Some(mb) = config.chunk_mb {
+    if let Some(mb) = c.max_file_mb {
+        opts.max_file_bytes = (mb << 20).min(traillake::source::MAX_DECOMPRESSED);
+    }
+    if let Some(mb) = c.chunk_mb {
         opts.chunk_bytes = mb << 20;
     }
+    if let Some(days) = c.lookback_days {
+        opts.lookback_days = days;
+    }
+    if let Some(n) = c.merge_files {
+        opts.merge_at = n;
+    }
+    if let Some(secs) = c.lease_timeout_secs {
+        opts.lease_timeout = std::time::Duration::from_secs(secs);
+    }
+    if let Some(dir) = &c.spill_dir {
+        opts.spill_dir = dir.clone();
+    }
     opts.dry_run = args.dry_run;
+    let shard_by = match &args.shard_by {
+        Some(text) => Some(ShardBy::parse(text).map_err(usage)?),
+        None => c.shard_by,
+    };
     opts.shard = args
         .shard
         .as_deref()
-        .map(|s| pipeline::Shard::parse(s, |k| std::env::var(k).ok()))
+        .map(|s| compact::Shard::parse(s, |k| std::env::var(k).ok()))
         .transpose()
-        .map_err(usage)?;
+        .map_err(usage)?
+        .map(|mut s| {
+            s.by_object = shard_by == Some(ShardBy::Object);
+            s
+        });
+    if opts.shard.is_none() && args.shard_by.is_some() {
+        return Err(usage("--shard-by goes with --shard"));
+    }
     opts.progress = std::io::stderr().is_terminal();
     Ok(opts)
 }
 
 fn compact(args: CompactArgs, config: &Config) -> Result<u8, Failure> {
     let opts = compact_options(&args, config)?;
-    let report = pipeline::compact(&opts).map_err(|e| Failure {
+    let report = compact::compact(&opts).map_err(|e| Failure {
         code: match e {
             CompactError::Location(_) | CompactError::LakeInsideSource { .. } => 2,
             _ => 1,
@@ -145,21 +176,27 @@ fn compact(args: CompactArgs, config: &Config) -> Result<u8, Failure> {
             serde_json::to_string(&report).expect("report serializes")
         );
     }
-    for q in &report.quarantined {
+    // A few lines by name, escaped; the rest are in the quarantine file.
+    const SHOWN: usize = 20;
+    for q in report.quarantined.iter().take(SHOWN) {
         match q.record {
             Some(r) => eprintln!("quarantined: {}: record {r}: {}", q.key, q.reason),
             None => eprintln!("quarantined: {}: {}", q.key, q.reason),
         }
     }
-    eprintln!("{}", report.summary());
-    if !report.reconciles() {
-        eprintln!("traillake: counts do not reconcile; this is a bug, please report it");
-        return Ok(1);
+    let total = report.files_quarantined + report.records_quarantined + report.folders_quarantined;
+    if total > SHOWN as u64 {
+        eprintln!("quarantined: ... and {} more", total - SHOWN as u64);
     }
-    if !report.quarantined.is_empty() {
+    eprintln!("{}", report.summary());
+    if total > 0 && !report.dry_run {
         eprintln!(
-            "traillake: {} file(s) and {} record(s) quarantined; see {}/_traillake/runs/{}.json",
-            report.files_quarantined, report.records_quarantined, report.lake, report.run_id
+            "traillake: {} file(s), {} record(s) and {} folder(s) quarantined; see {}/_traillake/quarantine/{}.jsonl",
+            report.files_quarantined,
+            report.records_quarantined,
+            report.folders_quarantined,
+            report.lake,
+            report.run_id
         );
         if args.strict {
             return Ok(1);

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::decode::Quarantined;
+use crate::sink::Conflict;
 use crate::source::SkipReason;
+use crate::store::RequestCounts;
 
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct RunReport {
@@ -15,20 +17,42 @@ pub struct RunReport {
     pub dry_run: bool,
     /// `s1of4` when this run was one shard of four.
     pub shard: Option<String>,
+    /// The listing's window: `full_scan`, `since/until`, or the lookback
+    /// from the last day each region folder was seen.
+    pub window: String,
+    /// Folders listed (directory reads, or S3 delimiter listings).
+    pub folders_listed: u64,
     /// Objects listed under the source.
     pub inputs_listed: u64,
     /// Objects read and decoded (files quarantined whole are not counted).
     pub inputs_read: u64,
+    /// Objects read again because they were rewritten since they were
+    /// ingested (their size or ETag / modification time changed).
+    pub inputs_rewritten: u64,
     /// Objects not read, for the reasons in `skipped_by_reason`.
     pub inputs_skipped: u64,
     pub skipped_by_reason: BTreeMap<SkipReason, u64>,
-    /// Whole files (`record` null) and single records that could not be taken.
+    /// The first quarantined files and records (`record` null for a whole
+    /// file); all of them, verbatim, are in `_traillake/quarantine/<run>.jsonl`.
     pub quarantined: Vec<Quarantined>,
+    /// Every quarantined file and record, by kind of reason.
+    pub quarantined_by_reason: BTreeMap<String, u64>,
+    /// Folders that could not be listed (retried by every run).
+    pub folders_quarantined: u64,
     pub files_quarantined: u64,
     pub records_read: u64,
+    /// New rows written (each event once; conflicting rows included).
     pub rows_written: u64,
     pub duplicates_dropped: u64,
     pub records_quarantined: u64,
+    /// Rows kept beside another of the same `eventid` and `eventtime` but
+    /// different content (never dropped: both are in the lake).
+    pub eventid_conflicts: u64,
+    /// The first of them.
+    pub conflicts: Vec<Conflict>,
+    /// Rows of earlier runs removed while merging files, being duplicates
+    /// of other rows of the lake (as shards splitting a folder leave them).
+    pub lake_duplicates_removed: u64,
     pub partitions_written: u64,
     pub files_written: u64,
     pub files_replaced: u64,
@@ -38,16 +62,52 @@ pub struct RunReport {
     pub json_bytes_in: u64,
     /// Bytes of Parquet files written.
     pub bytes_out: u64,
+    /// Requests made to the source and the lake.
+    pub source_requests: RequestCounts,
+    pub lake_requests: RequestCounts,
+    /// The process's peak resident memory, in bytes (Linux).
+    pub peak_rss_bytes: u64,
     /// Runs an earlier crash left committed but unfinished, finished first.
     pub recovered_runs: Vec<String>,
     pub seconds: f64,
 }
 
 impl RunReport {
-    /// records read = rows written + duplicates dropped + records quarantined.
+    /// records read = rows written + duplicates dropped + records
+    /// quarantined, and inputs listed = read + skipped + quarantined, in
+    /// checked arithmetic: an overflow does not reconcile.
     pub fn reconciles(&self) -> bool {
-        self.records_read == self.rows_written + self.duplicates_dropped + self.records_quarantined
-            && self.inputs_listed == self.inputs_read + self.inputs_skipped + self.files_quarantined
+        let records = self
+            .rows_written
+            .checked_add(self.duplicates_dropped)
+            .and_then(|n| n.checked_add(self.records_quarantined));
+        let inputs = self
+            .inputs_read
+            .checked_add(self.inputs_skipped)
+            .and_then(|n| n.checked_add(self.files_quarantined));
+        records == Some(self.records_read) && inputs == Some(self.inputs_listed)
+    }
+
+    pub fn skip(&mut self, reason: SkipReason) {
+        self.inputs_skipped += 1;
+        *self.skipped_by_reason.entry(reason).or_default() += 1;
+    }
+
+    /// A folder that could not be listed, by name.
+    pub fn quarantine_folder(&mut self, url: &str, reason: &str) {
+        self.folders_quarantined += 1;
+        *self
+            .quarantined_by_reason
+            .entry("folder not listed".to_string())
+            .or_default() += 1;
+        if self.quarantined.len() < crate::compact::quarantine::EXAMPLES {
+            self.quarantined.push(Quarantined {
+                key: url.to_string(),
+                record: None,
+                reason: format!("folder not listed: {reason}"),
+                raw: None,
+            });
+        }
     }
 
     /// A one-paragraph summary for stderr.
@@ -56,7 +116,7 @@ impl RunReport {
         let mut s = format!(
             "{} inputs listed, {} read, {} skipped; {} records read, {} rows written, \
              {} duplicates dropped, {} records quarantined; {} partitions written; \
-             {:.1} MB in ({:.1} MB JSON), {:.1} MB out; {:.2} s",
+             {:.1} MB in ({:.1} MB JSON), {:.1} MB out; {} + {} requests; {:.2} s",
             self.inputs_listed,
             self.inputs_read,
             self.inputs_skipped,
@@ -68,6 +128,8 @@ impl RunReport {
             mb(self.bytes_in),
             mb(self.json_bytes_in),
             mb(self.bytes_out),
+            self.source_requests.total(),
+            self.lake_requests.total(),
             self.seconds,
         );
         if self.seconds > 0.0 && self.json_bytes_in > 0 {
@@ -76,6 +138,25 @@ impl RunReport {
                 mb(self.json_bytes_in) / self.seconds
             ));
         }
+        if self.eventid_conflicts > 0 {
+            s.push_str(&format!(
+                "; {} rows conflict with another of the same eventID (both kept)",
+                self.eventid_conflicts
+            ));
+        }
         s
     }
+}
+
+/// This process's peak resident size, from /proc/self/status.
+pub fn peak_rss() -> u64 {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return 0;
+    };
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb << 10)
 }

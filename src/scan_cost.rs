@@ -175,13 +175,25 @@ struct RawInventory {
 
 impl RawInventory {
     async fn list(src: &Location) -> Result<Self, QueryError> {
-        let objects = source::list(src)
-            .await
-            .map_err(|e| QueryError::Failed(format!("{}: {e}", src.url)))?;
+        let walked = source::walk::walk(
+            src,
+            &source::walk::WalkOptions {
+                full_scan: true,
+                concurrency: if src.is_local() { 8 } else { 32 },
+                ..Default::default()
+            },
+        )
+        .await;
+        if let Some((folder, reason)) = walked.failed.first() {
+            return Err(QueryError::Failed(format!(
+                "{}: {reason}",
+                src.url_of_relative(folder)
+            )));
+        }
         let mut by_folder: BTreeMap<[Option<String>; 5], u64> = BTreeMap::new();
         let all = SourceFilter::default();
-        for o in objects {
-            let key = src.relative(&o.location);
+        for o in walked.objects {
+            let key = o.rel;
             if source::classify(&key, &all).is_err() {
                 continue;
             }

@@ -95,8 +95,17 @@ pub struct Decoder {
     /// and generated records have some (`webIdFederationData: {}`), and a
     /// fresh string grown from empty each time was ~2% of a run (perf).
     extra: String,
-    /// Records and files that could not be taken since the last drain.
+    /// Records and files that could not be taken since the last drain,
+    /// when there is no [`Decoder::sink`].
     pub quarantined: Vec<Quarantined>,
+    /// Where quarantined records go as they are found, so a file of a
+    /// million bad records costs no memory (a run's quarantine file).
+    pub sink: Option<std::sync::Arc<dyn QuarantineSink>>,
+}
+
+/// Takes quarantined records and files as the decoder finds them.
+pub trait QuarantineSink: Send + Sync {
+    fn put(&self, q: Quarantined);
 }
 
 impl Decoder {
@@ -207,7 +216,7 @@ impl Decoder {
                     stats.quarantined += 1;
                     let mut raw = String::new();
                     write_value(rec, &mut raw);
-                    self.quarantined.push(Quarantined {
+                    self.quarantine(Quarantined {
                         key: key.to_string(),
                         record: Some(index),
                         reason,
@@ -264,12 +273,19 @@ impl Decoder {
 
     /// Records a whole-file failure (unreadable gzip, bad JSON, ...).
     pub fn quarantine_file(&mut self, key: &str, reason: String) {
-        self.quarantined.push(Quarantined {
+        self.quarantine(Quarantined {
             key: key.to_string(),
             record: None,
             reason,
             raw: None,
         });
+    }
+
+    fn quarantine(&mut self, q: Quarantined) {
+        match &self.sink {
+            Some(sink) => sink.put(q),
+            None => self.quarantined.push(q),
+        }
     }
 
     fn add_record(&mut self, source_key: &str, rec: &[Node<'_>], placed: Placed<'_>) {

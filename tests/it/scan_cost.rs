@@ -3,12 +3,10 @@
 //! with the parquet crate: lake bytes must lie between the column chunks a
 //! query has to read and the size of the files it touches.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use super::helpers::*;
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::Value;

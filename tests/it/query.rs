@@ -2,12 +2,10 @@
 //! real binary, compared with an independent reading of the raw logs;
 //! partition and row-group pruning; output formats; errors.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::*;
+use super::helpers::*;
 use serde_json::Value;
 
 fn query(lake: &Path, args: &[&str]) -> (i32, String, String) {

@@ -2,12 +2,10 @@
 //! (tests/data, see SOURCES.md there) and on generated logs, checked against
 //! an independent reading of the raw JSON.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 
-use common::*;
+use super::helpers::*;
 use serde_json::Value;
 
 fn real_source(dir: &Path) {
@@ -109,7 +107,8 @@ fn two_batches_merge_into_the_same_lake_as_one_run() {
         n(&r, "rows_written")
     );
     assert_eq!(read_lake(&lake_inc), read_lake(&lake_one));
-    // Re-runs merge: still one file per partition.
+    // A re-run adds a file where a partition got new rows; small files are
+    // merged only once enough of them pile up (compact.merge_files).
     let per_partition = |lake: &Path| {
         let mut m = std::collections::BTreeMap::<String, usize>::new();
         for k in snapshot(lake).keys() {
@@ -118,7 +117,8 @@ fn two_batches_merge_into_the_same_lake_as_one_run() {
         }
         m
     };
-    assert!(per_partition(&lake_inc).values().all(|&c| c == 1));
+    assert!(per_partition(&lake_inc).values().all(|&c| c <= 2));
+    assert!(per_partition(&lake_one).values().all(|&c| c == 1));
     assert_lake_matches(&lake_inc, &read_raw(&src));
 }
 
@@ -156,7 +156,8 @@ fn generated_logs_dedupe_deliveries_and_split_at_midnight() {
         n(&r, "duplicates_dropped"),
         (raw.len() - distinct.len()) as u64
     );
-    assert!(r["skipped_by_reason"]["digest"].as_u64().unwrap() > 0);
+    // Digest folders are not even listed.
+    assert!(r["skipped_by_reason"].get("digest").is_none(), "{r}");
     assert!(
         r["skipped_by_reason"]["writability_check"]
             .as_u64()

@@ -1,0 +1,160 @@
+//! What a run commits beside its data files, staged like them so that one
+//! journal switches everything in at once: the ledger segments of the
+//! folders it read, the source's state, its quarantine file and its report.
+//! A run that dies before its journal leaves none of them; one that dies
+//! after it has all of them put in place by the next run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Instant;
+
+use super::plan::{self, Plan};
+use super::stage::StagedPartition;
+use super::{CompactError, CompactOptions, Reconcile};
+use crate::lake::ledger;
+use crate::lake::{layout, Journal, Lake};
+use crate::partition::PartitionKey;
+use crate::report::{self, RunReport};
+use crate::sink::Conflicts;
+use crate::source::SourceObject;
+
+/// Stages everything but the data (already staged) and returns the journal.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare(
+    rt: &tokio::runtime::Runtime,
+    lake: &Lake,
+    opts: &CompactOptions,
+    run_id: &str,
+    plan: &Plan,
+    read: &[SourceObject],
+    failed_folders: &BTreeSet<String>,
+    staged: Vec<(PartitionKey, StagedPartition)>,
+    quarantine: Option<&Path>,
+    report: &mut RunReport,
+    started: Instant,
+) -> Result<Journal, CompactError> {
+    let mut journal = Journal {
+        run_id: run_id.to_string(),
+        ..Journal::default()
+    };
+    let add =
+        |a: u64, b: u64, what: &str| a.checked_add(b).ok_or_else(|| Reconcile::overflow(what));
+    let mut taken = 0u64;
+    let mut conflicts = Conflicts::default();
+    for (_, s) in staged {
+        if !s.moves.is_empty() {
+            report.partitions_written += 1;
+        }
+        taken = add(taken, s.new_in, "records taken")?;
+        report.rows_written = add(report.rows_written, s.new_written, "rows written")?;
+        report.duplicates_dropped = add(report.duplicates_dropped, s.new_duplicates, "duplicates")?;
+        report.lake_duplicates_removed = add(
+            report.lake_duplicates_removed,
+            s.lake_duplicates,
+            "duplicates removed",
+        )?;
+        report.files_written += s.moves.len() as u64;
+        report.files_replaced += s.deletes.len() as u64;
+        report.bytes_out = add(report.bytes_out, s.bytes_out, "bytes out")?;
+        conflicts.absorb(s.conflicts);
+        journal.moves.extend(s.moves);
+        journal.deletes.extend(s.deletes);
+    }
+    report.eventid_conflicts = conflicts.rows;
+    report.conflicts = conflicts.examples;
+    let accepted = report
+        .records_read
+        .checked_sub(report.records_quarantined)
+        .ok_or_else(|| Reconcile::overflow("records quarantined beyond those read"))?;
+    if taken != accepted {
+        return Err(CompactError::Reconcile(Reconcile {
+            what: format!(
+                "{accepted} records taken by the decoder, {taken} reached the partitions"
+            ),
+        }));
+    }
+
+    // The ledger: a segment for each folder read (with the legacy entries
+    // of that folder converted into it).
+    let mut added: BTreeMap<String, Vec<ledger::Entry>> = BTreeMap::new();
+    for o in read {
+        added.entry(o.folder().to_string()).or_default().push((
+            o.name().to_string(),
+            Some(o.size),
+            o.tag.clone(),
+        ));
+    }
+    if let Some(legacy) = &plan.legacy {
+        for (folder, names) in &legacy.folders {
+            added
+                .entry(folder.clone())
+                .or_default()
+                .extend(names.iter().map(|n| (n.clone(), None, None)));
+        }
+        journal.deletes.extend(legacy.files.iter().cloned());
+    }
+    let empty = ledger::FolderLedger::default();
+    let mut puts: Vec<(String, Vec<u8>)> = Vec::new();
+    for (folder, objects) in added {
+        let existing = plan.ledgers.get(&folder).unwrap_or(&empty);
+        let (segment, replaced) =
+            ledger::next_segment(&opts.source.url, &folder, existing, objects);
+        let rel = layout::ledger_segment(&plan.source_id, &folder, run_id);
+        puts.push((
+            rel,
+            serde_json::to_vec(&segment).expect("segment serializes"),
+        ));
+        journal.deletes.extend(replaced);
+    }
+    let state = plan::next_state(plan, &opts.source.url, failed_folders);
+    puts.push((
+        layout::source_state(&plan.source_id, opts.owner()),
+        serde_json::to_vec_pretty(&state).expect("state serializes"),
+    ));
+
+    let stage = |rel: &str| layout::staged(run_id, rel);
+    rt.block_on(async {
+        futures::future::try_join_all(puts.iter().map(|(rel, data)| {
+            let staged = stage(rel);
+            let data = data.clone();
+            async move { lake.put(&staged, data).await }
+        }))
+        .await
+    })?;
+    for (rel, _) in &puts {
+        journal.moves.push((stage(rel), rel.clone()));
+    }
+    if let Some(path) = quarantine {
+        let rel = layout::quarantine(run_id);
+        rt.block_on(lake.put_file(&stage(&rel), path))?;
+        journal.moves.push((stage(&rel), rel));
+    }
+
+    report.seconds = started.elapsed().as_secs_f64();
+    report.source_requests = opts.source.requests.snapshot();
+    report.lake_requests = lake.loc.requests.snapshot();
+    report.peak_rss_bytes = report::peak_rss();
+    if !report.reconciles() {
+        return Err(CompactError::Reconcile(Reconcile {
+            what: format!(
+                "records read {} = rows written {} + duplicates {} + quarantined {}; inputs \
+                 listed {} = read {} + skipped {} + quarantined {}",
+                report.records_read,
+                report.rows_written,
+                report.duplicates_dropped,
+                report.records_quarantined,
+                report.inputs_listed,
+                report.inputs_read,
+                report.inputs_skipped,
+                report.files_quarantined
+            ),
+        }));
+    }
+    let rel = layout::run_report(run_id);
+    rt.block_on(lake.put(
+        &stage(&rel),
+        serde_json::to_vec_pretty(&report).expect("report serializes"),
+    ))?;
+    journal.moves.push((stage(&rel), rel));
+    Ok(journal)
+}

@@ -1,0 +1,557 @@
+//! Staging one partition: its new rows (in memory, and spilled), merged with
+//! the lake's small files the policy picks ([`super::policy`]), checked
+//! against the files that stay, and written to staging as files of about
+//! the target size, row group by row group. Peak memory is the budget's
+//! share of new rows in memory, one batch per sorted run, and one row group
+//! being encoded: it does not grow with the partition or its values.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc};
+
+use arrow::array::RecordBatch;
+use object_store::WriteMultipart;
+
+use super::policy::{self, Choice};
+use super::read::{LakeFileRun, OpenLakeFile, SettledRun};
+use super::{CompactError, Reconcile};
+use crate::lake::layout::{self, Owner};
+use crate::lake::{Lake, LakeFile};
+use crate::partition::PartitionKey;
+use crate::schema;
+use crate::sink::spill::{self, Spill, SpillRun, SpillWriter};
+use crate::sink::stream::{Origin, SortedRun, StreamMerge};
+use crate::sink::{
+    self, Chunk, Conflicts, FileSink, Merged, PartitionWriter, SinkError, WriteOptions,
+};
+
+/// Sorted runs merged at once; more spills than this are merged in passes.
+const FAN_IN: usize = 16;
+
+/// Rows of one partition gathered during a run.
+#[derive(Default)]
+pub struct PartitionBuffer {
+    pub batches: Vec<RecordBatch>,
+    /// Bytes of `batches` in memory.
+    pub bytes: usize,
+    /// Records taken for the partition (in memory and spilled).
+    pub rows: u64,
+    pub spills: Vec<Spill>,
+    /// New rows dropped as duplicates when spilling.
+    pub duplicates: u64,
+    pub conflicts: Conflicts,
+    /// The last chunk that brought rows.
+    pub last_chunk: usize,
+}
+
+impl PartitionBuffer {
+    /// Writes the rows in memory to a spill file, sorted, each event once.
+    pub fn spill(&mut self, path: PathBuf, batch_bytes: usize) -> Result<(), CompactError> {
+        let merged = sink::merge(std::mem::take(&mut self.batches));
+        self.duplicates += merged.duplicates;
+        self.conflicts.absorb(merged.conflicts.clone());
+        self.spills.push(spill::write(&path, &merged, batch_bytes)?);
+        self.bytes = 0;
+        Ok(())
+    }
+}
+
+/// What staging a partition did.
+#[derive(Debug, Default)]
+pub struct StagedPartition {
+    /// `(staged, final)` of each file written.
+    pub moves: Vec<(String, String)>,
+    /// Lake files the new ones replace.
+    pub deletes: Vec<String>,
+    /// Lake files left as they are, and the new files: what a later staging
+    /// of the same partition in this run checks its rows against.
+    pub settled: Vec<LakeFile>,
+    /// Rows of the replaced files.
+    pub rows_before: u64,
+    /// New records taken for the partition.
+    pub new_in: u64,
+    pub new_written: u64,
+    pub new_duplicates: u64,
+    pub lake_written: u64,
+    /// Rows of replaced files dropped as duplicates of other rows.
+    pub lake_duplicates: u64,
+    pub conflicts: Conflicts,
+    pub bytes_out: u64,
+}
+
+/// What every staging job of a run shares.
+pub struct Staging {
+    pub handle: tokio::runtime::Handle,
+    pub lake: Lake,
+    pub run_id: String,
+    pub owner: Owner,
+    pub write: WriteOptions,
+    /// Small files of one generation that make a merge.
+    pub merge_at: usize,
+    /// Bytes of a batch read from a run.
+    pub batch_bytes: usize,
+    pub spill_dir: PathBuf,
+}
+
+impl Staging {
+    /// Stages one partition's new rows. When `prior` staged the partition
+    /// earlier in this run, the rows go to one more new file, checked
+    /// against everything that staging left.
+    pub fn stage(
+        &self,
+        key: &PartitionKey,
+        mut buffer: PartitionBuffer,
+        prior: Option<StagedPartition>,
+    ) -> Result<StagedPartition, CompactError> {
+        let lake = &self.lake;
+        let choice = match &prior {
+            Some(p) => Choice {
+                merge: Vec::new(),
+                settled: p.settled.clone(),
+                generation: 0,
+            },
+            None => {
+                let existing = self.handle.block_on(lake.partition_files(key))?;
+                policy::choose(
+                    &existing,
+                    self.owner,
+                    self.write.target_file_bytes,
+                    self.merge_at,
+                )
+            }
+        };
+        // More spills than a merge takes at once: merge them in passes.
+        while buffer.spills.len() + 1 > FAN_IN {
+            let group: Vec<Spill> = buffer.spills.drain(..FAN_IN).collect();
+            let merged = self.merge_spills(key, &group, buffer.spills.len())?;
+            buffer.duplicates += merged.1;
+            buffer.spills.push(merged.0);
+            for s in group {
+                let _ = std::fs::remove_file(&s.path);
+            }
+        }
+        let merged = sink::merge(std::mem::take(&mut buffer.batches));
+        let merged_duplicates = merged.duplicates;
+        let mut conflicts = std::mem::take(&mut buffer.conflicts);
+        conflicts.absorb(merged.conflicts.clone());
+        // The new rows' time range: only files that meet it are checked.
+        let mut range = merged.time_range();
+        for s in &buffer.spills {
+            range = Some(match range {
+                None => (s.first.clone(), s.last.clone()),
+                Some((a, b)) => (a.min(s.first.clone()), b.max(s.last.clone())),
+            });
+        }
+        let open = |f: &LakeFile| OpenLakeFile::open(lake, f, &self.handle);
+        let merging: Vec<OpenLakeFile> = choice.merge.iter().map(open).collect::<Result<_, _>>()?;
+        let rows_before: u64 = merging.iter().map(OpenLakeFile::rows).sum();
+        let mut settled_runs = Vec::new();
+        if let Some((first, last)) = &range {
+            for f in &choice.settled {
+                if let Some(run) = SettledRun::new(open(f)?, first, last)? {
+                    settled_runs.push(run);
+                }
+            }
+        }
+
+        let base = prior.as_ref().map_or(0, |p| p.moves.len());
+        let mut moves = Vec::new();
+        let (written, stats) = {
+            let mut writer = PartitionWriter::new(&self.write, |i| {
+                let final_rel = layout::data_file(key, &self.run_id, choice.generation, base + i);
+                let staged = layout::staged(&self.run_id, &final_rel);
+                let sink = open_sink(lake, &staged, &self.handle)?;
+                moves.push((staged, final_rel));
+                Ok(sink)
+            });
+            let stats = if merging.is_empty() && settled_runs.is_empty() && buffer.spills.is_empty()
+            {
+                // Nothing to merge with: the rows in memory as they are.
+                writer.write(&merged.chunk(0, merged.num_rows()))?;
+                sink::stream::StreamStats {
+                    new_written: merged.num_rows() as u64,
+                    ..Default::default()
+                }
+            } else {
+                let mut runs: Vec<(Origin, Box<dyn SortedRun>)> = Vec::new();
+                let batch_rows = batch_rows(&merged, self.batch_bytes);
+                runs.push((Origin::New, Box::new(MergedRun::new(merged, batch_rows))));
+                for s in &buffer.spills {
+                    runs.push((Origin::New, Box::new(SpillRun::open(s)?)));
+                }
+                for f in &merging {
+                    runs.push((
+                        Origin::Lake,
+                        Box::new(LakeFileRun::new(f, self.batch_bytes)?),
+                    ));
+                }
+                for r in settled_runs {
+                    runs.push((Origin::Settled, Box::new(r)));
+                }
+                let mut m = StreamMerge::new(runs, batch_rows.max(1024));
+                while let Some(chunk) = m.next_chunk()? {
+                    writer.write(&chunk)?;
+                }
+                m.stats
+            };
+            (writer.finish()?, stats)
+        };
+        for s in &buffer.spills {
+            let _ = std::fs::remove_file(&s.path);
+        }
+        conflicts.absorb(stats.conflicts.clone());
+
+        let rows_out: u64 = written.iter().map(|f| f.rows).sum();
+        let bytes_out: u64 = written.iter().map(|f| f.bytes).sum();
+        let mut staged = StagedPartition {
+            moves,
+            deletes: choice.merge.iter().map(|f| f.rel.clone()).collect(),
+            settled: choice.settled.clone(),
+            rows_before,
+            new_in: buffer.rows,
+            new_written: stats.new_written,
+            new_duplicates: 0,
+            lake_written: stats.lake_written,
+            lake_duplicates: stats.lake_duplicates,
+            conflicts,
+            bytes_out,
+        };
+        staged.new_duplicates = buffer
+            .duplicates
+            .checked_add(merged_duplicates)
+            .and_then(|d| d.checked_add(stats.new_duplicates))
+            .ok_or(Reconcile::overflow("duplicates"))?;
+        staged.settled.extend(
+            staged
+                .moves
+                .iter()
+                .zip(&written)
+                .map(|((staged_rel, _), f)| LakeFile {
+                    rel: staged_rel.clone(),
+                    size: f.bytes,
+                }),
+        );
+        // Every row accounted for, checked, before anything is committed.
+        let check = |what: &str, left: Option<u64>, right: Option<u64>| match (left, right) {
+            (Some(l), Some(r)) if l == r => Ok(()),
+            _ => Err(CompactError::Reconcile(Reconcile {
+                what: format!("{key}: {what}: {left:?} against {right:?}"),
+            })),
+        };
+        check(
+            "new records taken = written + duplicates",
+            Some(staged.new_in),
+            staged.new_written.checked_add(staged.new_duplicates),
+        )?;
+        check(
+            "rows of replaced files = rewritten + duplicates",
+            Some(staged.rows_before),
+            staged.lake_written.checked_add(staged.lake_duplicates),
+        )?;
+        check(
+            "rows in the new files = new + rewritten",
+            Some(rows_out),
+            staged.new_written.checked_add(staged.lake_written),
+        )?;
+        Ok(match prior {
+            None => staged,
+            Some(mut p) => {
+                p.moves.append(&mut staged.moves);
+                p.settled = staged.settled;
+                p.new_in += staged.new_in;
+                p.new_written += staged.new_written;
+                p.new_duplicates += staged.new_duplicates;
+                p.conflicts.absorb(staged.conflicts);
+                p.bytes_out += staged.bytes_out;
+                p
+            }
+        })
+    }
+
+    /// Merges spill files into one; with the duplicates dropped.
+    fn merge_spills(
+        &self,
+        key: &PartitionKey,
+        spills: &[Spill],
+        seq: usize,
+    ) -> Result<(Spill, u64), CompactError> {
+        let mut runs: Vec<(Origin, Box<dyn SortedRun>)> = Vec::new();
+        for s in spills {
+            runs.push((Origin::New, Box::new(SpillRun::open(s)?)));
+        }
+        let mut m = StreamMerge::new(runs, 8192);
+        let path = self.spill_dir.join(format!(
+            "{}-merged-{seq:06}.spill",
+            key.hive_path().replace('/', "_")
+        ));
+        let mut w = SpillWriter::create(&path)?;
+        while let Some(chunk) = m.next_chunk()? {
+            for batch in spill::batches(&chunk)? {
+                w.write(&batch)?;
+            }
+        }
+        Ok((w.finish()?, m.stats.new_duplicates))
+    }
+}
+
+/// Rows of a batch about `batch_bytes` big, for rows like `merged`'s.
+fn batch_rows(merged: &Merged, batch_bytes: usize) -> usize {
+    let per_row = merged
+        .memory_size()
+        .checked_div(merged.num_rows())
+        .unwrap_or(1024)
+        .max(1);
+    (batch_bytes / per_row).clamp(16, 8192)
+}
+
+/// The new rows still in memory, as a sorted run.
+struct MergedRun {
+    merged: Merged,
+    at: usize,
+    rows: usize,
+}
+
+impl MergedRun {
+    fn new(merged: Merged, rows: usize) -> Self {
+        Self {
+            merged,
+            at: 0,
+            rows,
+        }
+    }
+}
+
+impl SortedRun for MergedRun {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, SinkError> {
+        let n = self.merged.num_rows();
+        if self.at >= n {
+            return Ok(None);
+        }
+        let chunk = self.merged.chunk(self.at, self.rows.min(n - self.at));
+        // One piece at a time: a long run is a slice, no copy.
+        let rows = chunk.rows(0);
+        let columns = (0..schema::arrow_schema().fields().len())
+            .map(|c| chunk.column(0, c))
+            .collect();
+        self.at += rows;
+        Ok(Some(
+            RecordBatch::try_new(schema::arrow_schema(), columns).expect("the lake schema"),
+        ))
+    }
+}
+
+/// Where a staged file goes: a local file, or an S3 object (one PUT when
+/// small, a multipart upload once it passes 16 MiB).
+fn open_sink(
+    lake: &Lake,
+    rel: &str,
+    handle: &tokio::runtime::Handle,
+) -> Result<Box<dyn FileSink>, SinkError> {
+    lake.loc.requests.count(crate::store::RequestKind::Put);
+    if let Some(path) = lake.loc.local_path(rel) {
+        let io = |source| SinkError::Io {
+            file: lake.loc.url_of_relative(rel),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let f = std::fs::File::create(&path).map_err(io)?;
+        return Ok(Box::new(LocalSink {
+            out: std::io::BufWriter::with_capacity(1 << 20, f),
+            url: lake.loc.url_of_relative(rel),
+        }));
+    }
+    Ok(Box::new(S3Sink {
+        lake: lake.clone(),
+        rel: rel.to_string(),
+        handle: handle.clone(),
+        buf: Vec::new(),
+        upload: None,
+    }))
+}
+
+struct LocalSink {
+    out: std::io::BufWriter<std::fs::File>,
+    url: String,
+}
+
+impl Write for LocalSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl FileSink for LocalSink {
+    fn finish(mut self: Box<Self>) -> Result<(), SinkError> {
+        self.out.flush().map_err(|source| SinkError::Io {
+            file: self.url.clone(),
+            source,
+        })
+    }
+}
+
+const SINGLE_PUT: usize = 16 << 20;
+
+struct S3Sink {
+    lake: Lake,
+    rel: String,
+    handle: tokio::runtime::Handle,
+    buf: Vec<u8>,
+    upload: Option<WriteMultipart>,
+}
+
+impl S3Sink {
+    fn store_err(&self, e: impl std::fmt::Display) -> std::io::Error {
+        std::io::Error::other(format!("{}: {e}", self.lake.loc.url_of_relative(&self.rel)))
+    }
+}
+
+impl Write for S3Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(buf);
+        if self.buf.len() >= SINGLE_PUT {
+            if self.upload.is_none() {
+                let up = self
+                    .handle
+                    .block_on(self.lake.upload(&self.rel))
+                    .map_err(|e| self.store_err(e))?;
+                self.upload = Some(up);
+            }
+            let _guard = self.handle.enter();
+            let up = self.upload.as_mut().expect("started");
+            self.handle
+                .block_on(up.wait_for_capacity(4))
+                .map_err(|e| std::io::Error::other(crate::store::describe(&e)))?;
+            up.write(&self.buf);
+            self.buf.clear();
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl FileSink for S3Sink {
+    fn finish(mut self: Box<Self>) -> Result<(), SinkError> {
+        let buf = std::mem::take(&mut self.buf);
+        match self.upload.take() {
+            None => self
+                .handle
+                .block_on(self.lake.put(&self.rel, buf))
+                .map_err(|e| SinkError::Store(e.to_string())),
+            Some(mut up) => {
+                let _guard = self.handle.enter();
+                up.write(&buf);
+                self.handle.block_on(up.finish()).map(|_| ()).map_err(|e| {
+                    SinkError::Store(format!(
+                        "{}: {}",
+                        self.lake.loc.url_of_relative(&self.rel),
+                        crate::store::describe(&e)
+                    ))
+                })
+            }
+        }
+    }
+}
+
+type StageResult = (PartitionKey, Result<StagedPartition, CompactError>);
+
+/// Stages partitions on the rayon pool while the main thread decodes the
+/// next chunk. At most `limit` are in flight, since each holds a
+/// partition's rows in memory; `stage` waits for one to finish beyond that.
+/// Dropping the stager waits for every job, so no job outlives the run's
+/// runtime.
+pub struct Stager {
+    staging: Arc<Staging>,
+    limit: usize,
+    tx: mpsc::Sender<StageResult>,
+    rx: mpsc::Receiver<StageResult>,
+    in_flight: HashMap<PartitionKey, ()>,
+    done: std::collections::BTreeMap<PartitionKey, StagedPartition>,
+    error: Option<CompactError>,
+}
+
+impl Stager {
+    pub fn new(staging: Staging, limit: usize) -> Self {
+        let (tx, rx) = mpsc::channel();
+        Self {
+            staging: Arc::new(staging),
+            limit: limit.max(1),
+            tx,
+            rx,
+            in_flight: HashMap::new(),
+            done: Default::default(),
+            error: None,
+        }
+    }
+
+    pub fn is_staging(&self, key: &PartitionKey) -> bool {
+        self.in_flight.contains_key(key)
+    }
+
+    /// Starts staging `buffer`.
+    pub fn stage(
+        &mut self,
+        pool: &rayon::ThreadPool,
+        key: PartitionKey,
+        buffer: PartitionBuffer,
+    ) -> Result<(), CompactError> {
+        while self.in_flight.len() >= self.limit || self.in_flight.contains_key(&key) {
+            self.receive_one();
+        }
+        if let Some(e) = self.error.take() {
+            self.drain();
+            return Err(e);
+        }
+        let prior = self.done.remove(&key);
+        let (staging, tx) = (self.staging.clone(), self.tx.clone());
+        self.in_flight.insert(key.clone(), ());
+        pool.spawn(move || {
+            let staged = staging.stage(&key, buffer, prior);
+            // The receiver lives until every job has reported.
+            let _ = tx.send((key, staged));
+        });
+        Ok(())
+    }
+
+    fn receive_one(&mut self) {
+        let (key, staged) = self.rx.recv().expect("the stager holds a sender");
+        self.in_flight.remove(&key);
+        match staged {
+            Ok(s) => {
+                self.done.insert(key, s);
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        while !self.in_flight.is_empty() {
+            self.receive_one();
+        }
+    }
+
+    /// Every partition staged, in key order; the first error, if any.
+    pub fn finish(mut self) -> Result<Vec<(PartitionKey, StagedPartition)>, CompactError> {
+        self.drain();
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        Ok(std::mem::take(&mut self.done).into_iter().collect())
+    }
+}
+
+impl Drop for Stager {
+    fn drop(&mut self) {
+        self.drain();
+    }
+}

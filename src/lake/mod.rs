@@ -1,0 +1,446 @@
+//! The lake's files and its state under `LAKE/_traillake/` ([`layout`]),
+//! and the commit protocol that keeps the two consistent.
+//!
+//! Commit protocol (works on a local disk and on S3, which has no atomic
+//! multi-object rename):
+//! 1. every file of the run is written under `staging/<run>/`: new data
+//!    files, ledger segments, the run report, quarantined records and the
+//!    source state;
+//! 2. the journal is written in one PUT: the moves (staged -> final name)
+//!    and the files to delete (data files replaced, ledger segments
+//!    compacted); from here on the run is committed;
+//! 3. the data moves, the data deletes, then the state moves and deletes
+//!    are carried out;
+//! 4. the journal and the staging folder are deleted.
+//!
+//! A run that dies before step 2 leaves only staging, which the next run
+//! deletes (roll back): nothing of it counts, so its input is read again.
+//! A run that dies after it leaves the journal, which the next run carries
+//! out again before anything else (roll forward): every step is
+//! idempotent. So the quarantined records and the report of a run are
+//! there exactly when its ledger is. New files have new names (the run id
+//! is in them), so a reader never sees a half-written file; a reader that
+//! wants a consistent view while a journal exists applies it to what it
+//! lists ([`Lake::journals`]), as `traillake query` does.
+
+pub mod layout;
+pub mod lease;
+pub mod ledger;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStoreExt, PutPayload, WriteMultipart};
+use serde::{Deserialize, Serialize};
+
+use crate::partition::PartitionKey;
+use crate::store::{describe, Location};
+use layout::Owner;
+
+pub use layout::STATE_DIR;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("{url}: {reason}")]
+    Store { url: String, reason: String },
+    #[error("{url}: unreadable state file: {source}")]
+    State {
+        url: String,
+        source: serde_json::Error,
+    },
+    #[error("{0}")]
+    Lease(String),
+}
+
+/// The switch a run makes, written before it makes it. Paths are relative
+/// to the lake's root.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Journal {
+    pub run_id: String,
+    /// `(staged, final)`: data files first, then state files.
+    pub moves: Vec<(String, String)>,
+    /// Files the run replaces or compacts away.
+    pub deletes: Vec<String>,
+}
+
+impl Journal {
+    fn data_first<'a>(items: impl Iterator<Item = &'a String> + Clone) -> Vec<&'a String> {
+        let state = |p: &&String| p.starts_with(&format!("{STATE_DIR}/"));
+        items
+            .clone()
+            .filter(|p| !state(p))
+            .chain(items.filter(state))
+            .collect()
+    }
+}
+
+/// The lake at one location.
+#[derive(Clone, Debug)]
+pub struct Lake {
+    pub loc: Location,
+}
+
+impl Lake {
+    pub fn new(loc: Location) -> Self {
+        Self { loc }
+    }
+
+    pub fn store_error(&self, path: &Path, e: &object_store::Error) -> LakeError {
+        LakeError::Store {
+            url: self.loc.url_of(path),
+            reason: describe(e),
+        }
+    }
+
+    /// A path in the lake, from a path relative to its root.
+    pub fn path(&self, rel: &str) -> Path {
+        self.loc.child(rel)
+    }
+
+    /// Writes one object. Large files go up in parts of `MULTIPART_PART`
+    /// bytes, a few at a time (S3 takes at most 5 GiB in one PUT, and parts
+    /// retry alone).
+    pub async fn put(&self, rel: &str, data: Vec<u8>) -> Result<(), LakeError> {
+        const MULTIPART_THRESHOLD: usize = 16 << 20;
+        let path = self.path(rel);
+        let store = &self.loc.store;
+        if data.len() <= MULTIPART_THRESHOLD {
+            store
+                .put(&path, PutPayload::from(data))
+                .await
+                .map_err(|e| self.store_error(&path, &e))?;
+            return Ok(());
+        }
+        let mut writer = self.upload(rel).await?;
+        for chunk in data.chunks(MULTIPART_PART) {
+            writer
+                .wait_for_capacity(4)
+                .await
+                .map_err(|e| self.store_error(&path, &e))?;
+            writer.write(chunk);
+        }
+        writer
+            .finish()
+            .await
+            .map_err(|e| self.store_error(&path, &e))?;
+        Ok(())
+    }
+
+    /// Writes a local file's bytes to `rel`, a part at a time.
+    pub async fn put_file(&self, rel: &str, file: &std::path::Path) -> Result<(), LakeError> {
+        let io = |e: std::io::Error| LakeError::Store {
+            url: self.loc.url_of_relative(rel),
+            reason: format!("copying {}: {e}", file.display()),
+        };
+        if let Some(dest) = self.loc.local_path(rel) {
+            if let Some(dir) = dest.parent() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            std::fs::copy(file, dest).map_err(io)?;
+            return Ok(());
+        }
+        let size = std::fs::metadata(file).map_err(io)?.len() as usize;
+        if size <= MULTIPART_PART * 2 {
+            return self.put(rel, std::fs::read(file).map_err(io)?).await;
+        }
+        use std::io::Read;
+        let path = self.path(rel);
+        let mut writer = self.upload(rel).await?;
+        let mut f = std::fs::File::open(file).map_err(io)?;
+        let mut buf = vec![0u8; MULTIPART_PART];
+        loop {
+            let n = f.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            writer
+                .wait_for_capacity(4)
+                .await
+                .map_err(|e| self.store_error(&path, &e))?;
+            writer.write(&buf[..n]);
+        }
+        writer
+            .finish()
+            .await
+            .map_err(|e| self.store_error(&path, &e))?;
+        Ok(())
+    }
+
+    /// A multipart upload to `rel`, for files written as they are encoded.
+    pub async fn upload(&self, rel: &str) -> Result<WriteMultipart, LakeError> {
+        let path = self.path(rel);
+        let upload = self
+            .loc
+            .store
+            .put_multipart(&path)
+            .await
+            .map_err(|e| self.store_error(&path, &e))?;
+        Ok(WriteMultipart::new_with_chunk_size(upload, MULTIPART_PART))
+    }
+
+    pub async fn get(&self, rel: &str) -> Result<bytes::Bytes, LakeError> {
+        let path = self.path(rel);
+        let r = self
+            .loc
+            .store
+            .get(&path)
+            .await
+            .map_err(|e| self.store_error(&path, &e))?;
+        r.bytes().await.map_err(|e| self.store_error(&path, &e))
+    }
+
+    /// `get`, with a missing object as `None`.
+    pub async fn get_if_exists(&self, rel: &str) -> Result<Option<bytes::Bytes>, LakeError> {
+        let path = self.path(rel);
+        match self.loc.store.get(&path).await {
+            Ok(r) => Ok(Some(
+                r.bytes().await.map_err(|e| self.store_error(&path, &e))?,
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.store_error(&path, &e)),
+        }
+    }
+
+    /// Reads a JSON state file.
+    pub async fn get_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        rel: &str,
+    ) -> Result<Option<T>, LakeError> {
+        let Some(data) = self.get_if_exists(rel).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&data)
+            .map(Some)
+            .map_err(|source| LakeError::State {
+                url: self.loc.url_of_relative(rel),
+                source,
+            })
+    }
+
+    /// Every object below `rel`, in name order.
+    pub async fn list(&self, rel: &str) -> Result<Vec<ObjectMeta>, LakeError> {
+        let prefix = self.path(rel);
+        let mut v: Vec<ObjectMeta> = self
+            .loc
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.store_error(&prefix, &e))?;
+        v.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(v)
+    }
+
+    /// The objects directly in folder `rel` and its subfolders' names.
+    pub async fn list_dir(&self, rel: &str) -> Result<(Vec<ObjectMeta>, Vec<String>), LakeError> {
+        let prefix = self.path(rel);
+        let r = self
+            .loc
+            .store
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(|e| self.store_error(&prefix, &e))?;
+        let mut objects = r.objects;
+        objects.sort_by(|a, b| a.location.cmp(&b.location));
+        let mut dirs: Vec<String> = r
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        dirs.sort();
+        Ok((objects, dirs))
+    }
+
+    /// Data files of a partition, in name order, with their sizes.
+    pub async fn partition_files(&self, key: &PartitionKey) -> Result<Vec<LakeFile>, LakeError> {
+        let (objects, _) = self.list_dir(&key.hive_path()).await?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|m| {
+                let name = m.location.filename()?.to_string();
+                layout::is_data_file(&name).then(|| LakeFile {
+                    rel: format!("{}/{name}", key.hive_path()),
+                    size: m.size,
+                })
+            })
+            .collect())
+    }
+
+    /// Every data file of the lake, with its partition.
+    pub async fn all_files(&self) -> Result<Vec<(PartitionKey, LakeFile)>, LakeError> {
+        let files = self.list("").await?;
+        Ok(files
+            .into_iter()
+            .filter_map(|m| {
+                let rel = self.loc.relative(&m.location);
+                let name = rel.rsplit('/').next().unwrap_or("");
+                if !layout::is_data_file(name) {
+                    return None;
+                }
+                PartitionKey::from_hive_path(&rel).map(|k| (k, LakeFile { rel, size: m.size }))
+            })
+            .collect())
+    }
+
+    /// Journals of committed runs not yet fully carried out.
+    pub async fn journals(&self) -> Result<Vec<Journal>, LakeError> {
+        let mut out = Vec::new();
+        for meta in self.list(&layout::journal_dir()).await? {
+            let rel = self.loc.relative(&meta.location);
+            // A journal carried out meanwhile is gone: nothing to apply.
+            if let Some(j) = self.get_json::<Journal>(&rel).await? {
+                out.push(j);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Finishes any committed run that was interrupted (roll forward), then
+    /// drops staged files of runs that never committed (roll back). Returns
+    /// the run ids rolled forward. Only `owner`'s own runs are touched:
+    /// other shards may be running right now.
+    pub async fn recover(&self, owner: Owner) -> Result<Vec<String>, LakeError> {
+        let mut rolled = Vec::new();
+        for journal in self.journals().await? {
+            if owner.ran(&journal.run_id) {
+                self.apply(&journal).await?;
+                rolled.push(journal.run_id);
+            }
+        }
+        if let Some(state) = self.loc.local_path(STATE_DIR) {
+            remove_partial_puts(&state, &|name| owner.ran(name));
+        }
+        let (_, runs) = self.list_dir(&layout::staging_dir()).await?;
+        for run in runs {
+            if owner.ran(&run) {
+                self.delete_prefix(&layout::staging_run(&run)).await?;
+            }
+        }
+        Ok(rolled)
+    }
+
+    /// Commits a run whose files are all staged (steps 2-4 above).
+    pub async fn commit(&self, journal: &Journal) -> Result<(), LakeError> {
+        let data = serde_json::to_vec_pretty(journal).expect("journal serializes");
+        self.put(&layout::journal(&journal.run_id), data).await?;
+        self.apply(journal).await
+    }
+
+    async fn apply(&self, journal: &Journal) -> Result<(), LakeError> {
+        let store = &self.loc.store;
+        let finals: Vec<&String> = journal.moves.iter().map(|(_, to)| to).collect();
+        let order = Journal::data_first(finals.iter().copied());
+        let deletes = Journal::data_first(journal.deletes.iter());
+        let state = |p: &str| p.starts_with(&format!("{STATE_DIR}/"));
+        // Data moves, data deletes, state moves, state deletes.
+        for phase in [false, true] {
+            for to_rel in order.iter().filter(|p| state(p) == phase) {
+                let from_rel = &journal
+                    .moves
+                    .iter()
+                    .find(|(_, to)| to == *to_rel)
+                    .expect("a move's target")
+                    .0;
+                let (from, to) = (self.path(from_rel), self.path(to_rel));
+                match store.rename(&from, &to).await {
+                    Ok(()) => {}
+                    // Already moved by an earlier, interrupted attempt.
+                    Err(object_store::Error::NotFound { .. }) if store.head(&to).await.is_ok() => {}
+                    Err(e) => return Err(self.store_error(&from, &e)),
+                }
+            }
+            for rel in deletes.iter().filter(|p| state(p) == phase) {
+                let p = self.path(rel);
+                match store.delete(&p).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(self.store_error(&p, &e)),
+                }
+            }
+        }
+        let jp = self.path(&layout::journal(&journal.run_id));
+        match store.delete(&jp).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(self.store_error(&jp, &e)),
+        }
+        self.delete_prefix(&layout::staging_run(&journal.run_id))
+            .await
+    }
+
+    pub async fn delete(&self, rel: &str) -> Result<(), LakeError> {
+        let p = self.path(rel);
+        match self.loc.store.delete(&p).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.store_error(&p, &e)),
+        }
+    }
+
+    pub async fn delete_prefix(&self, rel: &str) -> Result<(), LakeError> {
+        let store = &self.loc.store;
+        let prefix = self.path(rel);
+        let paths = store.list(Some(&prefix)).map_ok(|m| m.location).boxed();
+        let results: Vec<_> = store.delete_stream(paths).collect().await;
+        for r in results {
+            match r {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.store_error(&prefix, &e)),
+            }
+        }
+        if let Some(local) = self.loc.local_path(rel) {
+            let _ = remove_empty_dirs(&local);
+        }
+        Ok(())
+    }
+}
+
+/// Parts of a multipart upload.
+pub const MULTIPART_PART: usize = 8 << 20;
+
+/// A data file of the lake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LakeFile {
+    /// Relative to the lake's root.
+    pub rel: String,
+    pub size: u64,
+}
+
+impl LakeFile {
+    pub fn name(&self) -> &str {
+        self.rel.rsplit('/').next().unwrap_or("")
+    }
+}
+
+/// A local put writes `<name>#<n>` and renames it; a run killed in between
+/// leaves that file, which object_store's listing hides. Remove the ones of
+/// runs this one owns (their names carry the run id).
+fn remove_partial_puts(dir: &std::path::Path, mine: &dyn Fn(&str) -> bool) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let p = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if p.is_dir() {
+            remove_partial_puts(&p, mine);
+        } else if name.contains('#') && mine(&name) {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+}
+
+/// Local disk keeps empty folders that S3 would not have: remove them so an
+/// emptied staging area leaves no trace.
+fn remove_empty_dirs(dir: &std::path::Path) -> std::io::Result<bool> {
+    if !dir.is_dir() {
+        return Ok(false);
+    }
+    let mut empty = true;
+    for entry in std::fs::read_dir(dir)? {
+        let p = entry?.path();
+        if !(p.is_dir() && remove_empty_dirs(&p)?) {
+            empty = false;
+        }
+    }
+    if empty {
+        std::fs::remove_dir(dir)?;
+    }
+    Ok(empty)
+}

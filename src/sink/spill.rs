@@ -1,0 +1,213 @@
+//! Spill files: a large partition's new rows, sorted and with each event
+//! kept once, written to local disk as Arrow IPC (LZ4) in batches of a
+//! bounded size, and read back as a sorted run. IPC costs a copy, where
+//! Parquet would cost an encoding: the rows are encoded once, when they
+//! reach the lake.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+use arrow::ipc::CompressionType;
+
+use super::stream::SortedRun;
+use super::{Chunk, Merged, SinkError};
+use crate::schema;
+
+/// A spill file written.
+#[derive(Debug, Clone)]
+pub struct Spill {
+    pub path: PathBuf,
+    pub rows: u64,
+    /// Bytes on disk.
+    pub bytes: u64,
+    /// `eventtime` of its first and last rows.
+    pub first: String,
+    pub last: String,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> SinkError + '_ {
+    move |source| SinkError::Io {
+        file: path.display().to_string(),
+        source,
+    }
+}
+
+fn arrow_err(path: &Path) -> impl Fn(arrow::error::ArrowError) -> SinkError + '_ {
+    move |source| SinkError::Arrow {
+        file: path.display().to_string(),
+        source,
+    }
+}
+
+/// Writes sorted batches to a spill file.
+pub struct SpillWriter {
+    path: PathBuf,
+    w: StreamWriter<BufWriter<File>>,
+    rows: u64,
+    first: Option<String>,
+    last: String,
+}
+
+impl SpillWriter {
+    pub fn create(path: &Path) -> Result<Self, SinkError> {
+        let file = File::create(path).map_err(io(path))?;
+        let options = IpcWriteOptions::default()
+            .try_with_compression(Some(CompressionType::LZ4_FRAME))
+            .map_err(arrow_err(path))?;
+        let w = StreamWriter::try_new_with_options(
+            BufWriter::with_capacity(1 << 20, file),
+            &schema::arrow_schema(),
+            options,
+        )
+        .map_err(arrow_err(path))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            w,
+            rows: 0,
+            first: None,
+            last: String::new(),
+        })
+    }
+
+    /// Appends a batch of rows that follow the ones written before.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let times = batch
+            .column(schema::column_index(schema::EVENT_TIME))
+            .as_string::<i32>();
+        let time = |r: usize| (!times.is_null(r)).then(|| times.value(r).to_string());
+        if self.first.is_none() {
+            self.first = Some(time(0).unwrap_or_default());
+        }
+        if let Some(t) = time(n - 1) {
+            self.last = t;
+        }
+        self.rows += n as u64;
+        self.w.write(batch).map_err(arrow_err(&self.path))
+    }
+
+    pub fn finish(mut self) -> Result<Spill, SinkError> {
+        self.w.finish().map_err(arrow_err(&self.path))?;
+        let inner = self.w.into_inner().map_err(arrow_err(&self.path))?;
+        inner
+            .into_inner()
+            .map_err(|e| io(&self.path)(e.into_error()))?;
+        let bytes = std::fs::metadata(&self.path).map_err(io(&self.path))?.len();
+        Ok(Spill {
+            path: self.path,
+            rows: self.rows,
+            bytes,
+            first: self.first.unwrap_or_default(),
+            last: self.last,
+        })
+    }
+}
+
+/// The rows of `chunk` as batches of the lake schema.
+pub fn batches(chunk: &dyn Chunk) -> Result<Vec<RecordBatch>, SinkError> {
+    let schema = schema::arrow_schema();
+    (0..chunk.pieces())
+        .map(|p| {
+            let columns = (0..schema.fields().len())
+                .map(|c| chunk.column(p, c))
+                .collect();
+            RecordBatch::try_new(schema.clone(), columns).map_err(|source| SinkError::Arrow {
+                file: "<spill>".into(),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// Writes merged rows to `path`, in batches of about `batch_bytes`.
+pub fn write(path: &Path, merged: &Merged, batch_bytes: usize) -> Result<Spill, SinkError> {
+    let rows = merged.num_rows();
+    let per_row = merged.memory_size().checked_div(rows).unwrap_or(1).max(1);
+    let batch_rows = (batch_bytes / per_row).clamp(1, 65_536);
+    let mut w = SpillWriter::create(path)?;
+    let mut at = 0;
+    while at < rows {
+        let n = batch_rows.min(rows - at);
+        for batch in batches(&merged.chunk(at, n))? {
+            w.write(&batch)?;
+        }
+        at += n;
+    }
+    w.finish()
+}
+
+/// A spill file read back, a batch at a time.
+pub struct SpillRun {
+    path: PathBuf,
+    reader: StreamReader<BufReader<File>>,
+}
+
+impl SpillRun {
+    pub fn open(spill: &Spill) -> Result<Self, SinkError> {
+        let path = spill.path.clone();
+        let file = File::open(&path).map_err(io(&path))?;
+        let reader = StreamReader::try_new(BufReader::with_capacity(1 << 20, file), None)
+            .map_err(arrow_err(&path))?;
+        Ok(Self { path, reader })
+    }
+}
+
+impl SortedRun for SpillRun {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, SinkError> {
+        match self.reader.next() {
+            None => Ok(None),
+            Some(r) => r
+                .map(|b| {
+                    Some(
+                        b.with_schema(schema::arrow_schema())
+                            .expect("spills have the lake schema"),
+                    )
+                })
+                .map_err(arrow_err(&self.path)),
+        }
+    }
+}
+
+/// A folder for one run's spill files, removed when dropped; folders left
+/// by runs that died are removed when the next run makes its own.
+pub struct SpillDir {
+    pub path: PathBuf,
+}
+
+impl SpillDir {
+    /// `traillake-spill-<run>` under `root`.
+    pub fn create(root: &Path, run_id: &str) -> Result<Self, SinkError> {
+        if let Ok(entries) = std::fs::read_dir(root) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                let Some(run) = name.strip_prefix("traillake-spill-") else {
+                    continue;
+                };
+                // The run id ends with its process id, in hex.
+                let pid = run
+                    .rsplit('-')
+                    .next()
+                    .and_then(|p| u32::from_str_radix(p, 16).ok());
+                if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let path = root.join(format!("traillake-spill-{run_id}"));
+        std::fs::create_dir_all(&path).map_err(io(&path))?;
+        Ok(Self { path })
+    }
+}
+
+impl Drop for SpillDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
