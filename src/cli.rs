@@ -38,9 +38,18 @@ pub struct QueryArgs {
     /// The lake (default: config `lake`).
     #[arg(long, value_name = "LAKE")]
     pub lake: Option<String>,
-    /// One SQL statement over the table `cloudtrail`.
-    #[arg(value_name = "SQL", conflicts_with_all = ["preset", "list_presets"])]
+    /// SQL over the table `cloudtrail`: one statement or several separated
+    /// by `;`, comments allowed; `-` reads it from standard input. Without
+    /// SQL, --file or --preset, and on a terminal: an interactive prompt.
+    #[arg(
+        value_name = "SQL",
+        allow_hyphen_values = true,
+        conflicts_with_all = ["preset", "list_presets", "file"]
+    )]
     pub sql: Option<String>,
+    /// Read the SQL from FILE (`-` for standard input).
+    #[arg(long, short = 'f', value_name = "FILE", conflicts_with_all = ["preset", "list_presets"])]
+    pub file: Option<PathBuf>,
     /// Run a named query (see --list-presets).
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
@@ -51,7 +60,7 @@ pub struct QueryArgs {
     #[arg(long)]
     pub list_presets: bool,
     #[arg(long, value_enum, default_value = "table")]
-    pub format: traillake::query::Format,
+    pub format: Format,
     /// Also print partitions and files kept and pruned, row groups pruned
     /// and bytes scanned (on stderr).
     #[arg(long)]
@@ -89,6 +98,45 @@ pub struct ScanCostArgs {
     pub ip_ranges: Option<PathBuf>,
 }
 
+/// Output format of `query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns, for people.
+    Table,
+    /// RFC 4180 with a header row.
+    Csv,
+    /// One JSON object per row, columns in SELECT order.
+    Json,
+}
+
+impl From<Format> for traillake::query::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Table => Self::Table,
+            Format::Csv => Self::Csv,
+            Format::Json => Self::Json,
+        }
+    }
+}
+
+/// How the DDL's table finds its partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Style {
+    /// Athena partition projection: no partition maintenance at all.
+    Projection,
+    /// A plain Hive table, partitions registered by MSCK REPAIR TABLE.
+    Hive,
+}
+
+impl From<Style> for traillake::ddl::Style {
+    fn from(s: Style) -> Self {
+        match s {
+            Style::Projection => Self::Projection,
+            Style::Hive => Self::Hive,
+        }
+    }
+}
+
 /// Output format of `scan-cost`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CostFormat {
@@ -116,7 +164,7 @@ pub struct DdlArgs {
     pub location: Option<String>,
     /// projection: Athena partition projection; hive: plain table + MSCK REPAIR.
     #[arg(long, value_enum, default_value = "projection")]
-    pub style: traillake::ddl::Style,
+    pub style: Style,
     /// With --style hive: one ALTER TABLE ADD PARTITION per partition in the lake.
     #[arg(long)]
     pub add_partitions: bool,

@@ -13,7 +13,7 @@ use crate::partition::PartitionKey;
 use crate::schema::{self, Column, Kind, COLUMNS, PARTITION_COLUMNS};
 
 /// How the table finds its partitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
     /// Athena partition projection: no partition maintenance at all.
     Projection,
@@ -44,8 +44,15 @@ pub struct DdlOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DdlError {
-    #[error("{0}")]
-    Invalid(String),
+    #[error(
+        "the lake has no partitions yet: run `traillake compact` first, or name the accounts \
+         and regions to project with --account and --region"
+    )]
+    NothingToProject,
+    #[error("{value:?} is not a valid partition value")]
+    BadValue { value: String },
+    #[error("--until-year {until} is before the lake's first year {first}")]
+    UntilBeforeFirst { until: u32, first: u32 },
 }
 
 /// Hive type text of a column: `string`, `struct<a:string,...>`,
@@ -193,17 +200,11 @@ fn projection_properties(
     let accounts = values(|k| &k.account, &opts.extra_accounts);
     let regions = values(|k| &k.region, &opts.extra_regions);
     if accounts.is_empty() || regions.is_empty() {
-        return Err(DdlError::Invalid(
-            "the lake has no partitions yet: run `traillake compact` first, or name the \
-             accounts and regions to project with --account and --region"
-                .to_string(),
-        ));
+        return Err(DdlError::NothingToProject);
     }
     for v in accounts.iter().chain(&regions) {
         if !crate::partition::is_partition_value(v) {
-            return Err(DdlError::Invalid(format!(
-                "{v:?} is not a valid partition value"
-            )));
+            return Err(DdlError::BadValue { value: v.clone() });
         }
     }
     let years: BTreeSet<u32> = partitions
@@ -218,9 +219,7 @@ fn projection_properties(
         .max()
         .unwrap_or(first);
     if last < first {
-        return Err(DdlError::Invalid(format!(
-            "--until-year {last} is before the lake's first year {first}"
-        )));
+        return Err(DdlError::UntilBeforeFirst { until: last, first });
     }
     let join = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(",");
     let template = format!(
@@ -276,17 +275,6 @@ fn raw_table(opts: &DdlOptions, raw: &str) -> String {
 }
 
 /// The partitions a lake holds, from its folder names.
-pub fn lake_partitions(lake: &str) -> Result<BTreeSet<PartitionKey>, String> {
-    let loc = crate::store::Location::parse(lake, false).map_err(|e| e.to_string())?;
-    let lake = crate::lake::Lake::new(loc);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let files = rt.block_on(lake.all_files()).map_err(|e| e.to_string())?;
-    Ok(files.into_iter().map(|(k, _)| k).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

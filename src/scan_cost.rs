@@ -44,8 +44,8 @@ use datafusion::prelude::SessionContext;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use crate::partition::PathHints;
-use crate::query::{self, AwsRanges, QueryError};
+use crate::partition::{PartitionKey, PathHints};
+use crate::query::{self, LakeSession, QueryError};
 use crate::schema::PARTITION_COLUMNS;
 use crate::source::{self, SourceFilter};
 use crate::store::Location;
@@ -56,6 +56,31 @@ pub const DEFAULT_PRICE_PER_TB: f64 = 5.0;
 const MIN_BILLED_BYTES: u64 = 10 << 20;
 const MB: u64 = 1 << 20;
 const TB: f64 = (1u64 << 40) as f64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CostError {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("{url}: listing failed: {reason}")]
+    Listing { url: String, reason: String },
+    #[error("{file}: {reason}")]
+    Footer { file: String, reason: String },
+    #[error("costing the plan: {0}")]
+    Plan(#[source] datafusion::error::DataFusionError),
+    #[error("{lake}: the lake has no partitions yet; run `traillake compact` first")]
+    NoPartitions { lake: String },
+}
+
+impl CostError {
+    /// Whether the user's input is at fault.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            CostError::Query(q) => q.is_usage(),
+            CostError::NoPartitions { .. } => true,
+            _ => false,
+        }
+    }
+}
 
 /// One query to cost: a label and its SQL.
 #[derive(Debug, Clone)]
@@ -95,21 +120,22 @@ pub fn athena_usd(bytes: u64, price_per_tb: f64) -> f64 {
 /// The built-in query set: every preset. Parameters not given are taken
 /// from the lake: `day` is its newest day, `ip` the busiest source address
 /// of that day.
-pub fn default_queries(
-    lake: &str,
+pub async fn default_queries(
+    session: &LakeSession,
+    lake_url: &str,
+    partitions: &BTreeSet<PartitionKey>,
     params: &[(String, String)],
-) -> Result<Vec<NamedQuery>, QueryError> {
+) -> Result<Vec<NamedQuery>, CostError> {
     let mut params = params.to_vec();
     let has = |params: &[(String, String)], k: &str| params.iter().any(|(p, _)| p == k);
-    let newest = crate::ddl::lake_partitions(lake)
-        .map_err(QueryError::Usage)?
+    let newest = partitions
         .iter()
         .map(|k| (k.year.clone(), k.month.clone(), k.day.clone()))
         .max();
     let Some((year, month, day)) = newest else {
-        return Err(QueryError::Usage(format!(
-            "{lake}: the lake has no partitions yet; run `traillake compact` first"
-        )));
+        return Err(CostError::NoPartitions {
+            lake: lake_url.to_string(),
+        });
     };
     for (k, v) in [("year", &year), ("month", &month), ("day", &day)] {
         if !has(&params, k) {
@@ -122,9 +148,11 @@ pub fn default_queries(
              AND day = '{day}' AND sourceipaddress IS NOT NULL \
              GROUP BY sourceipaddress ORDER BY count(*) DESC, sourceipaddress LIMIT 1"
         );
-        let result = query::run(lake, &sql, AwsRanges::default())?;
-        let ip = result
-            .batches
+        let plan = session.plan(&sql).await?;
+        let batches = datafusion::physical_plan::collect(plan, session.ctx.task_ctx())
+            .await
+            .map_err(QueryError::Execution)?;
+        let ip = batches
             .iter()
             .find(|b| b.num_rows() > 0)
             .map(|b| b.column(0).as_string::<i32>().value(0).to_string())
@@ -174,7 +202,7 @@ struct RawInventory {
 }
 
 impl RawInventory {
-    async fn list(src: &Location) -> Result<Self, QueryError> {
+    async fn list(src: &Location) -> Result<Self, CostError> {
         let walked = source::walk::walk(
             src,
             &source::walk::WalkOptions {
@@ -185,10 +213,10 @@ impl RawInventory {
         )
         .await;
         if let Some((folder, reason)) = walked.failed.first() {
-            return Err(QueryError::Failed(format!(
-                "{}: {reason}",
-                src.url_of_relative(folder)
-            )));
+            return Err(CostError::Listing {
+                url: src.url_of_relative(folder),
+                reason: reason.clone(),
+            });
         }
         let mut by_folder: BTreeMap<[Option<String>; 5], u64> = BTreeMap::new();
         let all = SourceFilter::default();
@@ -222,7 +250,7 @@ impl RawInventory {
             })
             .collect();
         let folders = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-            .map_err(|e| QueryError::Failed(format!("raw folders: {e}")))?;
+            .map_err(|e| CostError::Plan(e.into()))?;
         let bytes: Vec<u64> = by_folder.into_values().collect();
         Ok(Self {
             folders,
@@ -234,11 +262,11 @@ impl RawInventory {
     /// Bytes in the folders that pass `filters` (over the partition
     /// columns). Without filters, everything; a key outside the layout has
     /// no partition values, so any filter drops it.
-    fn bytes_kept(&self, ctx: &SessionContext, filters: &[Expr]) -> Result<u64, QueryError> {
+    fn bytes_kept(&self, ctx: &SessionContext, filters: &[Expr]) -> Result<u64, CostError> {
         let Some(filter) = conjunction(filters.iter().cloned()) else {
             return Ok(self.total);
         };
-        let failed = |e: datafusion::error::DataFusionError| QueryError::Failed(e.to_string());
+        let failed = CostError::Plan;
         // The scan's filters name the table (`cloudtrail.year`); the batch
         // has bare columns.
         let filter = filter
@@ -272,25 +300,22 @@ impl RawInventory {
     }
 }
 
-/// Costs `queries` over the raw logs at `source` and the lake at `lake`.
-pub fn scan_cost(
-    source: &str,
-    lake: &str,
+/// Costs `queries` over the raw logs at `source` and the lake in
+/// `session`, at `price_per_tb`.
+pub async fn scan_cost(
+    source: &Location,
+    lake: &Location,
+    session: &LakeSession,
     queries: &[NamedQuery],
     price_per_tb: f64,
-    ranges: AwsRanges,
-) -> Result<Vec<QueryCost>, QueryError> {
-    query::runtime()?.block_on(async {
-        let src = Location::parse(source, false).map_err(|e| QueryError::Usage(e.to_string()))?;
-        let raw = RawInventory::list(&src).await?;
-        let (ctx, loc) = query::session(lake, ranges).await?;
-        let mut footers = FooterCache::default();
-        let mut out = Vec::with_capacity(queries.len());
-        for q in queries {
-            out.push(cost_one(&ctx, &loc, &raw, &mut footers, q, price_per_tb).await?);
-        }
-        Ok(out)
-    })
+) -> Result<Vec<QueryCost>, CostError> {
+    let raw = RawInventory::list(source).await?;
+    let mut footers = FooterCache::default();
+    let mut out = Vec::with_capacity(queries.len());
+    for q in queries {
+        out.push(cost_one(&session.ctx, lake, &raw, &mut footers, q, price_per_tb).await?);
+    }
+    Ok(out)
 }
 
 async fn cost_one(
@@ -300,11 +325,14 @@ async fn cost_one(
     footers: &mut FooterCache,
     q: &NamedQuery,
     price: f64,
-) -> Result<QueryCost, QueryError> {
-    let failed = |e: datafusion::error::DataFusionError| QueryError::Failed(e.to_string());
-    let df = ctx.sql(&q.sql).await.map_err(query::in_sql)?;
-    let logical = df.clone().into_optimized_plan().map_err(query::in_sql)?;
-    let physical = df.create_physical_plan().await.map_err(query::in_sql)?;
+) -> Result<QueryCost, CostError> {
+    let failed = CostError::Plan;
+    let df = ctx
+        .sql_with_options(&q.sql, query::read_only())
+        .await
+        .map_err(QueryError::Sql)?;
+    let logical = df.clone().into_optimized_plan().map_err(QueryError::Sql)?;
+    let physical = df.create_physical_plan().await.map_err(QueryError::Sql)?;
 
     // Raw side: one full read per scan of the table, and per scan the
     // folders its partition filters keep.
@@ -395,11 +423,14 @@ impl FooterCache {
         store: &Arc<dyn ObjectStore>,
         path: &Path,
         size: u64,
-    ) -> Result<(Arc<ParquetMetaData>, u64), QueryError> {
+    ) -> Result<(Arc<ParquetMetaData>, u64), CostError> {
         if let Some(hit) = self.files.get(path) {
             return Ok(hit.clone());
         }
-        let bad = |reason: String| QueryError::Failed(format!("{path}: {reason}"));
+        let bad = |reason: String| CostError::Footer {
+            file: path.to_string(),
+            reason,
+        };
         if size < 12 {
             return Err(bad("too small to be a Parquet file".into()));
         }
@@ -449,7 +480,7 @@ async fn scan_reads(
     config: &FileScanConfig,
     loc: &Location,
     footers: &mut FooterCache,
-) -> Result<ScanRead, QueryError> {
+) -> Result<ScanRead, CostError> {
     let file_schema = config.file_schema().clone();
     let partition_cols: Vec<String> = config
         .table_partition_cols()
@@ -487,7 +518,7 @@ async fn scan_reads(
                     .zip(file.partition_values.iter().cloned())
                     .collect();
                 let pred = replace_columns_with_literals(pred.clone(), &literals)
-                    .map_err(|e| QueryError::Failed(e.to_string()))?;
+                    .map_err(CostError::Plan)?;
                 // A predicate the statistics cannot use prunes nothing.
                 let pruning = PruningPredicateBuilder::new()
                     .with_file_schema(file_schema.clone())

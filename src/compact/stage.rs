@@ -45,14 +45,117 @@ pub struct PartitionBuffer {
     pub last_chunk: usize,
 }
 
+/// A spill written: the file, and the new rows dropped as duplicates of
+/// others while sorting.
+pub type Spilled = (Spill, u64, Conflicts);
+
+/// Writes rows to a spill file, sorted, each event once.
+fn spill_rows(
+    batches: Vec<RecordBatch>,
+    path: PathBuf,
+    batch_bytes: usize,
+) -> Result<Spilled, CompactError> {
+    let merged = sink::merge(batches);
+    let spill = spill::write(&path, &merged, batch_bytes)?;
+    Ok((spill, merged.duplicates, merged.conflicts))
+}
+
 impl PartitionBuffer {
-    /// Writes the rows in memory to a spill file, sorted, each event once.
-    pub fn spill(&mut self, path: PathBuf, batch_bytes: usize) -> Result<(), CompactError> {
-        let merged = sink::merge(std::mem::take(&mut self.batches));
-        self.duplicates += merged.duplicates;
-        self.conflicts.absorb(merged.conflicts.clone());
-        self.spills.push(spill::write(&path, &merged, batch_bytes)?);
-        self.bytes = 0;
+    fn add_spill(&mut self, (spill, duplicates, conflicts): Spilled) {
+        self.spills.push(spill);
+        self.duplicates += duplicates;
+        self.conflicts.absorb(conflicts);
+    }
+}
+
+/// Spills one partition's rows at a time on the pool, while the main thread
+/// goes on taking in decoded chunks: spilling on the main thread left the
+/// pool without work once the chunk queued ahead was decoded.
+pub struct Spiller {
+    tx: mpsc::Sender<(PartitionKey, Result<Spilled, CompactError>)>,
+    rx: mpsc::Receiver<(PartitionKey, Result<Spilled, CompactError>)>,
+    /// The partition being spilled and the bytes it holds meanwhile.
+    in_flight: Option<(PartitionKey, usize)>,
+    seq: usize,
+    dir: PathBuf,
+    batch_bytes: usize,
+}
+
+impl Spiller {
+    pub fn new(dir: PathBuf, batch_bytes: usize) -> Self {
+        let (tx, rx) = mpsc::channel();
+        Self {
+            tx,
+            rx,
+            in_flight: None,
+            seq: 0,
+            dir,
+            batch_bytes,
+        }
+    }
+
+    /// Bytes of rows being spilled now (still in memory).
+    pub fn bytes(&self) -> usize {
+        self.in_flight.as_ref().map_or(0, |(_, b)| *b)
+    }
+
+    pub fn is_spilling(&self, key: &PartitionKey) -> bool {
+        self.in_flight.as_ref().is_some_and(|(k, _)| k == key)
+    }
+
+    /// Starts spilling `key`'s rows in memory; waits for a spill in flight
+    /// first.
+    pub fn start(
+        &mut self,
+        pool: &rayon::ThreadPool,
+        buffers: &mut HashMap<PartitionKey, PartitionBuffer>,
+        key: PartitionKey,
+    ) -> Result<(), CompactError> {
+        self.wait(buffers)?;
+        let b = buffers.get_mut(&key).expect("a buffered partition");
+        let batches = std::mem::take(&mut b.batches);
+        let bytes = std::mem::take(&mut b.bytes);
+        self.seq += 1;
+        let path = self.dir.join(format!("{:06}.spill", self.seq));
+        let (tx, batch_bytes) = (self.tx.clone(), self.batch_bytes);
+        self.in_flight = Some((key.clone(), bytes));
+        pool.spawn(move || {
+            let result = spill_rows(batches, path, batch_bytes);
+            // The receiver lives as long as the spiller.
+            let _ = tx.send((key, result));
+        });
+        Ok(())
+    }
+
+    /// Hands a finished spill's file to its partition, without waiting.
+    pub fn poll(
+        &mut self,
+        buffers: &mut HashMap<PartitionKey, PartitionBuffer>,
+    ) -> Result<(), CompactError> {
+        if self.in_flight.is_none() {
+            return Ok(());
+        }
+        match self.rx.try_recv() {
+            Ok((key, result)) => {
+                self.in_flight = None;
+                buffers.entry(key).or_default().add_spill(result?);
+                Ok(())
+            }
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Waits for the spill in flight, if any, and hands its file to its
+    /// partition.
+    pub fn wait(
+        &mut self,
+        buffers: &mut HashMap<PartitionKey, PartitionBuffer>,
+    ) -> Result<(), CompactError> {
+        if self.in_flight.take().is_none() {
+            return Ok(());
+        }
+        let (key, result) = self.rx.recv().expect("the spiller holds a sender");
+        buffers.entry(key).or_default().add_spill(result?);
         Ok(())
     }
 }
@@ -189,11 +292,8 @@ impl Staging {
                 for r in settled_runs {
                     runs.push((Origin::Settled, Box::new(r)));
                 }
-                let mut m = StreamMerge::new(runs, batch_rows.max(1024));
-                while let Some(chunk) = m.next_chunk()? {
-                    writer.write(&chunk)?;
-                }
-                m.stats
+                let m = StreamMerge::new(runs, batch_rows.max(1024));
+                merge_into(m, &mut writer)?
             };
             (writer.finish()?, stats)
         };
@@ -293,6 +393,43 @@ impl Staging {
         }
         Ok((w.finish()?, m.stats.new_duplicates))
     }
+}
+
+/// Runs a merge on a thread of its own, two chunks ahead of the writer,
+/// so that merging (reading spills, comparing keys) overlaps encoding
+/// (which fans out over the pool): one large partition at the end of a run
+/// otherwise kept a core idle while it was merged.
+fn merge_into(
+    mut m: StreamMerge,
+    writer: &mut PartitionWriter<'_>,
+) -> Result<sink::stream::StreamStats, CompactError> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel(2);
+        let merger = scope.spawn(move || {
+            loop {
+                match m.next_chunk() {
+                    Ok(Some(chunk)) => {
+                        if tx.send(chunk).is_err() {
+                            // The writer failed; its error is the one to tell.
+                            return Ok(m.stats);
+                        }
+                    }
+                    Ok(None) => return Ok(m.stats),
+                    Err(e) => return Err(e),
+                }
+            }
+        });
+        let mut written = Ok(());
+        for chunk in rx {
+            if let Err(e) = writer.write(&chunk) {
+                written = Err(e);
+                break;
+            }
+        }
+        let stats = merger.join().expect("the merge does not panic");
+        written?;
+        Ok(stats?)
+    })
 }
 
 /// Rows of a batch about `batch_bytes` big, for rows like `merged`'s.

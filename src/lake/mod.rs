@@ -265,6 +265,63 @@ impl Lake {
             .collect())
     }
 
+    /// The partition folders, found level by level (`account=`, then
+    /// `region=`, ...): each level is listed only below the folders `keep`
+    /// kept of the level above (`keep(level, candidates)`, candidates as
+    /// `(folder, values so far)`). Also the number of folders listed.
+    pub async fn partition_folders<E: From<LakeError>>(
+        &self,
+        mut keep: impl FnMut(usize, Vec<(String, Vec<String>)>) -> Result<Vec<(String, Vec<String>)>, E>,
+    ) -> Result<(Vec<(String, Vec<String>)>, usize), E> {
+        use crate::schema::PARTITION_COLUMNS;
+        let mut frontier: Vec<(String, Vec<String>)> = vec![(String::new(), Vec::new())];
+        let mut listed_folders = 0;
+        for (level, col) in PARTITION_COLUMNS.iter().enumerate() {
+            let listed: Vec<_> = futures::stream::iter(frontier)
+                .map(|(rel, values)| async move {
+                    let dirs = self.list_dir(&rel).await.map(|(_, dirs)| dirs);
+                    (rel, values, dirs)
+                })
+                .buffer_unordered(32)
+                .collect()
+                .await;
+            let mut candidates = Vec::new();
+            for (rel, values, dirs) in listed {
+                listed_folders += 1;
+                for d in dirs? {
+                    let Some(v) = d.strip_prefix(&format!("{col}=")) else {
+                        continue;
+                    };
+                    if !crate::partition::is_partition_value(v) {
+                        continue;
+                    }
+                    let mut values = values.clone();
+                    values.push(v.to_string());
+                    let rel = if rel.is_empty() {
+                        d.clone()
+                    } else {
+                        format!("{rel}/{d}")
+                    };
+                    candidates.push((rel, values));
+                }
+            }
+            candidates.sort();
+            frontier = keep(level, candidates)?;
+        }
+        Ok((frontier, listed_folders))
+    }
+
+    /// Every partition of the lake (folders only: no file is listed).
+    pub async fn partitions(&self) -> Result<std::collections::BTreeSet<PartitionKey>, LakeError> {
+        let (folders, _) = self
+            .partition_folders::<LakeError>(|_, candidates| Ok(candidates))
+            .await?;
+        Ok(folders
+            .into_iter()
+            .filter_map(|(rel, _)| PartitionKey::from_hive_path(&rel))
+            .collect())
+    }
+
     /// Every data file of the lake, with its partition.
     pub async fn all_files(&self) -> Result<Vec<(PartitionKey, LakeFile)>, LakeError> {
         let files = self.list("").await?;

@@ -1,0 +1,236 @@
+//! `query`: SQL over the lake with DataFusion. The table `cloudtrail`
+//! ([`table::LakeTable`]) lists only the partitions its filters allow and
+//! reads a consistent snapshot of the lake; `eventtime` ranges skip row
+//! groups by their statistics (files are sorted by time). Queries written
+//! for the seed's Athena table run unchanged, including Athena's
+//! `json_extract_scalar` on the JSON-text columns ([`functions`]). Queries
+//! only read: a statement that would write (DDL, DML, `COPY`, `SET`) is
+//! refused.
+
+pub mod functions;
+pub mod presets;
+pub mod render;
+pub mod statements;
+pub mod table;
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::physical_plan::{collect, ExecutionPlan};
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::lake::Lake;
+use crate::store::Location;
+
+pub use presets::{list_presets, preset_sql, AwsRanges, Preset, PRESETS};
+pub use render::render;
+pub use table::{LakeTable, Listing};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// A preset or one of its parameters is wrong.
+    #[error("{0}")]
+    Preset(String),
+    /// The SQL does not plan (syntax, names, types), or it would write.
+    #[error("in the SQL: {}", .0.to_string().trim())]
+    Sql(#[source] DataFusionError),
+    /// The query planned but failed while it ran.
+    #[error("running the query: {}", .0.to_string().trim())]
+    Execution(#[source] DataFusionError),
+    #[error("rendering the results: {0}")]
+    Render(#[source] datafusion::arrow::error::ArrowError),
+    #[error("could not start the query runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl QueryError {
+    /// Whether the user's input is at fault (bad SQL, preset or
+    /// parameter), rather than the lake or the machine.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, QueryError::Preset(_) | QueryError::Sql(_))
+    }
+}
+
+/// Output format of results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned columns, for people.
+    Table,
+    /// RFC 4180 with a header row.
+    Csv,
+    /// One JSON object per row, columns in SELECT order.
+    Json,
+}
+
+/// What `--explain` reports about the scan.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ScanReport {
+    /// The listing of each scan of the lake the plan made.
+    pub listings: Vec<Listing>,
+    /// Scan metrics: row groups pruned, bytes read, ...
+    pub metrics: Vec<(String, String)>,
+}
+
+impl ScanReport {
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        for l in &self.listings {
+            let _ = writeln!(
+                s,
+                "partitions: {} kept ({} folders pruned by the partition filters, unlisted below)\n\
+                 files: {} kept of {} listed, {} bytes\nfolders listed: {}",
+                l.partitions_kept, l.folders_pruned, l.files, l.files, l.file_bytes, l.folders_listed
+            );
+            if l.journals_applied > 0 {
+                let _ = writeln!(s, "commits in progress applied: {}", l.journals_applied);
+            }
+        }
+        for (k, v) in &self.metrics {
+            let _ = writeln!(s, "{k}: {v}");
+        }
+        s
+    }
+}
+
+/// The result of a query.
+pub struct QueryResult {
+    pub batches: Vec<RecordBatch>,
+    pub scan: ScanReport,
+}
+
+/// A two-worker runtime: the machine's cores, no more.
+pub fn runtime() -> Result<tokio::runtime::Runtime, QueryError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(QueryError::Runtime)
+}
+
+/// Statements `query` takes: queries only.
+pub fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// A session over the lake: the table `cloudtrail` and Athena's functions.
+pub struct LakeSession {
+    pub ctx: SessionContext,
+    pub table: Arc<LakeTable>,
+}
+
+impl LakeSession {
+    pub fn new(lake: &Location, ranges: AwsRanges) -> Self {
+        let config = SessionConfig::new()
+            .with_target_partitions(2)
+            .with_information_schema(true);
+        let ctx = SessionContext::new_with_config(config);
+        let root = store_root(&lake.url);
+        let url = url::Url::parse(&root).expect("a store root is a URL");
+        ctx.register_object_store(&url, lake.store.clone());
+        functions::register(&ctx, Arc::new(ranges));
+        let table = Arc::new(LakeTable::new(
+            Lake::new(lake.clone()),
+            ObjectStoreUrl::parse(&root).expect("a store root is a URL"),
+        ));
+        ctx.register_table("cloudtrail", table.clone())
+            .expect("a fresh session takes the table");
+        Self { ctx, table }
+    }
+
+    /// Plans `sql` (read-only).
+    pub async fn plan(&self, sql: &str) -> Result<Arc<dyn ExecutionPlan>, QueryError> {
+        let df = self
+            .ctx
+            .sql_with_options(sql, read_only())
+            .await
+            .map_err(QueryError::Sql)?;
+        df.create_physical_plan().await.map_err(QueryError::Sql)
+    }
+}
+
+/// Runs one SQL statement against the lake.
+pub fn run(lake: &Location, sql: &str, ranges: AwsRanges) -> Result<QueryResult, QueryError> {
+    runtime()?.block_on(run_async(lake, sql, ranges))
+}
+
+/// Whether a failure is a file that vanished between listing and reading:
+/// a commit switched the partition meanwhile; planning again sees the new
+/// files.
+fn vanished(e: &DataFusionError) -> bool {
+    let text = e.to_string();
+    text.contains("not found") || text.contains("No such file or directory")
+}
+
+async fn run_async(
+    lake: &Location,
+    sql: &str,
+    ranges: AwsRanges,
+) -> Result<QueryResult, QueryError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let session = LakeSession::new(lake, ranges.clone());
+        let plan = session.plan(sql).await?;
+        match collect(plan.clone(), session.ctx.task_ctx()).await {
+            Ok(batches) => {
+                let listings = session
+                    .table
+                    .listings
+                    .lock()
+                    .expect("no panic holding it")
+                    .clone();
+                return Ok(QueryResult {
+                    batches,
+                    scan: ScanReport {
+                        listings,
+                        metrics: scan_metrics(&plan),
+                    },
+                });
+            }
+            Err(e) if tries < 4 && vanished(&e) => continue,
+            Err(e) => return Err(QueryError::Execution(e)),
+        }
+    }
+}
+
+/// Row groups pruned and matched, bytes scanned, of every scan in a plan.
+fn scan_metrics(plan: &Arc<dyn ExecutionPlan>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    visit(plan, &mut |node| {
+        if let Some(metrics) = node.metrics() {
+            for m in metrics.aggregate_by_name().iter() {
+                let name = m.value().name().to_string();
+                if name.contains("pruned")
+                    || name.contains("matched")
+                    || name.contains("bytes_scanned")
+                {
+                    out.push((name, m.value().to_string()));
+                }
+            }
+        }
+    });
+    out.sort();
+    out
+}
+
+/// `s3://bucket` or `file:///` for a location URL.
+pub fn store_root(url: &str) -> String {
+    match url.strip_prefix("s3://") {
+        Some(rest) => format!("s3://{}", rest.split('/').next().unwrap_or("")),
+        None => "file:///".to_string(),
+    }
+}
+
+pub fn visit(plan: &Arc<dyn ExecutionPlan>, f: &mut impl FnMut(&dyn ExecutionPlan)) {
+    f(plan.as_ref());
+    for child in plan.children() {
+        visit(child, f);
+    }
+}

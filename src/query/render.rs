@@ -1,0 +1,131 @@
+//! Query results as text: aligned tables, CSV (RFC 4180) and JSON lines.
+
+use std::fmt::Write as _;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use super::{Format, QueryError};
+
+/// Renders results in `format`.
+pub fn render(batches: &[RecordBatch], format: Format) -> Result<String, QueryError> {
+    let failed = |e: datafusion::arrow::error::ArrowError| QueryError::Render(e);
+    match format {
+        Format::Table => datafusion::arrow::util::pretty::pretty_format_batches(batches)
+            .map(|t| format!("{t}\n"))
+            .map_err(failed),
+        Format::Csv => {
+            let mut out = String::new();
+            if let Some(first) = batches.first() {
+                let header: Vec<String> = first
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| csv_field(f.name()))
+                    .collect();
+                out.push_str(&header.join(","));
+                out.push_str("\r\n");
+            }
+            for batch in batches {
+                for row in 0..batch.num_rows() {
+                    let cells: Vec<String> = batch
+                        .columns()
+                        .iter()
+                        .map(|c| match cell_json(c, row) {
+                            serde_json::Value::Null => String::new(),
+                            serde_json::Value::String(s) => csv_field(&s),
+                            other => csv_field(&other.to_string()),
+                        })
+                        .collect();
+                    out.push_str(&cells.join(","));
+                    out.push_str("\r\n");
+                }
+            }
+            Ok(out)
+        }
+        Format::Json => {
+            let mut out = String::new();
+            for batch in batches {
+                let schema = batch.schema();
+                for row in 0..batch.num_rows() {
+                    out.push('{');
+                    for (i, (field, col)) in schema.fields().iter().zip(batch.columns()).enumerate()
+                    {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        let _ = write!(
+                            out,
+                            "{}:{}",
+                            serde_json::Value::String(field.name().clone()),
+                            cell_json(col, row)
+                        );
+                    }
+                    out.push_str("}\n");
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// One cell as JSON: strings, numbers and booleans as such, structs as
+/// objects, lists as arrays, anything else as its display text.
+fn cell_json(col: &ArrayRef, row: usize) -> serde_json::Value {
+    use serde_json::Value;
+    if col.is_null(row) {
+        return Value::Null;
+    }
+    match col.data_type() {
+        DataType::Utf8 => Value::String(col.as_string::<i32>().value(row).to_string()),
+        DataType::LargeUtf8 => Value::String(col.as_string::<i64>().value(row).to_string()),
+        DataType::Utf8View => Value::String(col.as_string_view().value(row).to_string()),
+        DataType::Boolean => Value::Bool(col.as_boolean().value(row)),
+        DataType::Struct(fields) => {
+            let s = col.as_struct();
+            Value::Object(
+                fields
+                    .iter()
+                    .zip(s.columns())
+                    .map(|(f, c)| (f.name().clone(), cell_json(c, row)))
+                    .collect(),
+            )
+        }
+        DataType::List(_) => {
+            let values = col.as_list::<i32>().value(row);
+            Value::Array((0..values.len()).map(|i| cell_json(&values, i)).collect())
+        }
+        dt if dt.is_integer() || dt.is_floating() => {
+            let text = display(col, row);
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        }
+        _ => Value::String(display(col, row)),
+    }
+}
+
+fn display(col: &ArrayRef, row: usize) -> String {
+    ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default())
+        .map(|f| f.value(row).to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_per_rfc_4180() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+}

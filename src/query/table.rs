@@ -1,0 +1,336 @@
+//! The table `cloudtrail`: the lake's Parquet files with the partition
+//! columns `account, region, year, month, day` from their paths.
+//!
+//! The listing follows the partition filters down the folders: each level
+//! (`account=`, `region=`, ...) is listed only below the folders the level
+//! above kept, and a filter is applied at the first level whose columns it
+//! needs. So `year = '2024' AND month = '01' AND day = '15'` lists every
+//! account and region once and then one day folder each, where a listing of
+//! the whole lake would list every file of every day.
+//!
+//! The files read are those of the last committed run: a journal still
+//! being carried out (or left by a run killed mid-switch) is applied to what
+//! the listing saw, so a reader never counts a partition's old and new files
+//! together. The figures `--explain` prints come from this same listing.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::Session;
+use datafusion::common::{DFSchema, Result as DfResult, ScalarValue};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::listing::helpers::expr_applicable_for_cols;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::ExecutionPlan;
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
+
+use crate::lake::{layout, Lake};
+use crate::partition::PartitionKey;
+use crate::schema::{self, PARTITION_COLUMNS};
+
+/// What the last scan listed, for `--explain`.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Listing {
+    /// Folders listed (one delimiter listing each).
+    pub folders_listed: usize,
+    /// Folders the partition filters dropped, by level, without listing
+    /// below them.
+    pub folders_pruned: usize,
+    /// Partitions whose files are read.
+    pub partitions_kept: usize,
+    /// Data files in them (after any journal is applied), and their bytes.
+    pub files: usize,
+    pub file_bytes: u64,
+    /// Journals of commits in progress that the view applied.
+    pub journals_applied: usize,
+}
+
+#[derive(Debug)]
+pub struct LakeTable {
+    lake: Lake,
+    store_url: ObjectStoreUrl,
+    schema: SchemaRef,
+    /// Listings of the scans planned, in order.
+    pub listings: Arc<Mutex<Vec<Listing>>>,
+}
+
+impl LakeTable {
+    pub fn new(lake: Lake, store_url: ObjectStoreUrl) -> Self {
+        let mut fields: Vec<Field> = schema::arrow_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.extend(
+            PARTITION_COLUMNS
+                .iter()
+                .map(|c| Field::new(*c, DataType::Utf8, false)),
+        );
+        Self {
+            lake,
+            store_url,
+            schema: Arc::new(Schema::new(fields)),
+            listings: Arc::default(),
+        }
+    }
+
+    /// Partitions that pass `conjuncts`, found level by level.
+    async fn partitions(
+        &self,
+        state: &dyn Session,
+        conjuncts: &[Expr],
+        listing: &mut Listing,
+    ) -> DfResult<Vec<(String, Vec<String>)>> {
+        let mut pruned = 0;
+        let (kept, listed) = self
+            .lake
+            .partition_folders::<Ext>(|level, candidates| {
+                let before = candidates.len();
+                let kept = keep_passing(state, conjuncts, level + 1, candidates)?;
+                pruned += before - kept.len();
+                Ok(kept)
+            })
+            .await
+            .map_err(|e| e.0)?;
+        listing.folders_listed += listed;
+        listing.folders_pruned += pruned;
+        Ok(kept)
+    }
+}
+
+/// DataFusion's error, carrying the lake's.
+struct Ext(datafusion::error::DataFusionError);
+
+impl From<crate::lake::LakeError> for Ext {
+    fn from(e: crate::lake::LakeError) -> Self {
+        Ext(datafusion::error::DataFusionError::External(e.into()))
+    }
+}
+
+impl From<datafusion::error::DataFusionError> for Ext {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        Ext(e)
+    }
+}
+
+/// Of `candidates` (folders with the values of the first `known` partition
+/// columns), those that pass every conjunct that needs no other column.
+fn keep_passing(
+    state: &dyn Session,
+    conjuncts: &[Expr],
+    known: usize,
+    candidates: Vec<(String, Vec<String>)>,
+) -> DfResult<Vec<(String, Vec<String>)>> {
+    let cols = &PARTITION_COLUMNS[..known];
+    let applicable: Vec<&Expr> = conjuncts
+        .iter()
+        .filter(|e| expr_applicable_for_cols(cols, e))
+        .collect();
+    if applicable.is_empty() || candidates.is_empty() {
+        return Ok(candidates);
+    }
+    let fields: Vec<Field> = cols
+        .iter()
+        .map(|c| Field::new(*c, DataType::Utf8, false))
+        .collect();
+    let arrow = Arc::new(Schema::new(fields));
+    let columns = (0..known)
+        .map(|i| {
+            Arc::new(
+                candidates
+                    .iter()
+                    .map(|(_, v)| Some(v[i].as_str()))
+                    .collect::<StringArray>(),
+            ) as Arc<dyn Array>
+        })
+        .collect();
+    let batch = RecordBatch::try_new(arrow.clone(), columns)?;
+    let df_schema = DFSchema::try_from(arrow)?;
+    let mut keep = vec![true; candidates.len()];
+    for e in applicable {
+        let physical = state.create_physical_expr(e.clone(), &df_schema)?;
+        let result = physical.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let result = result.as_boolean();
+        for (i, k) in keep.iter_mut().enumerate() {
+            *k &= result.is_valid(i) && result.value(i);
+        }
+    }
+    Ok(candidates
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(c, k)| k.then_some(c))
+        .collect())
+}
+
+/// The conjuncts of `filters` that only partition columns decide.
+fn partition_conjuncts(filters: &[Expr]) -> Vec<Expr> {
+    filters
+        .iter()
+        .flat_map(split_conjunction)
+        .filter(|e| expr_applicable_for_cols(&PARTITION_COLUMNS, e))
+        .cloned()
+        .collect()
+}
+
+#[async_trait]
+impl TableProvider for LakeTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if expr_applicable_for_cols(&PARTITION_COLUMNS, f) {
+                    // Applied exactly, to the folders.
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let ext =
+            |e: crate::lake::LakeError| datafusion::error::DataFusionError::External(e.into());
+        let conjuncts = partition_conjuncts(filters);
+        let mut listing = Listing::default();
+        let partitions = self.partitions(state, &conjuncts, &mut listing).await?;
+        let lake = &self.lake;
+        let listed: Vec<_> = futures::stream::iter(partitions.iter().cloned())
+            .map(|(rel, values)| async move {
+                let files = lake.list_dir(&rel).await.map(|(objects, _)| objects);
+                (values, files)
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
+        // path relative to the lake -> (size, partition values)
+        let mut files: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new();
+        for (values, objects) in listed {
+            listing.folders_listed += 1;
+            for m in objects.map_err(ext)? {
+                let rel = lake.loc.relative(&m.location);
+                if layout::is_data_file(rel.rsplit('/').next().unwrap_or("")) {
+                    files.insert(rel, (m.size, values.clone()));
+                }
+            }
+        }
+        // A commit in progress: the files it replaces are gone already, and
+        // the ones it brings are read from where they are now.
+        let kept: HashSet<Vec<String>> = partitions.iter().map(|(_, v)| v.clone()).collect();
+        let journals = lake.journals().await.map_err(ext)?;
+        listing.journals_applied = journals.len();
+        let mut staged: Vec<(String, String, Vec<String>)> = Vec::new();
+        for j in &journals {
+            for gone in &j.deletes {
+                files.remove(gone);
+            }
+            for (from, to) in &j.moves {
+                let Some(key) = PartitionKey::from_hive_path(to) else {
+                    continue;
+                };
+                let values: Vec<String> = key.values().iter().map(|v| v.to_string()).collect();
+                let passes = kept.contains(&values)
+                    || !keep_passing(
+                        state,
+                        &conjuncts,
+                        PARTITION_COLUMNS.len(),
+                        vec![(to.clone(), values.clone())],
+                    )?
+                    .is_empty();
+                if passes && !files.contains_key(to) {
+                    staged.push((from.clone(), to.clone(), values));
+                }
+            }
+        }
+        for (from, to, values) in staged {
+            // Not moved yet: read it where it is staged (or, if it was moved
+            // since, where it went).
+            for rel in [&from, &to] {
+                if let Ok(meta) = lake.loc.store.head(&lake.path(rel)).await {
+                    files.insert(rel.clone(), (meta.size, values.clone()));
+                    break;
+                }
+            }
+        }
+        listing.partitions_kept = files
+            .values()
+            .map(|(_, v)| v)
+            .collect::<BTreeSet<_>>()
+            .len();
+        listing.files = files.len();
+        listing.file_bytes = files.values().map(|(s, _)| s).sum();
+        self.listings
+            .lock()
+            .expect("no panic holding it")
+            .push(listing);
+
+        if files.is_empty() {
+            let projected = match projection {
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => self.schema.clone(),
+            };
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        let groups_wanted = state.config().target_partitions().max(1);
+        let mut groups: Vec<Vec<PartitionedFile>> = (0..groups_wanted.min(files.len()))
+            .map(|_| Vec::new())
+            .collect();
+        let mut sizes = vec![0u64; groups.len()];
+        for (rel, (size, values)) in files {
+            let mut pf = PartitionedFile::new(lake.path(&rel).to_string(), size);
+            pf.partition_values = values
+                .into_iter()
+                .map(|v| ScalarValue::Utf8(Some(v)))
+                .collect();
+            // The smallest group takes the next file.
+            let g = (0..sizes.len()).min_by_key(|&g| sizes[g]).expect("a group");
+            sizes[g] += size;
+            groups[g].push(pf);
+        }
+        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+        let table_schema = TableSchema::builder(schema::arrow_schema())
+            .with_table_partition_cols(
+                PARTITION_COLUMNS
+                    .iter()
+                    .map(|c| Arc::new(Field::new(*c, DataType::Utf8, false)))
+                    .collect::<Vec<_>>(),
+            )
+            .build();
+        let config =
+            FileScanConfigBuilder::new(self.store_url.clone(), format.file_source(table_schema))
+                .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
+        format.create_physical_plan(state, config).await
+    }
+}

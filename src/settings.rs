@@ -1,0 +1,174 @@
+//! Flags and config resolved once into the library's typed options: every
+//! location parsed and opened here, every value checked, so commands only
+//! run. A value that does not check is bad usage (exit 2).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use traillake::compact::{self, CompactOptions};
+use traillake::config::{Config, ShardBy};
+use traillake::ddl::DdlOptions;
+use traillake::partition::Date;
+use traillake::sink::{StringEncoding, WriteOptions};
+use traillake::source::SourceFilter;
+use traillake::store::Location;
+
+use crate::cli::{CompactArgs, DdlArgs};
+use crate::{usage, Failure};
+
+/// `--lake`, else config `lake`, opened (not created).
+pub fn lake(flag: &Option<String>, config: &Config, command: &str) -> Result<Location, Failure> {
+    let lake = flag
+        .clone()
+        .or_else(|| config.lake.clone())
+        .ok_or_else(|| usage(format!("{command} needs --lake (or `lake` in config.toml)")))?;
+    Ok(Location::parse(&lake, false)?)
+}
+
+/// `--source`, else config `source`, opened.
+pub fn source(flag: &Option<String>, config: &Config, command: &str) -> Result<Location, Failure> {
+    let source = flag
+        .clone()
+        .or_else(|| config.source.clone())
+        .ok_or_else(|| {
+            usage(format!(
+                "{command} needs --source (or `source` in config.toml)"
+            ))
+        })?;
+    Ok(Location::parse(&source, false)?)
+}
+
+pub fn parse_date(flag: &str, v: &Option<String>) -> Result<Option<Date>, Failure> {
+    v.as_deref()
+        .map(|s| Date::parse(s).ok_or_else(|| usage(format!("{flag} {s:?}: expected YYYY-MM-DD"))))
+        .transpose()
+}
+
+pub fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOptions, Failure> {
+    let source = args
+        .source
+        .clone()
+        .or_else(|| config.source.clone())
+        .ok_or_else(|| usage("compact needs --source (or `source` in config.toml)"))?;
+    let lake = args
+        .lake
+        .clone()
+        .or_else(|| config.lake.clone())
+        .ok_or_else(|| usage("compact needs --lake (or `lake` in config.toml)"))?;
+    let source = Location::parse(&source, false).map_err(|e| usage(e.to_string()))?;
+    let lake = if args.dry_run {
+        Location::parse_maybe_missing(&lake)
+    } else {
+        Location::parse(&lake, true)
+    }
+    .map_err(|e| usage(e.to_string()))?;
+    let c = &config.compact;
+    let mut opts = CompactOptions::new(source, lake);
+    opts.filter = SourceFilter {
+        since: parse_date("--since", &args.since)?,
+        until: parse_date("--until", &args.until)?,
+        accounts: args.accounts.clone(),
+        regions: args.regions.clone(),
+        include_insights: args.include_insights,
+    };
+    opts.full_scan = args.full_scan;
+    if let Some(t) = args.threads.or(c.threads).filter(|&t| t > 0) {
+        opts.threads = t;
+    }
+    let mut write = WriteOptions::default();
+    if let Some(text) = &args.compression {
+        write.compression = WriteOptions::parse_compression(text).map_err(usage)?;
+    } else if let Some(codec) = c.compression {
+        write.compression = codec;
+    }
+    if let Some(text) = &args.string_encoding {
+        write.string_encoding = StringEncoding::parse(text).map_err(usage)?;
+    } else if let Some(e) = c.string_encoding {
+        write.string_encoding = e;
+    }
+    if let Some(mb) = args.target_file_mb.or(c.target_file_mb) {
+        if mb == 0 {
+            return Err(usage("--target-file-mb must be at least 1"));
+        }
+        write.target_file_bytes = mb << 20;
+    }
+    if let Some(rows) = c.row_group_rows {
+        write.row_group_rows = rows;
+    }
+    opts.write = write;
+    if let Some(mb) = c.memory_budget_mb {
+        opts.memory_budget = mb << 20;
+        opts.max_file_bytes = traillake::compact::max_file_bytes(opts.memory_budget);
+    }
+    if let Some(mb) = c.max_file_mb {
+        opts.max_file_bytes = (mb << 20).min(traillake::source::MAX_DECOMPRESSED);
+    }
+    if let Some(mb) = c.chunk_mb {
+        opts.chunk_bytes = mb << 20;
+    }
+    if let Some(days) = c.lookback_days {
+        opts.lookback_days = days;
+    }
+    if let Some(n) = c.merge_files {
+        opts.merge_at = n;
+    }
+    if let Some(secs) = c.lease_timeout_secs {
+        opts.lease_timeout = std::time::Duration::from_secs(secs);
+    }
+    if let Some(dir) = &c.spill_dir {
+        opts.spill_dir = dir.clone();
+    }
+    opts.dry_run = args.dry_run;
+    let shard_by = match &args.shard_by {
+        Some(text) => Some(ShardBy::parse(text).map_err(usage)?),
+        None => c.shard_by,
+    };
+    opts.shard = args
+        .shard
+        .as_deref()
+        .map(|s| compact::Shard::parse(s, |k| std::env::var(k).ok()))
+        .transpose()
+        .map_err(usage)?
+        .map(|mut s| {
+            s.by_object = shard_by == Some(ShardBy::Object);
+            s
+        });
+    if opts.shard.is_none() && args.shard_by.is_some() {
+        return Err(usage("--shard-by goes with --shard"));
+    }
+    opts.progress = std::io::stderr().is_terminal();
+    Ok(opts)
+}
+
+/// `ddl`'s options: `location` is the lake's URL unless `--location` says
+/// how the engine sees it.
+pub fn ddl_options(args: DdlArgs, config: &Config, lake: &Location) -> Result<DdlOptions, Failure> {
+    if args.add_partitions && args.style != crate::cli::Style::Hive {
+        return Err(usage("--add-partitions goes with --style hive"));
+    }
+    Ok(DdlOptions {
+        database: args
+            .database
+            .or_else(|| config.database.clone())
+            .unwrap_or_else(|| "traillake".to_string()),
+        table: args
+            .table
+            .or_else(|| config.table.clone())
+            .unwrap_or_else(|| "cloudtrail".to_string()),
+        location: args.location.unwrap_or_else(|| lake.url.clone()),
+        style: args.style.into(),
+        add_partitions: args.add_partitions,
+        raw_source: args.raw_source,
+        extra_accounts: args.accounts,
+        extra_regions: args.regions,
+        until_year: args.until_year,
+    })
+}
+
+/// The config file: `--config FILE`, else `./config.toml` if present.
+pub fn config(path: &Option<PathBuf>) -> Result<Config, Failure> {
+    Ok(match path {
+        Some(p) => Config::load(p, true),
+        None => Config::load(&PathBuf::from("config.toml"), false),
+    }?)
+}
