@@ -260,7 +260,43 @@ fn decode_group(
         .iter()
         .map(|(obj, len)| (obj.url.as_str(), *len))
         .collect();
-    let stats = decoder.decode_files(json, &files);
+    let mut stats = decoder.decode_files(json, &files);
+    // A file with a number too wide for 64 bits: again, from its bytes.
+    for (i, s) in stats.iter_mut().enumerate() {
+        if !s.wide_numbers {
+            continue;
+        }
+        let obj = taken[i].0;
+        let data = objects
+            .iter()
+            .find(|(o, _)| o.url == obj.url)
+            .and_then(|(_, d)| d.as_ref().ok())
+            .expect("a decoded object was fetched");
+        let mut text = Vec::new();
+        let unpacked = if obj.gzipped {
+            INFLATER.with(|d| {
+                source::gunzip(
+                    data,
+                    &mut d.borrow_mut(),
+                    &mut text,
+                    settings.max_file_bytes,
+                )
+            })
+        } else {
+            text.extend_from_slice(data);
+            Ok(())
+        };
+        *s = match unpacked {
+            Ok(()) => decoder.decode_with_wide_numbers(&obj.url, &text),
+            Err(reason) => {
+                decoder.quarantine_file(&obj.url, reason);
+                crate::decode::FileStats {
+                    failed: true,
+                    ..Default::default()
+                }
+            }
+        };
+    }
     for ((obj, len), stats) in taken.iter().zip(stats) {
         // A file that failed whole contributes nothing and is not marked read.
         if stats.failed {

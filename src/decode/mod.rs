@@ -27,6 +27,7 @@
 //! across files and slices now).
 
 pub mod json_text;
+pub mod numbers;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -66,6 +67,10 @@ pub struct FileStats {
     pub quarantined: u64,
     /// The whole file was quarantined (not JSON, no `Records`).
     pub failed: bool,
+    /// Parsing stopped at a number too wide for 64 bits; nothing was taken
+    /// or quarantined: the caller decodes the file again with
+    /// [`Decoder::decode_with_wide_numbers`].
+    pub wide_numbers: bool,
 }
 
 /// Decodes log objects into per-partition Arrow builders.
@@ -119,9 +124,39 @@ impl Decoder {
     /// contributes no rows; a bad record is quarantined alone.
     pub fn decode_file(&mut self, key: &str, bytes: &mut [u8]) -> FileStats {
         let len = bytes.len();
-        self.parse_and_decode(key, len, |buffers, tape| {
+        let original = bytes.to_vec();
+        let stats = self.parse_and_decode(key, len, |buffers, tape| {
             simd_json::fill_tape(bytes, buffers, tape)
-        })
+        });
+        if stats.wide_numbers {
+            return self.decode_with_wide_numbers(key, &original);
+        }
+        stats
+    }
+
+    /// Decodes a file whose parse stopped at a number too wide for 64 bits
+    /// (`stats.wide_numbers`): such numbers are kept digit for digit as
+    /// JSON strings. A file that fails again is quarantined.
+    pub fn decode_with_wide_numbers(&mut self, key: &str, json: &[u8]) -> FileStats {
+        let Some(mut quoted) = numbers::quote_wide_numbers(json) else {
+            self.quarantine_file(key, "invalid JSON: a malformed number".to_string());
+            return FileStats {
+                failed: true,
+                ..FileStats::default()
+            };
+        };
+        let len = quoted.len();
+        let stats = self.parse_and_decode(key, len, |buffers, tape| {
+            simd_json::fill_tape(&mut quoted, buffers, tape)
+        });
+        if stats.wide_numbers {
+            self.quarantine_file(key, "invalid JSON: a malformed number".to_string());
+            return FileStats {
+                failed: true,
+                ..FileStats::default()
+            };
+        }
+        stats
     }
 
     /// [`Self::decode_file`] for `text[..len]`, parsed where it lies: the
@@ -151,6 +186,10 @@ impl Decoder {
             .reset();
         let stats = match parse(buffers, &mut tape) {
             Ok(()) => self.decode_tape(key, &tape.0, len),
+            Err(e) if *e.error() == simd_json::ErrorType::InvalidNumber => FileStats {
+                wide_numbers: true,
+                ..FileStats::default()
+            },
             Err(e) => {
                 self.quarantine_file(key, format!("invalid JSON: {e}"));
                 FileStats {

@@ -379,6 +379,7 @@ impl Lake {
     pub async fn commit(&self, journal: &Journal) -> Result<(), LakeError> {
         let data = serde_json::to_vec_pretty(journal).expect("journal serializes");
         self.put(&layout::journal(&journal.run_id), data).await?;
+        failpoint("after-journal");
         self.apply(journal).await
     }
 
@@ -404,6 +405,9 @@ impl Lake {
                     Err(object_store::Error::NotFound { .. }) if store.head(&to).await.is_ok() => {}
                     Err(e) => return Err(self.store_error(&from, &e)),
                 }
+            }
+            if !phase {
+                failpoint("after-data-moves");
             }
             for rel in deletes.iter().filter(|p| state(p) == phase) {
                 let p = self.path(rel);
@@ -445,6 +449,16 @@ impl Lake {
             let _ = remove_empty_dirs(&local);
         }
         Ok(())
+    }
+}
+
+/// Crash tests' hook: with `TRAILLAKE_FAILPOINT` set to `name`, the
+/// process dies here as a SIGKILL would leave it (no cleanup, no unwinding),
+/// so a test can stop a commit at an exact step instead of by luck.
+pub fn failpoint(name: &str) {
+    if std::env::var_os("TRAILLAKE_FAILPOINT").is_some_and(|v| v == name) {
+        eprintln!("traillake: failpoint {name}: dying here");
+        std::process::abort();
     }
 }
 

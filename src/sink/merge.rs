@@ -486,13 +486,18 @@ pub struct Conflict {
     pub sourcekeys: Vec<String>,
 }
 
+/// Two batches' first columns, and comparators of their other columns.
+type Pair = (ArrayRef, ArrayRef, Vec<DynComparator>);
+
 /// Decides which rows of one event to keep (see [`merge`]).
 #[derive(Default)]
 pub struct Judge {
     /// Comparators of every column but `sourcekey`, by pair of batches
-    /// (their first column's address: the comparators hold the arrays, so
-    /// an address is not reused while it is a key here).
-    comparators: HashMap<(usize, usize), Vec<DynComparator>>,
+    /// (their first column's address; the entry holds both columns, so an
+    /// address is not reused by another batch while it is a key here: a
+    /// row read back for one comparison and dropped left its address to
+    /// the next, which then met the old row's comparators).
+    comparators: HashMap<(usize, usize), Pair>,
     pub conflicts: Conflicts,
 }
 
@@ -571,8 +576,8 @@ impl Judge {
             self.comparators.clear();
         }
         let skip = schema::column_index(SOURCE_KEY);
-        let cmps = self.comparators.entry(key).or_insert_with(|| {
-            (0..a.num_columns())
+        let (_, _, cmps) = self.comparators.entry(key).or_insert_with(|| {
+            let cmps = (0..a.num_columns())
                 .filter(|&c| c != skip)
                 .map(|c| {
                     make_comparator(
@@ -582,7 +587,8 @@ impl Judge {
                     )
                     .expect("rows of the lake schema compare")
                 })
-                .collect()
+                .collect();
+            (a.column(0).clone(), b.column(0).clone(), cmps)
         });
         cmps.iter()
             .all(|cmp| cmp(ra, rb) == std::cmp::Ordering::Equal)

@@ -2,7 +2,6 @@
 //! (tests/data, see SOURCES.md there) and on generated logs, checked against
 //! an independent reading of the raw JSON.
 
-use std::io::Write;
 use std::path::Path;
 
 use super::helpers::*;
@@ -240,12 +239,6 @@ fn partitions_staged_while_decoding_take_late_rows_exactly_once() {
     assert!(walk(&chunked.join("_traillake"))
         .iter()
         .all(|p| !p.to_string_lossy().contains("staging")));
-}
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
 }
 
 #[test]

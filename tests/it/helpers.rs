@@ -35,6 +35,14 @@ pub fn engines(modules: &[&str]) -> bool {
     present
 }
 
+/// Gzips bytes as CloudTrail does.
+pub fn gz(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_traillake"))
 }

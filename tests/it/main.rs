@@ -13,4 +13,5 @@ mod ddl;
 mod fuzz;
 mod query;
 mod s3;
+mod scale;
 mod scan_cost;
