@@ -8,8 +8,15 @@ use std::time::{Duration, Instant};
 
 use super::helpers::*;
 
-/// Starts `compact`, kills it with SIGKILL after `delay` (if still running).
-fn run_and_kill(src: &str, lake: &str, extra: &[&str], env: &[(&str, String)], delay: Duration) {
+/// Starts `compact`, kills it with SIGKILL after `delay` if still running;
+/// whether the kill landed mid-run.
+fn run_and_kill(
+    src: &str,
+    lake: &str,
+    extra: &[&str],
+    env: &[(&str, String)],
+    delay: Duration,
+) -> bool {
     let mut cmd = bin();
     cmd.args(["compact", "--source", src, "--lake", lake])
         .args(extra)
@@ -22,12 +29,13 @@ fn run_and_kill(src: &str, lake: &str, extra: &[&str], env: &[(&str, String)], d
     let deadline = Instant::now() + delay;
     while Instant::now() < deadline {
         if child.try_wait().unwrap().is_some() {
-            return;
+            return false;
         }
         std::thread::sleep(Duration::from_millis(2));
     }
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
+    true
 }
 
 fn timed_run(src: &str, lake: &str, extra: &[&str], env: &[(&str, String)]) -> Duration {
@@ -80,9 +88,10 @@ fn killed_at_any_instant_then_rerun_gives_the_clean_lake_locally() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     generate(&src, &["--days", "2", "--events-per-day", "1500"]);
-    // A tiny memory budget makes runs spill, so kills land there too.
+    // A tiny memory budget makes runs spill and merge from sorted runs, and
+    // small files merge as soon as there are two, so kills land there too.
     let cfg = tmp.path().join("spill.toml");
-    std::fs::write(&cfg, "[compact]\nmemory_budget_mb = 2\n").unwrap();
+    std::fs::write(&cfg, "[compact]\nmemory_budget_mb = 2\nmerge_files = 2\n").unwrap();
     let cfg = cfg.to_string_lossy().to_string();
     let src = src.to_string_lossy().to_string();
 
@@ -90,7 +99,9 @@ fn killed_at_any_instant_then_rerun_gives_the_clean_lake_locally() {
     let total = timed_run(&src, &reference.to_string_lossy(), &[], &[]);
     let want = read_lake(&reference);
 
-    for (i, delay) in delays(total, 12).into_iter().enumerate() {
+    let mut landed = 0;
+    let n = 12;
+    for (i, delay) in delays(total, n).into_iter().enumerate() {
         let lake = tmp.path().join(format!("lake{i}"));
         let lake_s = lake.to_string_lossy().to_string();
         let extra: Vec<&str> = if i % 2 == 0 {
@@ -98,7 +109,15 @@ fn killed_at_any_instant_then_rerun_gives_the_clean_lake_locally() {
         } else {
             vec!["--config", &cfg]
         };
-        run_and_kill(&src, &lake_s, &extra, &[], delay);
+        if i % 4 == 1 {
+            // The first day in the lake already (merged with, or checked
+            // against, while the rest comes in), with small files merging
+            // at once.
+            let mut first = extra.clone();
+            first.extend(["--until", "2024-01-15"]);
+            timed_run(&src, &lake_s, &first, &[]);
+        }
+        landed += usize::from(run_and_kill(&src, &lake_s, &extra, &[], delay));
         if i % 3 == 0 {
             // Killed again, during recovery or the second attempt.
             run_and_kill(&src, &lake_s, &extra, &[], delay / 2);
@@ -111,6 +130,11 @@ fn killed_at_any_instant_then_rerun_gives_the_clean_lake_locally() {
         );
         assert_clean(&lake);
     }
+    // Most kills landed while a run was going (the last may come too late).
+    assert!(
+        landed * 3 >= n as usize * 2,
+        "{landed} of {n} kills landed mid-run"
+    );
 }
 
 #[test]
@@ -131,10 +155,11 @@ fn killed_at_any_instant_then_rerun_gives_the_clean_lake_on_s3() {
     s3.download("lake", "reference", &reference);
     let want = read_lake(&reference);
 
+    let mut landed = 0;
     for (i, delay) in delays(total, 5).into_iter().enumerate() {
         let prefix = format!("crash{i}");
         let url = format!("s3://lake/{prefix}");
-        run_and_kill("s3://raw/logs", &url, &[], &env, delay);
+        landed += usize::from(run_and_kill("s3://raw/logs", &url, &[], &env, delay));
         timed_run("s3://raw/logs", &url, &[], &env);
         let got = tmp.path().join(&prefix);
         s3.download("lake", &prefix, &got);
@@ -145,4 +170,5 @@ fn killed_at_any_instant_then_rerun_gives_the_clean_lake_on_s3() {
         );
         assert_clean(&got);
     }
+    assert!(landed >= 3, "{landed} of 5 kills landed mid-run");
 }

@@ -11,6 +11,7 @@ mod compact;
 mod crash;
 mod ddl;
 mod fuzz;
+mod hardening;
 mod query;
 mod s3;
 mod scale;
