@@ -313,13 +313,13 @@ pub async fn scan_cost(
     let mut footers = FooterCache::default();
     let mut out = Vec::with_capacity(queries.len());
     for q in queries {
-        out.push(cost_one(&session.ctx, lake, &raw, &mut footers, q, price_per_tb).await?);
+        out.push(cost_one(session, lake, &raw, &mut footers, q, price_per_tb).await?);
     }
     Ok(out)
 }
 
 async fn cost_one(
-    ctx: &SessionContext,
+    session: &LakeSession,
     loc: &Location,
     raw: &RawInventory,
     footers: &mut FooterCache,
@@ -327,10 +327,7 @@ async fn cost_one(
     price: f64,
 ) -> Result<QueryCost, CostError> {
     let failed = CostError::Plan;
-    let df = ctx
-        .sql_with_options(&q.sql, query::read_only())
-        .await
-        .map_err(QueryError::Sql)?;
+    let df = session.dataframe(&q.sql).await?;
     let logical = df.clone().into_optimized_plan().map_err(QueryError::Sql)?;
     let physical = df.create_physical_plan().await.map_err(QueryError::Sql)?;
 
@@ -374,7 +371,7 @@ async fn cost_one(
             })
             .cloned()
             .collect();
-        cost.raw_partitioned_bytes += raw.bytes_kept(ctx, &partition_only)?;
+        cost.raw_partitioned_bytes += raw.bytes_kept(&session.ctx, &partition_only)?;
     }
 
     // Lake side: every file scan in the physical plan.

@@ -40,6 +40,11 @@ fn json_path(path: &str) -> Option<Vec<PathStep>> {
     Some(steps)
 }
 
+/// The value at an Athena JSON path in a document, if any.
+pub fn lookup<'a>(doc: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    json_lookup(doc, &json_path(path)?)
+}
+
 enum PathStep {
     Key(String),
     Index(usize),
@@ -84,6 +89,7 @@ fn finish(out: ArrayRef, scalar: bool) -> datafusion::error::Result<ColumnarValu
 }
 
 pub fn register(ctx: &SessionContext, ranges: Arc<AwsRanges>) {
+    super::trino::register(ctx);
     // json_extract_scalar: a scalar as text; NULL for objects and arrays.
     ctx.register_udf(create_udf(
         "json_extract_scalar",

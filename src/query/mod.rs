@@ -7,20 +7,23 @@
 //! only read: a statement that would write (DDL, DML, `COPY`, `SET`) is
 //! refused.
 
+pub mod dialect;
 pub mod functions;
 pub mod presets;
 pub mod render;
 pub mod statements;
 pub mod table;
+pub mod trino;
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::common::config::Dialect;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::physical_plan::{collect, ExecutionPlan};
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 use crate::lake::Lake;
 use crate::store::Location;
@@ -144,13 +147,27 @@ impl LakeSession {
         Self { ctx, table }
     }
 
-    /// Plans `sql` (read-only).
-    pub async fn plan(&self, sql: &str) -> Result<Arc<dyn ExecutionPlan>, QueryError> {
-        let df = self
-            .ctx
-            .sql_with_options(sql, read_only())
+    /// `sql` (one statement, Athena's dialect, read-only) as a DataFrame.
+    pub async fn dataframe(&self, sql: &str) -> Result<DataFrame, QueryError> {
+        let state = self.ctx.state();
+        let mut stmt = state
+            .sql_to_statement(&dialect::prepare(sql), &Dialect::Generic)
+            .map_err(QueryError::Sql)?;
+        dialect::rewrite(&mut stmt);
+        let plan = state
+            .statement_to_plan(stmt)
             .await
             .map_err(QueryError::Sql)?;
+        read_only().verify_plan(&plan).map_err(QueryError::Sql)?;
+        self.ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(QueryError::Sql)
+    }
+
+    /// Plans `sql` (one statement, read-only).
+    pub async fn plan(&self, sql: &str) -> Result<Arc<dyn ExecutionPlan>, QueryError> {
+        let df = self.dataframe(sql).await?;
         df.create_physical_plan().await.map_err(QueryError::Sql)
     }
 }

@@ -1,0 +1,531 @@
+//! Athena (Trino) SQL as investigators write it, made into SQL DataFusion
+//! plans: a few rewrites of the syntax tree, each to DataFusion's spelling
+//! of the same thing.
+//!
+//! - `IPADDRESS '1.2.3.4'`, `IPPREFIX '10.0.0.0/8'` and `CAST(x AS
+//!   IPADDRESS)` become `ipaddress(...)` / `ipprefix(...)` calls
+//!   ([`super::trino`]);
+//! - `try(CAST(...))` is `TRY_CAST(...)`; `try(e)` otherwise is `e` (a
+//!   function that can fail here gives NULL already);
+//! - `count_if(c)`, `max_by(x, y)`, `min_by(x, y)`, `arbitrary(x)`,
+//!   `element_at(a, i)`, `slice(a, s, n)`, `year(t)` and the other date
+//!   parts, `day_of_week(t)`: DataFusion's equivalents;
+//! - result columns are named as Athena names them: a field reached through
+//!   structs (`useridentity.sessioncontext.sessionissuer.arn`) by its last
+//!   name (`arn`), in every query and subquery; in the outermost query, an
+//!   unnamed expression `_col<N>` by its position.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Join,
+    JoinConstraint, JoinOperator, OrderByKind, Query, SelectItem, SetExpr, TableFactor,
+    TableWithJoins, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
+
+/// `IPADDRESS '...'` and `IPPREFIX '...'` literals as function calls: they
+/// do not parse as they are.
+pub fn prepare(sql: &str) -> String {
+    let dialect = GenericDialect {};
+    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize_with_location() else {
+        return sql.to_string();
+    };
+    // Everything but the rewritten literals is copied from the text as it
+    // was written (quotes, escapes and comments included).
+    let offset = |loc: Location| byte_offset(sql, loc);
+    let mut out = String::with_capacity(sql.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < tokens.len() {
+        if let Token::Word(w) = &tokens[i].token {
+            let name = w.value.to_ascii_uppercase();
+            if w.quote_style.is_none() && (name == "IPADDRESS" || name == "IPPREFIX") {
+                // The next token past whitespace: a string literal?
+                let mut j = i + 1;
+                while matches!(tokens.get(j).map(|t| &t.token), Some(Token::Whitespace(_))) {
+                    j += 1;
+                }
+                if let Some(Token::SingleQuotedString(s)) = tokens.get(j).map(|t| &t.token) {
+                    let start = offset(tokens[i].span.start);
+                    out.push_str(&sql[copied..start]);
+                    out.push_str(&format!(
+                        "{}('{}')",
+                        name.to_ascii_lowercase(),
+                        s.replace('\'', "''")
+                    ));
+                    copied = offset(tokens[j].span.end);
+                    i = j + 1;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&sql[copied..]);
+    out
+}
+
+/// The byte offset of a tokenizer location (1-based line and column, the
+/// column in characters) in `sql`.
+fn byte_offset(sql: &str, loc: Location) -> usize {
+    let mut line = 1;
+    let mut column = 1;
+    for (at, c) in sql.char_indices() {
+        if line == loc.line && column == loc.column {
+            return at;
+        }
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    sql.len()
+}
+
+/// Rewrites one parsed statement in place.
+pub fn rewrite(stmt: &mut datafusion::sql::parser::Statement) {
+    if let datafusion::sql::parser::Statement::Statement(s) = stmt {
+        let _ = s.visit(&mut Rewriter { depth: 0 });
+    }
+}
+
+struct Rewriter {
+    /// Queries entered and not yet left (1 in the outermost).
+    depth: usize,
+}
+
+fn parse_expr(text: &str) -> Option<Expr> {
+    Parser::new(&GenericDialect {})
+        .try_with_sql(text)
+        .ok()?
+        .parse_expr()
+        .ok()
+}
+
+/// The plain arguments of a call, if they are all plain expressions.
+fn plain_args(args: &FunctionArguments) -> Option<Vec<&Expr>> {
+    let FunctionArguments::List(list) = args else {
+        return Some(Vec::new());
+    };
+    if !list.clauses.is_empty() || list.duplicate_treatment.is_some() {
+        return None;
+    }
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+fn rewrite_expr(e: &Expr) -> Option<Expr> {
+    match e {
+        Expr::Cast {
+            expr,
+            data_type: DataType::Custom(name, _),
+            ..
+        } => {
+            // A value that is not an address is NULL, so CAST and TRY_CAST
+            // are one here.
+            let ty = name.to_string().to_ascii_lowercase();
+            if ty != "ipaddress" && ty != "ipprefix" {
+                return None;
+            }
+            parse_expr(&format!("{ty}({expr})"))
+        }
+        Expr::Function(f) => {
+            if f.over.is_some() || f.filter.is_some() {
+                return None;
+            }
+            let name = f.name.0.last()?.to_string().to_ascii_lowercase();
+            let args = plain_args(&f.args)?;
+            let a = |i: usize| args.get(i).map(|e| format!("({e})"));
+            let text = match (name.as_str(), args.len()) {
+                ("try", 1) => {
+                    return Some(match args[0] {
+                        Expr::Cast {
+                            expr,
+                            data_type,
+                            format,
+                            array,
+                            ..
+                        } => Expr::Cast {
+                            kind: CastKind::TryCast,
+                            expr: expr.clone(),
+                            data_type: data_type.clone(),
+                            format: format.clone(),
+                            array: *array,
+                        },
+                        other => Expr::Nested(Box::new(other.clone())),
+                    })
+                }
+                ("count_if", 1) => format!("count(CASE WHEN {} THEN 1 END)", a(0)?),
+                ("max_by", 2) => {
+                    format!("first_value({} ORDER BY {} DESC NULLS LAST)", a(0)?, a(1)?)
+                }
+                ("min_by", 2) => {
+                    format!("first_value({} ORDER BY {} ASC NULLS LAST)", a(0)?, a(1)?)
+                }
+                ("arbitrary", 1) => format!("any_value({})", a(0)?),
+                ("element_at", 2) => format!("array_element({}, {})", a(0)?, a(1)?),
+                ("slice", 3) => format!(
+                    "array_slice({}, {}, {} + {} - 1)",
+                    a(0)?,
+                    a(1)?,
+                    a(1)?,
+                    a(2)?
+                ),
+                (
+                    "year" | "month" | "day" | "hour" | "minute" | "second" | "quarter" | "week",
+                    1,
+                ) => {
+                    format!("CAST(date_part('{name}', {}) AS BIGINT)", a(0)?)
+                }
+                ("day_of_month", 1) => format!("CAST(date_part('day', {}) AS BIGINT)", a(0)?),
+                ("day_of_week" | "dow", 1) => {
+                    format!("CAST(date_part('isodow', {}) AS BIGINT)", a(0)?)
+                }
+                ("day_of_year" | "doy", 1) => {
+                    format!("CAST(date_part('doy', {}) AS BIGINT)", a(0)?)
+                }
+                _ => return None,
+            };
+            parse_expr(&text)
+        }
+        _ => None,
+    }
+}
+
+/// An identifier as the planner compares it: lower case unless quoted.
+fn normalized(id: &Ident) -> String {
+    if id.quote_style.is_some() {
+        id.value.clone()
+    } else {
+        id.value.to_ascii_lowercase()
+    }
+}
+
+/// Trino's lateral `CROSS JOIN UNNEST(a [, b ...]) [WITH ORDINALITY] AS
+/// u(x [, y ...] [, n])` (or `, UNNEST(...)`) right after a relation `r`:
+/// DataFusion plans no outer reference inside UNNEST in FROM, so the pair
+/// becomes one derived table named as `r` is, `(SELECT r.*, unnest(a) AS x,
+/// ... FROM r) AS r`, and `u.x` is read as `r.x`. Several arrays are zipped
+/// (the shorter padded with NULLs) and the ordinality counts from 1, as in
+/// Trino; an empty or NULL array gives no row.
+fn lateral_unnest(q: &mut Query) {
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return;
+    };
+    let mut renames: Vec<(Ident, Ident)> = Vec::new();
+    // `FROM r, UNNEST(...)`: the comma form, folded into the join form.
+    let mut from: Vec<TableWithJoins> = Vec::new();
+    for twj in std::mem::take(&mut select.from) {
+        match (from.last_mut(), &twj.relation) {
+            (Some(prev), TableFactor::UNNEST { .. }) if twj.joins.is_empty() => {
+                prev.joins.push(Join {
+                    relation: twj.relation,
+                    global: false,
+                    join_operator: JoinOperator::CrossJoin(JoinConstraint::None),
+                });
+            }
+            _ => from.push(twj),
+        }
+    }
+    for twj in &mut from {
+        while let Some(first) = twj.joins.first() {
+            let cross = matches!(
+                first.join_operator,
+                JoinOperator::CrossJoin(JoinConstraint::None)
+                    | JoinOperator::Join(JoinConstraint::None)
+            );
+            let Some(qualifier) = relation_name(&twj.relation) else {
+                break;
+            };
+            if !cross {
+                break;
+            }
+            let Some(derived) = unnest_over(&twj.relation, &qualifier, &first.relation) else {
+                break;
+            };
+            if let TableFactor::UNNEST {
+                alias: Some(alias), ..
+            } = &first.relation
+            {
+                renames.push((alias.name.clone(), qualifier.clone()));
+            }
+            twj.relation = derived;
+            twj.joins.remove(0);
+        }
+    }
+    select.from = from;
+    if !renames.is_empty() {
+        let _ = q.visit(&mut Requalify { renames });
+    }
+}
+
+/// The name a relation's columns are qualified by.
+fn relation_name(r: &TableFactor) -> Option<Ident> {
+    match r {
+        TableFactor::Table {
+            alias: Some(alias), ..
+        }
+        | TableFactor::Derived {
+            alias: Some(alias), ..
+        } => Some(alias.name.clone()),
+        TableFactor::Table { name, .. } => name.0.last()?.as_ident().cloned(),
+        _ => None,
+    }
+}
+
+/// `(SELECT r.*, unnest(...) AS x ... FROM r) AS r` for one UNNEST after `r`.
+fn unnest_over(
+    relation: &TableFactor,
+    qualifier: &Ident,
+    unnest: &TableFactor,
+) -> Option<TableFactor> {
+    let TableFactor::UNNEST {
+        alias,
+        array_exprs,
+        with_offset: false,
+        with_offset_alias: None,
+        with_ordinality,
+    } = unnest
+    else {
+        return None;
+    };
+    let mut names: Vec<Ident> = match alias {
+        Some(a) if !a.columns.is_empty() => a.columns.iter().map(|c| c.name.clone()).collect(),
+        Some(a) => vec![a.name.clone()],
+        None => (0..array_exprs.len())
+            .map(|i| Ident::new(format!("_unnest{i}")))
+            .collect(),
+    };
+    let ordinality = if *with_ordinality {
+        Some(names.pop()?)
+    } else {
+        None
+    };
+    if names.len() != array_exprs.len() || array_exprs.is_empty() {
+        return None;
+    }
+    let mut items: Vec<String> = array_exprs
+        .iter()
+        .zip(&names)
+        .map(|(e, n)| format!("unnest({e}) AS {n}"))
+        .collect();
+    if let Some(n) = ordinality {
+        let longest = array_exprs
+            .iter()
+            .map(|e| format!("CAST(coalesce(cardinality({e}), 0) AS BIGINT)"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let longest = if array_exprs.len() == 1 {
+            longest
+        } else {
+            format!("greatest({longest})")
+        };
+        items.push(format!("unnest(range(1, {longest} + 1)) AS {n}"));
+    }
+    let text = format!(
+        "(SELECT {qualifier}.*, {} FROM {relation}) AS {qualifier}",
+        items.join(", ")
+    );
+    Parser::new(&GenericDialect {})
+        .try_with_sql(&text)
+        .ok()?
+        .parse_table_factor()
+        .ok()
+}
+
+/// Reads `u.x...` as `r.x...` once UNNEST's table `u` is folded into `r`.
+struct Requalify {
+    renames: Vec<(Ident, Ident)>,
+}
+
+impl VisitorMut for Requalify {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Expr::CompoundIdentifier(parts) = e {
+            if let Some(first) = parts.first_mut() {
+                let name = normalized(first);
+                if let Some((_, to)) = self
+                    .renames
+                    .iter()
+                    .find(|(from, _)| normalized(from) == name)
+                {
+                    *first = to.clone();
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// What Athena names a field reached through structs: its last name.
+fn last_field(e: &Expr) -> Option<Ident> {
+    match e {
+        Expr::CompoundIdentifier(parts) if parts.len() >= 2 => parts.last().cloned(),
+        _ => None,
+    }
+}
+
+impl VisitorMut for Rewriter {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Some(new) = rewrite_expr(e) {
+            *e = new;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        self.depth += 1;
+        lateral_unnest(q);
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        let outermost = self.depth == 1;
+        self.depth -= 1;
+        let SetExpr::Select(select) = q.body.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        // Names already given, which a generated name must not repeat.
+        let mut taken: Vec<String> = select
+            .projection
+            .iter()
+            .filter_map(|item| match item {
+                SelectItem::ExprWithAlias { alias, .. } => Some(normalized(alias)),
+                SelectItem::UnnamedExpr(Expr::Identifier(id)) => Some(normalized(id)),
+                _ => None,
+            })
+            .collect();
+        let mut generated: Vec<(Expr, Ident)> = Vec::new();
+        for (i, item) in select.projection.iter_mut().enumerate() {
+            let SelectItem::UnnamedExpr(e) = item else {
+                continue;
+            };
+            let alias = match last_field(e) {
+                Some(name) => Some(name),
+                None if outermost
+                    && !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) =>
+                {
+                    Some(Ident::new(format!("_col{i}")))
+                }
+                None => None,
+            };
+            if let Some(mut alias) = alias {
+                // Athena allows two result columns of one name; DataFusion
+                // does not, so a repeated one gets a suffix, as DuckDB's do.
+                let base = normalized(&alias);
+                let mut n = 0;
+                while taken.contains(&normalized(&alias)) {
+                    n += 1;
+                    alias = Ident::new(format!("{base}_{n}"));
+                }
+                taken.push(normalized(&alias));
+                generated.push((e.clone(), alias.clone()));
+                *item = SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias,
+                };
+            }
+        }
+        // ORDER BY the expression of a result column that got a name: the
+        // name (SELECT DISTINCT allows only result columns there).
+        if let Some(order_by) = q.order_by.as_mut() {
+            if let OrderByKind::Expressions(exprs) = &mut order_by.kind {
+                for o in exprs {
+                    if let Some((_, alias)) = generated.iter().find(|(e, _)| *e == o.expr) {
+                        o.expr = Expr::Identifier(alias.clone());
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(sql: &str) -> String {
+        let sql = prepare(sql);
+        let mut stmts = Parser::parse_sql(&GenericDialect {}, &sql).unwrap();
+        let mut stmt = datafusion::sql::parser::Statement::Statement(Box::new(stmts.remove(0)));
+        rewrite(&mut stmt);
+        stmt.to_string()
+    }
+
+    #[test]
+    fn trino_spellings_become_datafusion_ones() {
+        let s = roundtrip(
+            "SELECT count_if(errorcode IS NOT NULL), try(CAST(x AS BIGINT)), max_by(a, b) FROM t",
+        );
+        assert!(
+            s.contains("count(CASE WHEN (errorcode IS NOT NULL) THEN 1 END) AS _col0"),
+            "{s}"
+        );
+        assert!(s.contains("TRY_CAST(x AS BIGINT) AS _col1"), "{s}");
+        assert!(
+            s.contains("first_value((a) ORDER BY (b) DESC NULLS LAST) AS _col2"),
+            "{s}"
+        );
+        let s = roundtrip("SELECT 1 FROM t WHERE CAST(ip AS IPADDRESS) > IPADDRESS '10.0.0.0' AND contains(IPPREFIX '10.0.0.0/8', ip)");
+        assert!(s.contains("ipaddress(ip) > ipaddress('10.0.0.0')"), "{s}");
+        assert!(s.contains("contains(ipprefix('10.0.0.0/8'), ip)"), "{s}");
+    }
+
+    #[test]
+    fn struct_fields_are_named_by_their_last_name() {
+        let s = roundtrip("SELECT useridentity.sessioncontext.sessionissuer.arn, eventname, t.x FROM (SELECT useridentity.arn FROM c) t");
+        assert!(
+            s.contains("useridentity.sessioncontext.sessionissuer.arn AS arn"),
+            "{s}"
+        );
+        assert!(s.contains("SELECT useridentity.arn AS arn FROM c"), "{s}");
+        assert!(s.contains(", eventname,"), "{s}");
+        // A column named the same way keeps its name.
+        assert!(s.contains("t.x AS x"), "{s}");
+        // The string of a literal is untouched.
+        let s = roundtrip("SELECT 'IPADDRESS ''1.2.3.4''' AS s");
+        assert!(s.contains("'IPADDRESS ''1.2.3.4'''"), "{s}");
+    }
+
+    #[test]
+    fn lateral_unnest_becomes_a_derived_table() {
+        let s = roundtrip(
+            "SELECT t.eventname, u.r.arn FROM cloudtrail t CROSS JOIN UNNEST(t.resources) AS u(r) WHERE u.r.type = 'x'",
+        );
+        assert!(
+            s.contains("FROM (SELECT t.*, unnest(t.resources) AS r FROM cloudtrail t) AS t"),
+            "{s}"
+        );
+        assert!(s.contains("t.r.arn AS arn"), "{s}");
+        assert!(s.contains("WHERE t.r.type = 'x'"), "{s}");
+        let s =
+            roundtrip("SELECT r, n FROM cloudtrail, UNNEST(resources) WITH ORDINALITY AS u(r, n)");
+        assert!(
+            s.contains("unnest(resources) AS r, unnest(range(1, CAST(coalesce(cardinality(resources), 0) AS BIGINT) + 1)) AS n FROM cloudtrail) AS cloudtrail"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn generated_names_do_not_repeat_and_order_by_follows_them() {
+        let s = roundtrip(
+            "SELECT DISTINCT useridentity.username, x AS userName FROM c ORDER BY useridentity.username",
+        );
+        assert!(s.contains("useridentity.username AS username_1"), "{s}");
+        assert!(s.contains("ORDER BY username_1"), "{s}");
+    }
+}
