@@ -3,7 +3,7 @@
 # one day, with a year of history, and in requests on S3. Generated logs,
 # release build, peak RSS and wall time from /usr/bin/time -v.
 #
-#   [BEFORE=/path/to/older/traillake] [WORK=dir] [BIG_EVENTS=985000]
+#   [BEFORE=/path/to/older/traillake] [AFTER=this build] [WORK=dir] [BIG_EVENTS=985000]
 #   [HOURS=24] [HISTORY_DAYS=365] [CASES="big incremental history s3"]
 #   scripts/bench-scale.sh
 #
@@ -27,7 +27,7 @@ HOURS=${HOURS:-24}
 HISTORY_DAYS=${HISTORY_DAYS:-365}
 CASES=${CASES:-"big incremental history s3"}
 cargo build --quiet --release
-AFTER="$CARGO_TARGET_DIR/release/traillake"
+AFTER=${AFTER:-"$CARGO_TARGET_DIR/release/traillake"}
 BINS=("after=$AFTER")
 [ -n "${BEFORE:-}" ] && BINS=("before=$BEFORE" "${BINS[@]}")
 
@@ -102,7 +102,7 @@ PY
     done
     final=$(lake_bytes "$lake")
     measure "$bin" compact --json --source "$src" --lake "$one" > /dev/null
-    rows() { python3 -c "import duckdb;print(duckdb.sql(\"select count(*), count(distinct eventid) from read_parquet('$1/**/*.parquet')\").fetchone())"; }
+    rows() { python3 -c "import duckdb;print(duckdb.sql(\"select count(*), count(distinct eventid) from read_parquet('$1/**/*.parquet')\").fetchall()[0])"; }
     echo "$name: bytes written $written, final files $final, ratio $(echo "$written / $final" | bc -l | cut -c1-5)," \
       "run seconds ${times[*]}, peak RSS $peak MiB; rows (all, distinct ids): incremental $(rows "$lake"), one run $(rows "$one")"
   done
