@@ -69,6 +69,14 @@ pub struct QueryArgs {
     /// role-outside-aws preset.
     #[arg(long, value_name = "FILE")]
     pub ip_ranges: Option<PathBuf>,
+    /// Read only the days from this one on (UTC): YYYY-MM-DD, or a time ago
+    /// such as `7d`, `12h`, `2w`. A filter on the partition folders of every
+    /// scan of `cloudtrail`, presets and SQL alike.
+    #[arg(long, value_name = "DATE|AGO")]
+    pub since: Option<String>,
+    /// Read only the days up to this one (inclusive; YYYY-MM-DD or a time ago).
+    #[arg(long, value_name = "DATE|AGO")]
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Args)]

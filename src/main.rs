@@ -23,6 +23,7 @@ use traillake::store::LocationError;
 use cli::{Cli, Command, CompactArgs, CostFormat, DdlArgs, GenerateArgs, QueryArgs, ScanCostArgs};
 
 /// Why the binary stops with a non-zero exit code.
+#[derive(Debug)]
 pub enum Failure {
     /// Bad flags, config, SQL or presets: exit 2.
     Usage(String),
@@ -224,12 +225,20 @@ fn run_statement(
     args: &QueryArgs,
 ) -> Result<(), Failure> {
     let ranges = aws_ranges(args.ip_ranges.as_deref(), sql.contains("is_aws_address"))?;
-    let result = query::run(lake, sql, ranges)?;
+    let result = query::run(lake, sql, ranges, query_window(args)?)?;
     emit(&query::render(&result.batches, args.format.into())?)?;
     if args.explain {
         eprint!("{}", result.scan.render());
     }
     Ok(())
+}
+
+/// The days `--since`/`--until` let a query read.
+fn query_window(args: &QueryArgs) -> Result<query::Window, Failure> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    settings::window(&args.since, &args.until, now)
 }
 
 /// Writes results to stdout. A reader that went away (`| head`) ends the
@@ -296,7 +305,7 @@ fn scan_cost(args: ScanCostArgs, config: &Config) -> Result<u8, Failure> {
     // Costing plans the queries but runs none, so no warning about ranges.
     let ranges = aws_ranges(args.ip_ranges.as_deref(), false)?;
     let costs = runtime()?.block_on(async {
-        let session = query::LakeSession::new(&lake, ranges);
+        let session = query::LakeSession::new(&lake, ranges, query::Window::default());
         let queries = match from_file {
             Some(q) => q,
             None => {

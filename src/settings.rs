@@ -44,6 +44,48 @@ pub fn parse_date(flag: &str, v: &Option<String>) -> Result<Option<Date>, Failur
         .transpose()
 }
 
+/// `--since`/`--until` of `query`: a day, or a time ago (`7d`, `12h`,
+/// `2w`) counted back from `now` (seconds since the epoch, UTC).
+pub fn window(
+    since: &Option<String>,
+    until: &Option<String>,
+    now: i64,
+) -> Result<traillake::query::Window, Failure> {
+    let day = |flag: &str, v: &Option<String>| -> Result<Option<Date>, Failure> {
+        let Some(v) = v.as_deref() else {
+            return Ok(None);
+        };
+        if let Some(d) = Date::parse(v) {
+            return Ok(Some(d));
+        }
+        let bad = || {
+            usage(format!(
+                "{flag} {v:?}: expected YYYY-MM-DD or a time ago such as 7d, 12h, 2w"
+            ))
+        };
+        let (n, unit) = v.split_at(v.len().saturating_sub(1));
+        let n: i64 = n.parse().map_err(|_| bad())?;
+        let seconds = match unit {
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 7 * 86_400,
+            _ => return Err(bad()),
+        };
+        let ago = n.checked_mul(seconds).filter(|s| *s >= 0).ok_or_else(bad)?;
+        Ok(Some(Date::from_days((now - ago).div_euclid(86_400))))
+    };
+    let window = traillake::query::Window {
+        since: day("--since", since)?,
+        until: day("--until", until)?,
+    };
+    if let (Some(s), Some(u)) = (window.since, window.until) {
+        if s > u {
+            return Err(usage(format!("--since {s} is after --until {u}")));
+        }
+    }
+    Ok(window)
+}
+
 pub fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOptions, Failure> {
     let source = args
         .source
@@ -171,4 +213,28 @@ pub fn config(path: &Option<PathBuf>) -> Result<Config, Failure> {
         Some(p) => Config::load(p, true),
         None => Config::load(&PathBuf::from("config.toml"), false),
     }?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_is_days_or_a_time_ago() {
+        // 2024-03-15T10:00:00Z
+        let now = Date::parse("2024-03-15").unwrap().to_days() * 86_400 + 36_000;
+        let w = window(&Some("7d".into()), &None, now).unwrap();
+        assert_eq!(w.since, Date::parse("2024-03-08"));
+        assert_eq!(w.until, None);
+        let w = window(&Some("11h".into()), &Some("2024-03-15".into()), now).unwrap();
+        assert_eq!(w.since, Date::parse("2024-03-14"));
+        let w = window(&Some("2w".into()), &Some("1d".into()), now).unwrap();
+        assert_eq!(
+            (w.since, w.until),
+            (Date::parse("2024-03-01"), Date::parse("2024-03-14"))
+        );
+        assert!(window(&Some("7x".into()), &None, now).is_err());
+        assert!(window(&Some("-7d".into()), &None, now).is_err());
+        assert!(window(&Some("2024-03-10".into()), &Some("2024-03-01".into()), now).is_err());
+    }
 }

@@ -18,9 +18,9 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Join,
-    JoinConstraint, JoinOperator, OrderByKind, Query, SelectItem, SetExpr, TableFactor,
-    TableWithJoins, VisitMut, VisitorMut,
+    AccessExpr, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
+    Join, JoinConstraint, JoinOperator, OrderByKind, Query, SelectItem, SetExpr, Subscript,
+    TableFactor, TableWithJoins, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -126,6 +126,29 @@ fn plain_args(args: &FunctionArguments) -> Option<Vec<&Expr>> {
 
 fn rewrite_expr(e: &Expr) -> Option<Expr> {
     match e {
+        // `element_at(resources, 1).type`, `resources[1].arn`: a field of
+        // something other than a column, which DataFusion's planner takes
+        // only through `get_field`.
+        Expr::CompoundFieldAccess { root, access_chain }
+            if access_chain.iter().any(|a| matches!(a, AccessExpr::Dot(_))) =>
+        {
+            let mut text = format!("({root})");
+            for access in access_chain {
+                text = match access {
+                    AccessExpr::Dot(Expr::Identifier(field)) => {
+                        format!(
+                            "get_field({text}, '{}')",
+                            normalized(field).replace('\'', "''")
+                        )
+                    }
+                    AccessExpr::Subscript(Subscript::Index { index }) => {
+                        format!("{text}[{index}]")
+                    }
+                    _ => return None,
+                };
+            }
+            parse_expr(&text)
+        }
         Expr::Cast {
             expr,
             data_type: DataType::Custom(name, _),

@@ -30,7 +30,7 @@ use crate::store::Location;
 
 pub use presets::{list_presets, preset_sql, AwsRanges, Preset, PRESETS};
 pub use render::render;
-pub use table::{LakeTable, Listing};
+pub use table::{LakeTable, Listing, Window};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -129,7 +129,7 @@ pub struct LakeSession {
 }
 
 impl LakeSession {
-    pub fn new(lake: &Location, ranges: AwsRanges) -> Self {
+    pub fn new(lake: &Location, ranges: AwsRanges, window: Window) -> Self {
         let config = SessionConfig::new()
             .with_target_partitions(2)
             .with_information_schema(true);
@@ -141,6 +141,7 @@ impl LakeSession {
         let table = Arc::new(LakeTable::new(
             Lake::new(lake.clone()),
             ObjectStoreUrl::parse(&root).expect("a store root is a URL"),
+            window,
         ));
         ctx.register_table("cloudtrail", table.clone())
             .expect("a fresh session takes the table");
@@ -173,8 +174,13 @@ impl LakeSession {
 }
 
 /// Runs one SQL statement against the lake.
-pub fn run(lake: &Location, sql: &str, ranges: AwsRanges) -> Result<QueryResult, QueryError> {
-    runtime()?.block_on(run_async(lake, sql, ranges))
+pub fn run(
+    lake: &Location,
+    sql: &str,
+    ranges: AwsRanges,
+    window: Window,
+) -> Result<QueryResult, QueryError> {
+    runtime()?.block_on(run_async(lake, sql, ranges, window))
 }
 
 /// Whether a failure is a file that vanished between listing and reading:
@@ -189,11 +195,12 @@ async fn run_async(
     lake: &Location,
     sql: &str,
     ranges: AwsRanges,
+    window: Window,
 ) -> Result<QueryResult, QueryError> {
     let mut tries = 0;
     loop {
         tries += 1;
-        let session = LakeSession::new(lake, ranges.clone());
+        let session = LakeSession::new(lake, ranges.clone(), window);
         let plan = session.plan(sql).await?;
         match collect(plan.clone(), session.ctx.task_ctx()).await {
             Ok(batches) => {

@@ -37,7 +37,7 @@ use futures::StreamExt;
 use object_store::ObjectStoreExt;
 
 use crate::lake::{layout, Lake};
-use crate::partition::PartitionKey;
+use crate::partition::{Date, PartitionKey};
 use crate::schema::{self, PARTITION_COLUMNS};
 
 /// What the last scan listed, for `--explain`.
@@ -57,17 +57,54 @@ pub struct Listing {
     pub journals_applied: usize,
 }
 
+/// The days a session may read (`--since`/`--until`, inclusive, UTC): a
+/// filter on the partition folders, applied to every scan of the table, so
+/// a query over a year-long lake lists and reads only the window's days.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub since: Option<Date>,
+    pub until: Option<Date>,
+}
+
+impl Window {
+    /// Whether a folder with these leading partition values (account,
+    /// region, year, month, day) may hold days of the window.
+    fn admits(&self, values: &[String]) -> bool {
+        let [_, _, year, rest @ ..] = values else {
+            return true;
+        };
+        let Ok(year) = year.parse::<i32>() else {
+            return true;
+        };
+        let month = rest.first().and_then(|m| m.parse::<u32>().ok());
+        let day = rest.get(1).and_then(|d| d.parse::<u32>().ok());
+        // The folder's first and last day.
+        let first = Date {
+            year,
+            month: month.unwrap_or(1),
+            day: day.unwrap_or(1),
+        };
+        let last = Date {
+            year,
+            month: month.unwrap_or(12),
+            day: day.unwrap_or(31),
+        };
+        self.since.is_none_or(|s| last >= s) && self.until.is_none_or(|u| first <= u)
+    }
+}
+
 #[derive(Debug)]
 pub struct LakeTable {
     lake: Lake,
     store_url: ObjectStoreUrl,
     schema: SchemaRef,
+    window: Window,
     /// Listings of the scans planned, in order.
     pub listings: Arc<Mutex<Vec<Listing>>>,
 }
 
 impl LakeTable {
-    pub fn new(lake: Lake, store_url: ObjectStoreUrl) -> Self {
+    pub fn new(lake: Lake, store_url: ObjectStoreUrl, window: Window) -> Self {
         let mut fields: Vec<Field> = schema::arrow_schema()
             .fields()
             .iter()
@@ -82,6 +119,7 @@ impl LakeTable {
             lake,
             store_url,
             schema: Arc::new(Schema::new(fields)),
+            window,
             listings: Arc::default(),
         }
     }
@@ -98,6 +136,10 @@ impl LakeTable {
             .lake
             .partition_folders::<Ext>(|level, candidates| {
                 let before = candidates.len();
+                let candidates: Vec<_> = candidates
+                    .into_iter()
+                    .filter(|(_, values)| self.window.admits(values))
+                    .collect();
                 let kept = keep_passing(state, conjuncts, level + 1, candidates)?;
                 pruned += before - kept.len();
                 Ok(kept)
@@ -332,5 +374,32 @@ impl TableProvider for LakeTable {
                 .with_limit(limit)
                 .build();
         format.create_physical_plan(state, config).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(values: &[&str]) -> Vec<String> {
+        values.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_window_keeps_the_folders_that_overlap_it() {
+        let w = Window {
+            since: Date::parse("2024-02-28"),
+            until: Date::parse("2024-03-02"),
+        };
+        assert!(w.admits(&v(&["1", "us-east-1"])));
+        assert!(w.admits(&v(&["1", "r", "2024"])));
+        assert!(!w.admits(&v(&["1", "r", "2023"])));
+        assert!(w.admits(&v(&["1", "r", "2024", "02"])));
+        assert!(!w.admits(&v(&["1", "r", "2024", "01"])));
+        assert!(!w.admits(&v(&["1", "r", "2024", "02", "27"])));
+        assert!(w.admits(&v(&["1", "r", "2024", "02", "28"])));
+        assert!(w.admits(&v(&["1", "r", "2024", "03", "02"])));
+        assert!(!w.admits(&v(&["1", "r", "2024", "03", "03"])));
+        assert!(Window::default().admits(&v(&["1", "r", "1999", "01", "01"])));
     }
 }

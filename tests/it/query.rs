@@ -430,3 +430,120 @@ fn formats_and_errors() {
         assert!(out.contains(p), "{p}");
     }
 }
+
+#[test]
+fn since_and_until_read_only_the_windows_days_for_presets_and_sql() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("gen");
+    generate(&src, &["--days", "5", "--events-per-day", "300"]);
+    let lake = lake_for(tmp.path(), &src, &[]);
+    let files = snapshot(&lake);
+    let in_window = |k: &&String| k.contains("/day=16/") || k.contains("/day=17/");
+    let window_files = files.keys().filter(in_window).count();
+    assert!(window_files > 0 && window_files < files.len());
+
+    // A preset that scans the table twice (a self-join) reads the window's
+    // files in both scans, and no other.
+    let args = [
+        "--explain",
+        "--since",
+        "2024-01-16",
+        "--until",
+        "2024-01-17",
+        "--preset",
+        "anonymous-then-role",
+    ];
+    let (code, _, err) = query(&lake, &args);
+    assert_eq!(code, 0, "{err}");
+    let scans: Vec<&str> = err.lines().filter(|l| l.starts_with("files:")).collect();
+    assert_eq!(scans.len(), 2, "{err}");
+    for line in scans {
+        let n: usize = line
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|s| !s.is_empty())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(n, window_files, "{line}: {err}");
+    }
+
+    // SQL: the answer is the window's events, as the raw logs have them.
+    let rows = json_rows(
+        &lake,
+        &[
+            "--since",
+            "2024-01-16",
+            "--until",
+            "2024-01-17",
+            "SELECT day, count(*) AS n FROM cloudtrail GROUP BY day ORDER BY day",
+        ],
+    );
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for r in distinct(read_raw(&src)) {
+        let day = &r["eventTime"].as_str().unwrap()[8..10];
+        if day == "16" || day == "17" {
+            *want.entry(day.to_string()).or_default() += 1;
+        }
+    }
+    let got: BTreeMap<String, u64> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["day"].as_str().unwrap().to_string(),
+                r["n"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+
+    // A time ago far enough back reads everything; a bad one is bad usage.
+    let all = json_rows(
+        &lake,
+        &["--since", "100000d", "SELECT count(*) AS n FROM cloudtrail"],
+    );
+    let total = distinct(read_raw(&src)).len() as u64;
+    assert_eq!(all[0]["n"].as_u64(), Some(total));
+    let (code, _, err) = query(&lake, &["--since", "7 days", "SELECT 1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--since"), "{err}");
+}
+
+/// Our corpus of Athena queries (tests/corpus/queries.sql) answers as DuckDB
+/// does on the same files, and the 80 public queries run unchanged, those
+/// with rows on these logs answering as DuckDB does too.
+#[test]
+fn the_query_corpus_answers_like_duckdb_and_the_public_queries_run() {
+    if !engines(&["duckdb"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("real");
+    for set in ["flaws2", "invictus", "stratus-red-team"] {
+        copy_dir(
+            &repo().join("tests/data").join(set).join("AWSLogs"),
+            &src.join("AWSLogs"),
+        );
+    }
+    let lake = lake_for(tmp.path(), &src, &[]);
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("tests/corpus/check.py"))
+        .arg(env!("CARGO_BIN_EXE_traillake"))
+        .arg(&lake)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every query was compared, none skipped.
+    let corpus = std::fs::read_to_string(repo().join("tests/corpus/queries.sql")).unwrap();
+    let n = corpus.lines().filter(|l| l.starts_with("-- name:")).count();
+    assert!(n >= 60, "{n} corpus queries");
+    assert!(
+        text.contains(&format!("corpus: {n} queries, {n} equal to DuckDB's")),
+        "{text}"
+    );
+    assert!(text.contains("public: 80 of 80 run unchanged"), "{text}");
+}
