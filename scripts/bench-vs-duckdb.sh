@@ -4,7 +4,8 @@
 # ratio of medians, the peak RSS of each and their CPU seconds (user + system),
 # all from /usr/bin/time -v.
 #
-#   [ACCOUNTS=3] [REGIONS=2] [DAYS=3] [DUCKDB=1] scripts/bench-vs-duckdb.sh [EVENTS_PER_DAY] [RUNS]
+#   [ACCOUNTS=3] [REGIONS=2] [DAYS=3] [DUCKDB=1] [BIN=traillake] [WORK=dir]
+#   scripts/bench-vs-duckdb.sh [EVENTS_PER_DAY] [RUNS]
 #
 # Default: 3 accounts x 2 regions x 3 days x 17,700 events ~ 430 MB of JSON.
 # DAYS=9 triples the input with the same partition size (memory flatness);
@@ -26,10 +27,12 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/traillake-target}
 PROFILE=${PROFILE:-release}
 WORK=${WORK:-$(mktemp -d /tmp/traillake-bench.XXXXXX)}
 mkdir -p "$WORK"
-BIN="$CARGO_TARGET_DIR/$PROFILE/traillake"
-
 python3 -c 'import duckdb' 2>/dev/null || pip install --quiet duckdb
-cargo build --quiet --profile "$PROFILE"
+# BIN=path times that binary (an earlier build, say) instead of building.
+if [ -z "${BIN:-}" ]; then
+  BIN="$CARGO_TARGET_DIR/$PROFILE/traillake"
+  cargo build --quiet --profile "$PROFILE"
+fi
 
 SRC="$WORK/src"
 if [ ! -d "$SRC/AWSLogs" ]; then
