@@ -341,6 +341,29 @@ fn diff(unit: &str, a: i64, b: i64) -> Option<i64> {
     })
 }
 
+/// The optional group argument (the third) of the `regexp_extract`s.
+fn group_arg(a: &[ArrayRef]) -> Result<Option<ArrayRef>> {
+    a.get(2)
+        .map(|g| cast(g, &DataType::Int64))
+        .transpose()
+        .map_err(Into::into)
+}
+
+/// Row `i`'s group: 0 (the whole match) without the argument; none when
+/// it is NULL or negative.
+fn group_at(g: &Option<ArrayRef>, i: usize) -> Option<usize> {
+    match g {
+        Some(g) => {
+            let g = g.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            if g.is_null(i) {
+                return None;
+            }
+            usize::try_from(g.value(i)).ok()
+        }
+        None => Some(0),
+    }
+}
+
 /// A cached regex for each distinct pattern of a batch (patterns are
 /// nearly always one literal).
 struct Regexes(Vec<(String, Option<regex::Regex>)>);
@@ -546,20 +569,11 @@ pub fn register(ctx: &SessionContext) {
     });
     udf(ctx, "regexp_extract", &[2, 3], DataType::Utf8, |a, rows| {
         let (s, p) = (strings(&a[0])?, strings(&a[1])?);
-        let g = match a.get(2) {
-            Some(g) => Some(cast(g, &DataType::Int64)?),
-            None => None,
-        };
+        let g = group_arg(a)?;
         let mut cache = Regexes(Vec::new());
         let out: StringArray = (0..rows)
             .map(|i| {
-                let group = match &g {
-                    Some(g) => {
-                        let g = g.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-                        usize::try_from(g.value(i)).ok()?
-                    }
-                    None => 0,
-                };
+                let group = group_at(&g, i)?;
                 let re = cache.get(str_at(&p, i)?)?;
                 let caps = re.captures(str_at(&s, i)?)?;
                 caps.get(group).map(|m| m.as_str().to_string())
@@ -574,17 +588,11 @@ pub fn register(ctx: &SessionContext) {
         list_of_strings(),
         |a, rows| {
             let (s, p) = (strings(&a[0])?, strings(&a[1])?);
-            let g = match a.get(2) {
-                Some(g) => Some(cast(g, &DataType::Int64)?),
-                None => None,
-            };
+            let g = group_arg(a)?;
             let mut cache = Regexes(Vec::new());
             let mut b = datafusion::arrow::array::ListBuilder::new(StringBuilder::new());
             for i in 0..rows {
-                let group = g.as_ref().map_or(Some(0), |g| {
-                    let g = g.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-                    usize::try_from(g.value(i)).ok()
-                });
+                let group = group_at(&g, i);
                 match (
                     str_at(&s, i),
                     str_at(&p, i).and_then(|p| cache.get(p).cloned()),

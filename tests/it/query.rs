@@ -50,6 +50,18 @@ fn s(v: &Value) -> Value {
     }
 }
 
+/// JSON rows of `(key, n)` as a map.
+fn counts(rows: &[Value], key: &str) -> BTreeMap<String, u64> {
+    rows.iter()
+        .map(|r| {
+            (
+                r[key].as_str().unwrap().to_string(),
+                r["n"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 fn sorted(mut rows: Vec<Vec<Value>>) -> Vec<Vec<Value>> {
     rows.sort_by_key(|r| serde_json::to_string(r).unwrap());
     rows
@@ -274,15 +286,7 @@ fn json_functions_work_on_the_json_text_columns() {
                 .or_default() += 1;
         }
     }
-    let got: BTreeMap<String, u64> = rows
-        .iter()
-        .map(|r| {
-            (
-                r["bucket"].as_str().unwrap().to_string(),
-                r["n"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let got = counts(&rows, "bucket");
     assert_eq!(got, want);
 }
 
@@ -485,15 +489,7 @@ fn since_and_until_read_only_the_windows_days_for_presets_and_sql() {
             *want.entry(day.to_string()).or_default() += 1;
         }
     }
-    let got: BTreeMap<String, u64> = rows
-        .iter()
-        .map(|r| {
-            (
-                r["day"].as_str().unwrap().to_string(),
-                r["n"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let got = counts(&rows, "day");
     assert_eq!(got, want);
 
     // A time ago far enough back reads everything; a bad one is bad usage.
