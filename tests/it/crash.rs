@@ -131,6 +131,10 @@ fn killed_at_any_instant_then_rerun_gives_the_clean_lake_locally() {
         assert_clean(&lake);
     }
     // Most kills landed while a run was going (the last may come too late).
+    eprintln!(
+        "{landed} of {n} kills landed mid-run, at {:?} of a {total:?} run",
+        delays(total, n)
+    );
     assert!(
         landed * 3 >= n as usize * 2,
         "{landed} of {n} kills landed mid-run"
@@ -170,5 +174,9 @@ fn killed_at_any_instant_then_rerun_gives_the_clean_lake_on_s3() {
         );
         assert_clean(&got);
     }
+    eprintln!(
+        "on S3, {landed} of 5 kills landed mid-run, at {:?} of a {total:?} run",
+        delays(total, 5)
+    );
     assert!(landed >= 3, "{landed} of 5 kills landed mid-run");
 }
