@@ -26,8 +26,13 @@ BIG_EVENTS=${BIG_EVENTS:-985000}
 HOURS=${HOURS:-24}
 HISTORY_DAYS=${HISTORY_DAYS:-365}
 CASES=${CASES:-"big incremental history s3"}
-cargo build --quiet --release
-AFTER=${AFTER:-"$CARGO_TARGET_DIR/release/traillake"}
+if [ -z "${AFTER:-}" ]; then
+  cargo build --quiet --release
+  AFTER="$CARGO_TARGET_DIR/release/traillake"
+fi
+# Out of the checkout, so no binary reads its config.toml (an older one
+# would refuse keys it does not know).
+cd "$WORK"
 BINS=("after=$AFTER")
 [ -n "${BEFORE:-}" ] && BINS=("before=$BEFORE" "${BINS[@]}")
 
@@ -138,14 +143,20 @@ if [[ " $CASES " == *" s3 "* ]]; then
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ALLOW_HTTP=true
   export AWS_EC2_METADATA_DISABLED=true AWS_METADATA_ENDPOINT=http://127.0.0.1:9
   up() { python3 - "$@" <<'PY'
-import os, sys, urllib.request
+import os, sys
+from concurrent.futures import ThreadPoolExecutor
+import boto3
 endpoint, bucket, root = os.environ["AWS_ENDPOINT_URL"], sys.argv[1], sys.argv[2]
-urllib.request.urlopen(urllib.request.Request(f"{endpoint}/{bucket}", method="PUT")).read()
-for d, _, files in os.walk(root):
-    for f in files:
-        p = os.path.join(d, f)
-        key = os.path.relpath(p, root)
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/{bucket}/{key}", data=open(p, "rb").read(), method="PUT")).read()
+s3 = boto3.client("s3", endpoint_url=endpoint)
+try:
+    s3.create_bucket(Bucket=bucket)
+except s3.exceptions.BucketAlreadyOwnedByYou:
+    pass
+paths = [os.path.join(d, f) for d, _, files in os.walk(root) for f in files]
+def put(p):
+    s3.upload_file(p, bucket, os.path.relpath(p, root))
+with ThreadPoolExecutor(16) as pool:
+    list(pool.map(put, paths))
 PY
   }
   for days in 10 60; do
@@ -157,11 +168,13 @@ PY
       name=${b%%=*}; bin=${b#*=}
       bucket="src-$days-$name"; lakeb="lake-$days-$name"
       up "$bucket" "$H"
-      python3 -c "import urllib.request,os;urllib.request.urlopen(urllib.request.Request(os.environ['AWS_ENDPOINT_URL']+'/$lakeb',method='PUT')).read()"
-      "$bin" compact --source "s3://$bucket" --lake "s3://$lakeb/lake" 2> /dev/null > /dev/null
+      python3 -c "import boto3,os;boto3.client('s3',endpoint_url=os.environ['AWS_ENDPOINT_URL']).create_bucket(Bucket='$lakeb')"
+      "$bin" compact --source "s3://$bucket" --lake "s3://$lakeb/lake" 2> "$WORK/err.log" > /dev/null ||
+        { cat "$WORK/err.log" >&2; exit 1; }
       up "$bucket" "$N"
       before=$(wc -l < "$WORK/moto.log")
-      "$bin" compact --json --source "s3://$bucket" --lake "s3://$lakeb/lake" 2> /dev/null > "$WORK/last.json"
+      "$bin" compact --json --source "s3://$bucket" --lake "s3://$lakeb/lake" 2> "$WORK/err.log" > "$WORK/last.json" ||
+        { cat "$WORK/err.log" >&2; exit 1; }
       lists=$(tail -n +"$((before + 1))" "$WORK/moto.log" | grep -c '"GET /[^ ]*?[^ ]*list-type' || true)
       gets=$(tail -n +"$((before + 1))" "$WORK/moto.log" | grep '"GET /' | grep -vc 'list-type' || true)
       echo "$name, $days days of history: LIST $lists, GET $gets (moto's log); report: $(python3 -c "import json;r=json.loads(open('$WORK/last.json').read().splitlines()[-1]);print('source', r.get('source_requests'), 'lake', r.get('lake_requests'))" 2>/dev/null || echo n/a)"

@@ -33,6 +33,8 @@ if [ -z "${BIN:-}" ]; then
   BIN="$CARGO_TARGET_DIR/$PROFILE/traillake"
   cargo build --quiet --profile "$PROFILE"
 fi
+# Out of the checkout, so the binary reads no config.toml.
+cd "$WORK"
 
 SRC="$WORK/src"
 if [ ! -d "$SRC/AWSLogs" ]; then
