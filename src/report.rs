@@ -160,3 +160,38 @@ pub fn peak_rss() -> u64 {
         .and_then(|kb| kb.parse::<u64>().ok())
         .map_or(0, |kb| kb << 10)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_reconcile_only_when_they_add_up_without_wrapping() {
+        let mut r = RunReport {
+            records_read: 10,
+            rows_written: 7,
+            duplicates_dropped: 2,
+            records_quarantined: 1,
+            inputs_listed: 4,
+            inputs_read: 3,
+            inputs_skipped: 1,
+            ..RunReport::default()
+        };
+        assert!(r.reconciles());
+        r.duplicates_dropped = 3;
+        assert!(!r.reconciles());
+        // Sums that wrap around to the right figure (the old report's
+        // "18446744073709543417 rows written") never reconcile.
+        r.records_read = 1;
+        r.rows_written = u64::MAX - 1;
+        r.duplicates_dropped = 2;
+        r.records_quarantined = 1;
+        assert_eq!(
+            r.rows_written
+                .wrapping_add(r.duplicates_dropped)
+                .wrapping_add(r.records_quarantined),
+            r.records_read
+        );
+        assert!(!r.reconciles());
+    }
+}
