@@ -611,8 +611,9 @@ fn time_prefix(t: Option<&str>) -> TimePrefix {
     (false, [word(0), word(1), word(2)])
 }
 
-/// Orders `None` after every value, as `ORDER BY ... NULLS LAST` does.
-fn cmp_nulls_last<T: Ord>(
+/// Orders `None` after every value, as `ORDER BY ... NULLS LAST` does: the
+/// order of rows in a lake file, which every merge keeps.
+pub(crate) fn cmp_nulls_last<T: Ord>(
     a: (Option<T>, Option<T>, Option<T>),
     b: (Option<T>, Option<T>, Option<T>),
 ) -> std::cmp::Ordering {

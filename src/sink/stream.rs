@@ -15,7 +15,7 @@
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::compute::interleave;
 
-use super::merge::{Conflicts, Judge};
+use super::merge::{cmp_nulls_last, Conflicts, Judge};
 use super::{Chunk, SinkError};
 use crate::schema::{self, EVENT_ID, EVENT_TIME, SOURCE_KEY};
 
@@ -120,21 +120,6 @@ impl Cursor {
             value(&self.keys, r),
         )
     }
-}
-
-/// Orders keys as the merge does: nulls last at each level.
-fn cmp_key(a: Key<'_>, b: Key<'_>) -> std::cmp::Ordering {
-    fn one(a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
-        match (a, b) {
-            (Some(x), Some(y)) => x.cmp(y),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => std::cmp::Ordering::Equal,
-        }
-    }
-    one(a.0, b.0)
-        .then_with(|| one(a.1, b.1))
-        .then_with(|| one(a.2, b.2))
 }
 
 /// The event a key belongs to: (`eventtime`, `eventid`), `None` when the
@@ -255,7 +240,7 @@ impl StreamMerge {
             }
             live.sort_by(|&a, &b| {
                 let (ca, cb) = (&self.cursors[a], &self.cursors[b]);
-                cmp_key(ca.key(ca.row), cb.key(cb.row)).then(a.cmp(&b))
+                cmp_nulls_last(ca.key(ca.row), cb.key(cb.row)).then(a.cmp(&b))
             });
             let first = live[0];
             let end = match live.get(1) {
@@ -268,7 +253,7 @@ impl StreamMerge {
                         let k = a.key(r);
                         match (event(k), event(bound)) {
                             (Some(x), Some(y)) => x < y,
-                            _ => cmp_key(k, bound).is_lt(),
+                            _ => cmp_nulls_last(k, bound).is_lt(),
                         }
                     };
                     let (mut lo, mut hi) = (a.row, a.len());

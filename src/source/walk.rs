@@ -501,15 +501,17 @@ mod tests {
     }
 
     const DAY: &str = "AWSLogs/111122223333/CloudTrail/eu-west-1";
+    /// The day folders of the test tree below [`DAY`].
+    const DAYS: [&str; 5] = [
+        "2023/12/31",
+        "2024/01/01",
+        "2024/01/14",
+        "2024/01/15",
+        "2024/02/01",
+    ];
 
     fn tree(root: &std::path::Path) {
-        for d in [
-            "2023/12/31",
-            "2024/01/01",
-            "2024/01/14",
-            "2024/01/15",
-            "2024/02/01",
-        ] {
+        for d in DAYS {
             touch(root, &format!("{DAY}/{d}/a.json.gz"));
         }
         touch(
@@ -541,13 +543,7 @@ mod tests {
             "AWSLogs/o-abc/444455556666/CloudTrail/us-east-1/2024/01/15/b.json.gz".to_string(),
             "loose/notes.json".to_string(),
         ];
-        for d in [
-            "2023/12/31",
-            "2024/01/01",
-            "2024/01/14",
-            "2024/01/15",
-            "2024/02/01",
-        ] {
+        for d in DAYS {
             want.push(format!("{DAY}/{d}/a.json.gz"));
         }
         want.sort();
