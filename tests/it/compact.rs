@@ -125,19 +125,7 @@ fn two_batches_merge_into_the_same_lake_as_one_run() {
 fn generated_logs_dedupe_deliveries_and_split_at_midnight() {
     let tmp = tempfile::tempdir().unwrap();
     let (src, lake) = (tmp.path().join("src"), tmp.path().join("lake"));
-    generate(
-        &src,
-        &[
-            "--days",
-            "2",
-            "--events-per-day",
-            "2000",
-            "--accounts",
-            "2",
-            "--regions",
-            "3",
-        ],
-    );
+    generate_logs(&src, [2, 3, 2, 2000], &[]);
     let raw = read_raw(&src);
     let distinct: std::collections::HashSet<_> = raw
         .iter()
@@ -199,19 +187,7 @@ fn partitions_staged_while_decoding_take_late_rows_exactly_once() {
     // into what was staged, deduplicated, not written twice.
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
-    generate(
-        &src,
-        &[
-            "--accounts",
-            "2",
-            "--regions",
-            "1",
-            "--days",
-            "3",
-            "--events-per-day",
-            "3000",
-        ],
-    );
+    generate_logs(&src, [2, 1, 3, 3000], &[]);
     let logs: Vec<_> = walk(&src)
         .into_iter()
         .filter(|p| {
@@ -428,19 +404,7 @@ fn rows_by_partition(lake: &Path) -> std::collections::BTreeMap<String, Vec<Stri
 fn shards_together_make_the_lake_of_one_run() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
-    generate(
-        &src,
-        &[
-            "--days",
-            "3",
-            "--events-per-day",
-            "400",
-            "--accounts",
-            "2",
-            "--regions",
-            "2",
-        ],
-    );
+    generate_logs(&src, [2, 2, 3, 400], &[]);
     let one = tmp.path().join("one");
     let (code, r1, err) = compact(&src, &one, &[]);
     assert_eq!(code, 0, "{err}");

@@ -19,6 +19,15 @@ fn n(r: &Value, field: &str) -> u64 {
 
 const DAY: &str = "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/01/15";
 
+/// One string column of every row of the lake.
+fn lake_column(lake: &Path, col: &str) -> Vec<String> {
+    read_lake(lake)
+        .into_values()
+        .flatten()
+        .map(|r| r[col].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn record(id: &str, name: &str, time: &str) -> String {
     format!(
         r#"{{"eventVersion":"1.08","eventTime":"{time}","eventID":"{id}","eventName":"{name}","eventSource":"s3.amazonaws.com","awsRegion":"eu-west-1","recipientAccountId":"111122223333"}}"#
@@ -127,11 +136,7 @@ fn odd_file_names_are_read_and_printed_escaped() {
         "a raw ESC reached the terminal: {err:?}"
     );
     assert!(err.contains("junk%1B[2J.json.gz"), "{err}");
-    let keys: Vec<String> = read_lake(&lake)
-        .into_values()
-        .flatten()
-        .map(|r| r["sourcekey"].as_str().unwrap().to_string())
-        .collect();
+    let keys = lake_column(&lake, "sourcekey");
     for want in ["tab%09here", "esc%1B[31mred", "bad%FFutf8", "line%0Afeed"] {
         assert!(keys.iter().any(|k| k.contains(want)), "{want} in {keys:?}");
     }
@@ -362,11 +367,7 @@ fn an_eventid_conflict_keeps_both_rows_and_is_counted() {
         "{keys}"
     );
     assert!(err.contains("conflict"), "{err}");
-    let names: Vec<String> = read_lake(&lake)
-        .into_values()
-        .flatten()
-        .map(|r| r["eventname"].as_str().unwrap().to_string())
-        .collect();
+    let names = lake_column(&lake, "eventname");
     assert_eq!(names.len(), 2);
     assert!(
         names.contains(&"GetObject".to_string()) && names.contains(&"DeleteBucket".to_string())
@@ -398,19 +399,7 @@ fn count(lake: &Path) -> (i32, u64, String) {
 fn queries_during_compactions_see_each_event_once() {
     let tmp = tempfile::tempdir().unwrap();
     let all = tmp.path().join("all");
-    generate(
-        &all,
-        &[
-            "--accounts",
-            "1",
-            "--regions",
-            "1",
-            "--days",
-            "4",
-            "--events-per-day",
-            "2000",
-        ],
-    );
+    generate_logs(&all, [1, 1, 4, 2000], &[]);
     let (src, lake) = (tmp.path().join("src"), tmp.path().join("lake"));
     // A commit that died between moving its files in and deleting the ones
     // they replace: readers still count each event once.
@@ -419,21 +408,7 @@ fn queries_during_compactions_see_each_event_once() {
     assert_eq!(code, 0, "{err}");
     let events = n(&r, "rows_written");
     let extra = tmp.path().join("extra");
-    generate(
-        &extra,
-        &[
-            "--accounts",
-            "1",
-            "--regions",
-            "1",
-            "--days",
-            "1",
-            "--events-per-day",
-            "500",
-            "--seed",
-            "3",
-        ],
-    );
+    generate_logs(&extra, [1, 1, 1, 500], &["--seed", "3"]);
     let cfg = tmp.path().join("merge.toml");
     std::fs::write(&cfg, "[compact]\nmerge_files = 2\n").unwrap();
     copy_dir(&extra, &src);

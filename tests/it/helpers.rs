@@ -92,6 +92,28 @@ pub fn generate(out: &Path, extra: &[&str]) {
     succeed(bin().args(["generate", "--out"]).arg(out).args(extra));
 }
 
+/// `traillake generate` of `accounts` x `regions` x `days` with
+/// `events_per_day` each, plus `extra` flags.
+pub fn generate_logs(
+    out: &Path,
+    [accounts, regions, days, events_per_day]: [u32; 4],
+    extra: &[&str],
+) {
+    let shape = [accounts, regions, days, events_per_day].map(|n| n.to_string());
+    let mut args = vec![
+        "--accounts",
+        &shape[0],
+        "--regions",
+        &shape[1],
+        "--days",
+        &shape[2],
+        "--events-per-day",
+        &shape[3],
+    ];
+    args.extend_from_slice(extra);
+    generate(out, &args);
+}
+
 pub fn copy_dir(from: &Path, to: &Path) {
     for entry in walk(from) {
         let rel = entry.strip_prefix(from).unwrap();

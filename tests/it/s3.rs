@@ -118,19 +118,7 @@ fn a_large_lake_file_goes_up_in_parts_and_reads_back() {
     s3.create_bucket("lake");
     let tmp = tempfile::tempdir().unwrap();
     let local = tmp.path().join("src");
-    generate(
-        &local,
-        &[
-            "--accounts",
-            "1",
-            "--regions",
-            "1",
-            "--days",
-            "1",
-            "--events-per-day",
-            "40000",
-        ],
-    );
+    generate_logs(&local, [1, 1, 1, 40000], &[]);
     s3.upload(&local, "raw", "");
     // No compression makes the one partition's file larger than the
     // 16 MiB multipart threshold (parts of 8 MiB).

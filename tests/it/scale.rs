@@ -141,19 +141,7 @@ fn delivered(p: &Path) -> Option<(u32, String)> {
 fn hourly_runs_over_a_day_make_the_lake_of_one_run_writing_under_twice_its_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let all = tmp.path().join("all");
-    generate(
-        &all,
-        &[
-            "--accounts",
-            "1",
-            "--regions",
-            "1",
-            "--days",
-            "1",
-            "--events-per-day",
-            "40000",
-        ],
-    );
+    generate_logs(&all, [1, 1, 1, 40000], &[]);
     let (src, lake, one) = (
         tmp.path().join("src"),
         tmp.path().join("inc"),
@@ -186,19 +174,7 @@ fn hourly_runs_over_a_day_make_the_lake_of_one_run_writing_under_twice_its_bytes
 fn a_busy_folder_split_over_three_shards_makes_the_lake_of_one_run() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
-    generate(
-        &src,
-        &[
-            "--accounts",
-            "1",
-            "--regions",
-            "1",
-            "--days",
-            "1",
-            "--events-per-day",
-            "3000",
-        ],
-    );
+    generate_logs(&src, [1, 1, 1, 3000], &[]);
     let (sharded, one) = (tmp.path().join("sharded"), tmp.path().join("one"));
     let mut per_shard = Vec::new();
     for k in 0..3 {

@@ -135,19 +135,7 @@ fn usd(bytes: u64) -> f64 {
 fn lake_bytes_lie_between_the_needed_chunks_and_the_touched_files() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("raw");
-    generate(
-        &src,
-        &[
-            "--accounts",
-            "2",
-            "--regions",
-            "1",
-            "--days",
-            "4",
-            "--events-per-day",
-            "3000",
-        ],
-    );
+    generate_logs(&src, [2, 1, 4, 3000], &[]);
     let cfg = tmp.path().join("small-row-groups.toml");
     std::fs::write(&cfg, "[compact]\nrow_group_rows = 500\n").unwrap();
     let lake = tmp.path().join("lake");
@@ -322,21 +310,7 @@ fn lake_bytes_lie_between_the_needed_chunks_and_the_touched_files() {
 fn a_one_day_query_on_a_month_reads_under_one_percent_of_the_raw_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("raw");
-    generate(
-        &src,
-        &[
-            "--accounts",
-            "1",
-            "--regions",
-            "1",
-            "--days",
-            "30",
-            "--start",
-            "2024-03-01",
-            "--events-per-day",
-            "2000",
-        ],
-    );
+    generate_logs(&src, [1, 1, 30, 2000], &["--start", "2024-03-01"]);
     let lake = tmp.path().join("lake");
     let (code, _, err) = compact(&src, &lake, &[]);
     assert_eq!(code, 0, "{err}");
