@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/traillake-target}"
 # Tests run real components: Spark SQL (Java 17) and DuckDB read our lakes;
-# moto is the S3-compatible server the S3 tests start on loopback.
-python3 -c 'import pyspark, duckdb, moto.server, flask_cors' 2>/dev/null ||
+# moto is the S3-compatible server the S3 tests start on loopback; PyYAML
+# reads Sigma rules for the independent evaluator of the detect tests.
+python3 -c 'import pyspark, duckdb, moto.server, flask_cors, yaml' 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check \
-    'pyspark==4.3.0' 'duckdb==2.0.1' 'moto[server]==5.2.1'
+    'pyspark==4.3.0' 'duckdb==2.0.1' 'moto[server]==5.2.1' 'PyYAML==6.0.3'
 # Engine tests fail, rather than skip, when an engine is missing.
 export TRAILLAKE_REQUIRE_ENGINES=1
 cargo fmt --check

@@ -27,6 +27,8 @@ pub enum Command {
     Ddl(DdlArgs),
     /// Run SQL (or a preset) against the lake; the table is `cloudtrail`.
     Query(QueryArgs),
+    /// Run Sigma rules over the lake: one alert per matching event.
+    Detect(DetectArgs),
     /// Bytes and dollars a query set would scan in Athena: raw logs vs lake.
     ScanCost(ScanCostArgs),
     /// Write synthetic CloudTrail logs in the real S3 layout.
@@ -77,6 +79,42 @@ pub struct QueryArgs {
     /// Read only the days up to this one (inclusive; YYYY-MM-DD or a time ago).
     #[arg(long, value_name = "DATE|AGO")]
     pub until: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// The lake (default: config `lake`).
+    #[arg(long, value_name = "LAKE")]
+    pub lake: Option<String>,
+    /// Sigma rule files or folders of them (`.yml`/`.yaml`, recursive);
+    /// repeatable. Without it: traillake's own rules, the seed's four
+    /// alert signals.
+    #[arg(long, value_name = "DIR|FILE", num_args = 1..)]
+    pub rules: Vec<PathBuf>,
+    /// Only events of the days from this one on (UTC): YYYY-MM-DD, or a
+    /// time ago such as `7d`, `12h`, `2w`; only those partitions are read.
+    #[arg(long, value_name = "DATE|AGO")]
+    pub since: Option<String>,
+    /// Only events of the days up to this one (inclusive), as --since.
+    #[arg(long, value_name = "DATE|AGO")]
+    pub until: Option<String>,
+    /// `table` for people, `json` (one alert per line) for a SIEM.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: AlertFormat,
+    /// Print each rule's SQL (and the rules without one) instead of
+    /// running them.
+    #[arg(long)]
+    pub explain: bool,
+    /// AWS's published ip-ranges.json, for the `%aws_ip_ranges%`
+    /// placeholder (`expand`).
+    #[arg(long, value_name = "FILE")]
+    pub ip_ranges: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlertFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Args)]

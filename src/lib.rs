@@ -4,13 +4,14 @@
 //! turns them into Arrow batches per [`partition`], [`sink`] merges and
 //! encodes Parquet, [`lake`] stages and commits files with a journal and a
 //! ledger, [`pipeline`] wires the stages together. [`query`] reads the lake
-//! with DataFusion; [`scan_cost`] measures what queries scan, raw vs lake. [`schema`] is the one
+//! with DataFusion; [`detect`] runs Sigma rules over it as queries; [`scan_cost`] measures what queries scan, raw vs lake. [`schema`] is the one
 //! definition of the columns.
 
 pub mod compact;
 pub mod config;
 pub mod ddl;
 pub mod decode;
+pub mod detect;
 pub mod generate;
 pub mod lake;
 pub mod partition;

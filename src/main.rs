@@ -20,7 +20,11 @@ use traillake::query::{self, AwsRanges, QueryError};
 use traillake::scan_cost::{self, CostError};
 use traillake::store::LocationError;
 
-use cli::{Cli, Command, CompactArgs, CostFormat, DdlArgs, GenerateArgs, QueryArgs, ScanCostArgs};
+use cli::{
+    AlertFormat, Cli, Command, CompactArgs, CostFormat, DdlArgs, DetectArgs, GenerateArgs,
+    QueryArgs, ScanCostArgs,
+};
+use traillake::detect;
 
 /// Why the binary stops with a non-zero exit code.
 #[derive(Debug)]
@@ -122,6 +126,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Compact(args) => compact(args, &config),
         Command::Ddl(args) => ddl(args, &config),
         Command::Query(args) => query(args, &config),
+        Command::Detect(args) => detect(args, &config),
         Command::ScanCost(args) => scan_cost(args, &config),
         Command::Generate(args) => generate(args),
     }
@@ -196,6 +201,14 @@ fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
         Ok::<_, Failure>(text)
     };
     let sql = match (&args.preset, &args.sql, &args.file) {
+        (Some(path), _, _) if is_rule_file(path) => {
+            if !args.params.is_empty() {
+                return Err(usage(
+                    "--param goes with the named presets, not a rule file",
+                ));
+            }
+            rule_file_sql(path)?
+        }
         (Some(name), _, _) => query::preset_sql(name, &args.params)?,
         (None, Some(sql), _) if sql == "-" => read_stdin()?,
         (None, Some(sql), _) => sql.clone(),
@@ -218,6 +231,89 @@ fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// A `--preset` that names a Sigma rule file rather than a preset.
+fn is_rule_file(preset: &str) -> bool {
+    preset.ends_with(".yml") || preset.ends_with(".yaml") || preset.contains('/')
+}
+
+/// The queries of a Sigma rule file, one statement per rule.
+fn rule_file_sql(path: &str) -> Result<String, Failure> {
+    let (texts, unread) = detect::files(&[path.into()]);
+    let set = detect::load(&texts);
+    if let Some(k) = unread.iter().chain(&set.skipped).next() {
+        return Err(usage(format!("{}: {}: {}", k.file, k.rule, k.reason)));
+    }
+    if set.detectors.is_empty() {
+        return Err(usage(format!("{path}: no rule in it")));
+    }
+    Ok(set
+        .detectors
+        .iter()
+        .map(|d| format!("-- {} {}\n{};\n", d.id, d.title, d.sql))
+        .collect())
+}
+
+fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
+    let (texts, unread) = if args.rules.is_empty() {
+        let builtin = detect::BUILTIN
+            .iter()
+            .map(|(name, text)| (name.to_string(), text.to_string()))
+            .collect();
+        (builtin, Vec::new())
+    } else {
+        detect::files(&args.rules)
+    };
+    if texts.is_empty() && !unread.is_empty() {
+        let k = &unread[0];
+        return Err(usage(format!("{}: {}", k.file, k.reason)));
+    }
+    let mut set = detect::load(&texts);
+    set.skipped.splice(0..0, unread);
+    if args.explain {
+        emit(&detect::explain(&set))?;
+        return Ok(0);
+    }
+    let lake = settings::lake(&args.lake, config, "detect")?;
+    let window = settings::window(&args.since, &args.until, now())?;
+    let uses_ranges = set
+        .detectors
+        .iter()
+        .any(|d| d.sql.contains("is_aws_address"));
+    let ranges = aws_ranges(args.ip_ranges.as_deref(), uses_ranges)?;
+    let outcome = runtime()?.block_on(async {
+        let session = query::LakeSession::new(&lake, ranges, window);
+        detect::run(&session, &set).await
+    });
+    match args.format {
+        AlertFormat::Table => emit(&detect::render_table(&outcome.alerts)?)?,
+        AlertFormat::Json => emit(&detect::render_json(&outcome.alerts))?,
+    }
+    for k in set.skipped.iter().chain(&outcome.failed) {
+        let rule = if k.rule.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", k.rule)
+        };
+        eprintln!("traillake: rule not run: {}: {rule}{}", k.file, k.reason);
+    }
+    eprintln!(
+        "{} alert(s) from {} rule(s) run; {} not translated, {} failed, {} only feed correlations",
+        outcome.alerts.len(),
+        outcome.rules_run,
+        set.skipped.len(),
+        outcome.failed.len(),
+        set.correlated_only.len()
+    );
+    Ok(if outcome.failed.is_empty() { 0 } else { 1 })
+}
+
+/// Now, in seconds since the epoch.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// Runs one statement and prints its results (and `--explain`'s figures).
 fn run_statement(
     lake: &traillake::store::Location,
@@ -235,10 +331,7 @@ fn run_statement(
 
 /// The days `--since`/`--until` let a query read.
 fn query_window(args: &QueryArgs) -> Result<query::Window, Failure> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    settings::window(&args.since, &args.until, now)
+    settings::window(&args.since, &args.until, now())
 }
 
 /// Writes results to stdout. A reader that went away (`| head`) ends the

@@ -186,7 +186,7 @@ pub fn run(
 /// Whether a failure is a file that vanished between listing and reading:
 /// a commit switched the partition meanwhile; planning again sees the new
 /// files.
-fn vanished(e: &DataFusionError) -> bool {
+pub fn vanished(e: &DataFusionError) -> bool {
     let text = e.to_string();
     text.contains("not found") || text.contains("No such file or directory")
 }

@@ -10,6 +10,7 @@ mod helpers;
 mod compact;
 mod crash;
 mod ddl;
+mod detect;
 mod fuzz;
 mod hardening;
 mod query;

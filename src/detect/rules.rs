@@ -1,0 +1,410 @@
+//! Loading Sigma rules (files and folders of `.yml`/`.yaml`) and turning
+//! each into one SQL query over `cloudtrail`, or a reason it has none.
+//!
+//! Detection rules become `SELECT <alert columns> FROM cloudtrail WHERE
+//! <condition>`; Sigma filters (`filter:` documents) add `AND <their
+//! condition>` (typically `not selection`) to the rules they name; `temporal` correlations join their rules' events on
+//! the group-by fields within the timespan.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use rsigma_parser::{
+    parse_sigma_yaml, CorrelationRule, CorrelationType, Detections, FilterRule, FilterRuleTarget,
+    LogSource, SigmaRule,
+};
+
+use super::translate::{self, Reason};
+
+/// A rule with its SQL.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Detector {
+    pub id: String,
+    pub title: String,
+    pub level: String,
+    pub tags: Vec<String>,
+    /// The file the rule came from.
+    pub file: String,
+    pub sql: String,
+}
+
+/// A rule (or a file) that has no SQL, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Skipped {
+    pub file: String,
+    /// The rule's id or title; empty when the whole file failed.
+    pub rule: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    pub detectors: Vec<Detector>,
+    pub skipped: Vec<Skipped>,
+    /// Rules that only feed a correlation (`generate: false`), by id.
+    pub correlated_only: Vec<String>,
+}
+
+/// The columns of every alert query, in this order.
+pub const ALERT_COLUMNS: &str = "eventtime, eventid, eventsource, eventname, account, region, \
+     coalesce(useridentity.arn, useridentity.principalid, useridentity.invokedby, useridentity.type) AS identity, \
+     sourceipaddress, sourcekey";
+
+/// Our own rules (the seed's four alert signals), built into the binary:
+/// what `detect` runs without `--rules`.
+pub const BUILTIN: &[(&str, &str)] = &[(
+    "rules/traillake/seed-signals.yml",
+    include_str!("../../rules/traillake/seed-signals.yml"),
+)];
+
+/// The `.yml`/`.yaml` files under the given files and folders, each
+/// folder's in name order; a path that cannot be read is reported.
+pub fn files(paths: &[PathBuf]) -> (Vec<(String, String)>, Vec<Skipped>) {
+    let mut texts = Vec::new();
+    let mut skipped = Vec::new();
+    fn walk(p: &Path, texts: &mut Vec<(String, String)>, skipped: &mut Vec<Skipped>, top: bool) {
+        let name = p.display().to_string();
+        let fail = |skipped: &mut Vec<Skipped>, e: std::io::Error| {
+            skipped.push(Skipped {
+                file: name.clone(),
+                rule: String::new(),
+                reason: e.to_string(),
+            })
+        };
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                let mut entries: Vec<PathBuf> = match std::fs::read_dir(p) {
+                    Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+                    Err(e) => return fail(skipped, e),
+                };
+                entries.sort();
+                for e in entries {
+                    walk(&e, texts, skipped, false);
+                }
+            }
+            Ok(_) => {
+                let yaml = matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"));
+                // A file named on the command line is read whatever its name.
+                if yaml || top {
+                    match std::fs::read_to_string(p) {
+                        Ok(t) => texts.push((name, t)),
+                        Err(e) => fail(skipped, e),
+                    }
+                }
+            }
+            Err(e) => fail(skipped, e),
+        }
+    }
+    for p in paths {
+        walk(p, &mut texts, &mut skipped, true);
+    }
+    (texts, skipped)
+}
+
+/// Parses and translates rule files (`(name, text)` pairs).
+pub fn load(texts: &[(String, String)]) -> RuleSet {
+    let mut set = RuleSet::default();
+    let mut rules: Vec<(String, SigmaRule)> = Vec::new();
+    let mut correlations: Vec<(String, CorrelationRule)> = Vec::new();
+    let mut filters: Vec<(String, FilterRule)> = Vec::new();
+    for (file, text) in texts {
+        match parse_sigma_yaml(text) {
+            Ok(c) => {
+                for e in c.errors {
+                    set.skipped.push(Skipped {
+                        file: file.clone(),
+                        rule: String::new(),
+                        reason: e,
+                    });
+                }
+                rules.extend(c.rules.into_iter().map(|r| (file.clone(), r)));
+                correlations.extend(c.correlations.into_iter().map(|r| (file.clone(), r)));
+                filters.extend(c.filters.into_iter().map(|r| (file.clone(), r)));
+            }
+            Err(e) => set.skipped.push(Skipped {
+                file: file.clone(),
+                rule: String::new(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    // Each rule's condition, with the filters that apply to it.
+    let mut conditions: HashMap<usize, Result<String, Reason>> = HashMap::new();
+    for (i, (_, rule)) in rules.iter().enumerate() {
+        let cond = cloudtrail(&rule.logsource)
+            .and_then(|()| detections(&rule.detection))
+            .and_then(|cond| {
+                let mut cond = cond;
+                for (_, f) in &filters {
+                    if applies(f, rule) {
+                        let fc = detections(&f.detection)
+                            .map_err(|e| format!("filter {:?}: {e}", f.title))?;
+                        cond = format!("{cond} AND {fc}");
+                    }
+                }
+                Ok(cond)
+            });
+        conditions.insert(i, cond);
+    }
+    let find = |r: &str| {
+        rules
+            .iter()
+            .position(|(_, x)| x.id.as_deref() == Some(r) || x.name.as_deref() == Some(r))
+    };
+    let mut hidden = vec![false; rules.len()];
+    for (file, c) in &correlations {
+        let id = c.id.clone().or(c.name.clone()).unwrap_or(c.title.clone());
+        let members: Vec<Option<usize>> = c.rules.iter().map(|r| find(r)).collect();
+        if !c.generate {
+            for m in members.iter().flatten() {
+                hidden[*m] = true;
+            }
+        }
+        let sql = correlation(c, &members, &rules, &conditions);
+        match sql {
+            Ok(sql) => set.detectors.push(Detector {
+                id,
+                title: c.title.clone(),
+                level: c.level.map_or("", |l| l.as_str()).to_string(),
+                tags: c.tags.clone(),
+                file: file.clone(),
+                sql,
+            }),
+            Err(reason) => set.skipped.push(Skipped {
+                file: file.clone(),
+                rule: id,
+                reason,
+            }),
+        }
+    }
+    for (i, (file, rule)) in rules.iter().enumerate() {
+        let id = rule_id(rule);
+        if hidden[i] {
+            set.correlated_only.push(id);
+            continue;
+        }
+        match &conditions[&i] {
+            Ok(cond) => set.detectors.push(Detector {
+                id,
+                title: rule.title.clone(),
+                level: rule.level.map_or("", |l| l.as_str()).to_string(),
+                tags: rule.tags.clone(),
+                file: file.clone(),
+                sql: format!(
+                    "SELECT {ALERT_COLUMNS}\nFROM cloudtrail\nWHERE {cond}\nORDER BY eventtime, eventid"
+                ),
+            }),
+            Err(reason) => set.skipped.push(Skipped {
+                file: file.clone(),
+                rule: id,
+                reason: reason.clone(),
+            }),
+        }
+    }
+    set
+}
+
+fn rule_id(rule: &SigmaRule) -> String {
+    rule.id
+        .clone()
+        .or(rule.name.clone())
+        .unwrap_or(rule.title.clone())
+}
+
+/// Rules for other log sources are not ours to run.
+fn cloudtrail(ls: &LogSource) -> Result<(), Reason> {
+    let is =
+        |v: &Option<String>, want: &str| v.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(want));
+    if is(&ls.product, "aws") && is(&ls.service, "cloudtrail") {
+        Ok(())
+    } else {
+        Err(format!(
+            "logsource is not product: aws, service: cloudtrail (product: {}, service: {})",
+            ls.product.as_deref().unwrap_or("-"),
+            ls.service.as_deref().unwrap_or("-")
+        ))
+    }
+}
+
+fn detections(d: &Detections) -> Result<String, Reason> {
+    if d.timeframe.is_some() {
+        return Err("`timeframe` aggregations are not supported (use a correlation)".into());
+    }
+    let mut named = BTreeMap::new();
+    for (name, det) in &d.named {
+        named.insert(
+            name.clone(),
+            translate::detection(det).map_err(|e| format!("{name}: {e}"))?,
+        );
+    }
+    let conds = d
+        .conditions
+        .iter()
+        .map(|c| translate::condition(c, &named))
+        .collect::<Result<Vec<_>, _>>()?;
+    match conds.len() {
+        0 => Err("no condition".into()),
+        1 => Ok(conds.into_iter().next().expect("one")),
+        _ => Ok(format!("({})", conds.join(" OR "))),
+    }
+}
+
+fn applies(f: &FilterRule, rule: &SigmaRule) -> bool {
+    let logsource_ok = f.logsource.as_ref().is_none_or(|ls| cloudtrail(ls).is_ok());
+    logsource_ok
+        && match &f.rules {
+            FilterRuleTarget::Any => true,
+            FilterRuleTarget::Specific(names) => names.iter().any(|n| {
+                rule.id.as_deref() == Some(n) || rule.name.as_deref() == Some(n) || rule.title == *n
+            }),
+        }
+}
+
+/// A `temporal` correlation: every event of a member rule that has, in
+/// the same group (the `group-by` fields, through `aliases`), an event of
+/// each other member rule within `timespan` of it.
+fn correlation(
+    c: &CorrelationRule,
+    members: &[Option<usize>],
+    rules: &[(String, SigmaRule)],
+    conditions: &HashMap<usize, Result<String, Reason>>,
+) -> Result<String, Reason> {
+    if !matches!(c.correlation_type, CorrelationType::Temporal) {
+        return Err(format!(
+            "correlation type {} is not supported (temporal is)",
+            c.correlation_type.as_str()
+        ));
+    }
+    if members.len() < 2 {
+        return Err("a temporal correlation needs two rules or more".into());
+    }
+    let mut ctes = Vec::new();
+    for (k, (m, name)) in members.iter().zip(&c.rules).enumerate() {
+        let m = m.ok_or_else(|| format!("rule {name:?} is not among the loaded rules"))?;
+        let rule = &rules[m].1;
+        let cond = conditions[&m]
+            .as_ref()
+            .map_err(|e| format!("rule {name:?}: {e}"))?;
+        let mut keys = String::new();
+        for (g, group) in c.group_by.iter().enumerate() {
+            let field = c
+                .aliases
+                .iter()
+                .find(|a| a.alias == *group)
+                .map(|a| {
+                    [
+                        rule.id.as_deref(),
+                        rule.name.as_deref(),
+                        Some(name.as_str()),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|r| a.mapping.get(r))
+                    .cloned()
+                    .ok_or_else(|| format!("alias {group:?} has no field for rule {name:?}"))
+                })
+                .transpose()?
+                .unwrap_or_else(|| group.clone());
+            let _ = write!(keys, ", {} AS k{g}", translate::field(&field)?);
+        }
+        ctes.push(format!(
+            "r{k} AS (SELECT {ALERT_COLUMNS}{keys}, to_unixtime(eventtime) AS t FROM cloudtrail WHERE {cond})"
+        ));
+    }
+    let span = c.timespan.seconds;
+    let mut arms = Vec::new();
+    for k in 0..members.len() {
+        let mut joins = String::new();
+        for o in (0..members.len()).filter(|o| *o != k) {
+            let mut on: Vec<String> = (0..c.group_by.len())
+                .map(|g| format!("r{o}.k{g} = r{k}.k{g}"))
+                .collect();
+            on.push(format!("abs(r{o}.t - r{k}.t) <= {span}"));
+            let _ = write!(
+                joins,
+                " AND EXISTS (SELECT 1 FROM r{o} WHERE {})",
+                on.join(" AND ")
+            );
+        }
+        arms.push(format!(
+            "SELECT eventtime, eventid, eventsource, eventname, account, region, identity, sourceipaddress, sourcekey FROM r{k} WHERE TRUE{joins}"
+        ));
+    }
+    Ok(format!(
+        "WITH {}\nSELECT DISTINCT * FROM (\n{}\n) ORDER BY eventtime, eventid",
+        ctes.join(",\n"),
+        arms.join("\nUNION ALL\n"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> RuleSet {
+        load(&[("t.yml".to_string(), text.to_string())])
+    }
+
+    const BASE: &str =
+        "title: base\nname: base\nid: b1\nlogsource:\n  product: aws\n  service: cloudtrail\n\
+                        detection:\n  sel:\n    eventName: ListBuckets\n  condition: sel\n";
+
+    #[test]
+    fn a_filter_document_excludes_its_events_from_the_rules_it_names() {
+        let set = one(&format!(
+            "{BASE}---\ntitle: not admins\nfilter:\n  rules:\n    - base\n  \
+             selection:\n    userIdentity.arn|endswith: ':user/admin'\n  condition: not selection\n"
+        ));
+        assert!(set.skipped.is_empty(), "{:?}", set.skipped);
+        let sql = &set.detectors[0].sql;
+        assert!(
+            sql.contains(
+                "AND NOT coalesce(useridentity['arn'] ILIKE '%:user/admin' ESCAPE '\\', false)"
+            ),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn correlations_name_what_they_lack_and_hide_their_rules() {
+        let set = one(&format!(
+            "{BASE}---\ntitle: two\ncorrelation:\n  type: temporal\n  rules: [base, nowhere]\n  \
+             group-by: [sourceIPAddress]\n  timespan: 1h\n---\ntitle: count\ncorrelation:\n  \
+             type: event_count\n  rules: [base]\n  group-by: [sourceIPAddress]\n  timespan: 1h\n  \
+             condition:\n    gte: 10\n"
+        ));
+        let reasons: Vec<&str> = set.skipped.iter().map(|s| s.reason.as_str()).collect();
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("\"nowhere\" is not among the loaded rules")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("event_count is not supported")),
+            "{reasons:?}"
+        );
+        // generate: false (the default): the base rule only feeds them.
+        assert_eq!(set.correlated_only, ["b1"]);
+        assert!(set.detectors.is_empty());
+    }
+
+    #[test]
+    fn a_temporal_correlation_joins_its_rules_on_the_aliased_key_within_the_span() {
+        let set = one(&format!(
+            "{BASE}---\ntitle: other\nname: other\nid: o1\nlogsource:\n  product: aws\n  service: cloudtrail\n\
+             detection:\n  sel:\n    eventName: AssumeRole\n  condition: sel\n---\ntitle: pair\nid: p1\n\
+             correlation:\n  type: temporal\n  rules: [base, other]\n  aliases:\n    who:\n      \
+             base: userIdentity.arn\n      other: requestParameters.roleArn\n  group-by: [who]\n  timespan: 30m\n"
+        ));
+        assert!(set.skipped.is_empty(), "{:?}", set.skipped);
+        let sql = &set.detectors[0].sql;
+        assert!(sql.contains("useridentity['arn'] AS k0"), "{sql}");
+        assert!(sql.contains("'$.roleArn'"), "{sql}");
+        assert!(sql.contains("abs(r1.t - r0.t) <= 1800"), "{sql}");
+        assert!(sql.contains("abs(r0.t - r1.t) <= 1800"), "{sql}");
+    }
+}
