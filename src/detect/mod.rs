@@ -29,7 +29,7 @@ pub struct Alert {
     pub account: Option<String>,
     pub region: Option<String>,
     /// The caller: `useridentity.arn`, else its principal id, invoking
-    /// service or type.
+    /// service, account id (`ANONYMOUS_PRINCIPAL`) or type.
     pub identity: Option<String>,
     pub sourceipaddress: Option<String>,
     /// The log object the event came from: the evidence.

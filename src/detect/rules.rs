@@ -48,7 +48,7 @@ pub struct RuleSet {
 
 /// The columns of every alert query, in this order.
 pub const ALERT_COLUMNS: &str = "eventtime, eventid, eventsource, eventname, account, region, \
-     coalesce(useridentity.arn, useridentity.principalid, useridentity.invokedby, useridentity.type) AS identity, \
+     coalesce(useridentity.arn, useridentity.principalid, useridentity.invokedby, useridentity.accountid, useridentity.type) AS identity, \
      sourceipaddress, sourcekey";
 
 /// Our own rules (the seed's four alert signals), built into the binary:
