@@ -1,14 +1,15 @@
 //! `detect`: Sigma rules over the lake. Each rule is translated into one
 //! SQL query over `cloudtrail` ([`rules`], [`translate`]); the queries run
 //! in one session whose table reads only the `--since`/`--until` window's
-//! partitions; every matching event is one [`Alert`]. A rule that cannot be
+//! partitions, single-event rules sharing scans; every matching event is
+//! one [`Alert`]. A rule that cannot be
 //! translated, or whose query fails, is reported by name with the reason,
 //! and the others still run.
 
 pub mod rules;
 pub mod translate;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::DataType;
 
 use crate::query::{LakeSession, QueryError};
@@ -28,8 +29,8 @@ pub struct Alert {
     pub eventname: Option<String>,
     pub account: Option<String>,
     pub region: Option<String>,
-    /// The caller: `useridentity.arn`, else its principal id, invoking
-    /// service, account id (`ANONYMOUS_PRINCIPAL`) or type.
+    /// The caller: the first non-empty of `useridentity.arn`, its principal
+    /// id, invoking service, account id (`ANONYMOUS_PRINCIPAL`), or its type.
     pub identity: Option<String>,
     pub sourceipaddress: Option<String>,
     /// The log object the event came from: the evidence.
@@ -46,14 +47,32 @@ pub struct Outcome {
     pub failed: Vec<Skipped>,
 }
 
-/// Runs every detector of `set` in `session`.
+/// Rules sharing one scan: the single-event rules, this many per query.
+const SHARED: usize = 100;
+
+/// Runs every detector of `set` in `session`. Single-event rules share
+/// scans (one query tests each row against up to [`SHARED`] rules);
+/// correlations run one query each. If a shared query fails, its rules run
+/// one by one, so the failing rule is named and the others still run.
 pub async fn run(session: &LakeSession, set: &RuleSet) -> Outcome {
     let mut out = Outcome::default();
-    for d in &set.detectors {
-        match alerts(session, d).await {
+    let (single, mut alone): (Vec<&Detector>, Vec<&Detector>) =
+        set.detectors.iter().partition(|d| d.condition.is_some());
+    for chunk in single.chunks(SHARED) {
+        match shared(session, chunk).await {
             Ok(a) => {
-                out.rules_run += 1;
+                out.rules_run += chunk.len();
                 out.alerts.extend(a);
+            }
+            Err(_) => alone.extend(chunk),
+        }
+    }
+    for d in alone {
+        match collect(session, &d.sql).await.and_then(|b| rows(&b)) {
+            Ok(rows) => {
+                out.rules_run += 1;
+                out.alerts
+                    .extend(rows.into_iter().map(|(_, e)| alert(d, e)));
             }
             Err(e) => out.failed.push(Skipped {
                 file: d.file.clone(),
@@ -66,22 +85,89 @@ pub async fn run(session: &LakeSession, set: &RuleSet) -> Outcome {
     out
 }
 
-async fn alerts(session: &LakeSession, d: &Detector) -> Result<Vec<Alert>, QueryError> {
+/// One scan for several single-event rules: `m<k>` says whether a row
+/// matched rule `k`.
+async fn shared(session: &LakeSession, rules: &[&Detector]) -> Result<Vec<Alert>, QueryError> {
+    let conds: Vec<&str> = rules
+        .iter()
+        .filter_map(|d| d.condition.as_deref())
+        .collect();
+    let flags: String = conds
+        .iter()
+        .enumerate()
+        .map(|(k, c)| format!(", {c} AS m{k}"))
+        .collect();
+    let any = conds
+        .iter()
+        .map(|c| format!("({c})"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let sql = format!("SELECT {ALERT_COLUMNS}{flags} FROM cloudtrail WHERE {any}");
+    let batches = collect(session, &sql).await?;
+    // Each batch's match flags, by rule.
+    let flags: Vec<Vec<BooleanArray>> = batches
+        .iter()
+        .map(|b| {
+            (0..rules.len())
+                .map(|k| {
+                    b.column_by_name(&format!("m{k}"))
+                        .and_then(|c| c.as_boolean_opt().cloned())
+                        .ok_or_else(|| {
+                            QueryError::Execution(datafusion::error::DataFusionError::Plan(
+                                format!("the shared scan lost its flag m{k}"),
+                            ))
+                        })
+                })
+                .collect()
+        })
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for ((b, row), event) in rows(&batches)? {
+        for (k, d) in rules.iter().enumerate() {
+            if flags[b][k].is_valid(row) && flags[b][k].value(row) {
+                out.push(alert(d, event.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn collect(session: &LakeSession, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
     let mut tries = 0;
-    let batches = loop {
+    loop {
         tries += 1;
-        let df = session.dataframe(&d.sql).await?;
+        let df = session.dataframe(sql).await?;
         match df.collect().await {
-            Ok(b) => break b,
+            Ok(b) => return Ok(b),
             // A commit replaced a file between listing and reading: the
             // next plan lists the new files.
             Err(e) if tries < 4 && crate::query::vanished(&e) => continue,
             Err(e) => return Err(QueryError::Execution(e)),
         }
-    };
+    }
+}
+
+/// The alert columns of one event, in [`ALERT_COLUMNS`] order.
+type Event = [Option<String>; 9];
+
+const EVENT_COLUMNS: [&str; 9] = [
+    "eventtime",
+    "eventid",
+    "eventsource",
+    "eventname",
+    "account",
+    "region",
+    "identity",
+    "sourceipaddress",
+    "sourcekey",
+];
+
+/// Each result row's alert columns, with its (batch, row) position.
+fn rows(batches: &[RecordBatch]) -> Result<Vec<((usize, usize), Event)>, QueryError> {
     let mut out = Vec::new();
-    for b in &batches {
-        let col = |name: &str| -> Result<StringArray, QueryError> {
+    for (i, b) in batches.iter().enumerate() {
+        let mut cols = Vec::with_capacity(EVENT_COLUMNS.len());
+        for name in EVENT_COLUMNS {
             let c = b.column_by_name(name).ok_or_else(|| {
                 QueryError::Execution(datafusion::error::DataFusionError::Plan(format!(
                     "the rule's query has no column {name}"
@@ -89,47 +175,36 @@ async fn alerts(session: &LakeSession, d: &Detector) -> Result<Vec<Alert>, Query
             })?;
             let c = datafusion::arrow::compute::cast(c, &DataType::Utf8)
                 .map_err(|e| QueryError::Execution(e.into()))?;
-            Ok(c.as_string::<i32>().clone())
-        };
-        let cols = [
-            "eventtime",
-            "eventid",
-            "eventsource",
-            "eventname",
-            "account",
-            "region",
-            "identity",
-            "sourceipaddress",
-            "sourcekey",
-        ]
-        .map(col);
-        let mut arrays = Vec::with_capacity(cols.len());
-        for c in cols {
-            arrays.push(c?);
+            cols.push(c.as_string::<i32>().clone());
         }
-        let at = |c: usize, row: usize| -> Option<String> {
-            let a = &arrays[c];
-            (!a.is_null(row)).then(|| a.value(row).to_string())
-        };
         for row in 0..b.num_rows() {
-            out.push(Alert {
-                eventtime: at(0, row),
-                rule_id: d.id.clone(),
-                title: d.title.clone(),
-                level: d.level.clone(),
-                tags: d.tags.clone(),
-                eventid: at(1, row),
-                eventsource: at(2, row),
-                eventname: at(3, row),
-                account: at(4, row),
-                region: at(5, row),
-                identity: at(6, row),
-                sourceipaddress: at(7, row),
-                sourcekey: at(8, row),
+            let e: Event = std::array::from_fn(|c| {
+                (!cols[c].is_null(row)).then(|| cols[c].value(row).to_string())
             });
+            out.push(((i, row), e));
         }
     }
     Ok(out)
+}
+
+fn alert(d: &Detector, e: Event) -> Alert {
+    let [eventtime, eventid, eventsource, eventname, account, region, identity, sourceipaddress, sourcekey] =
+        e;
+    Alert {
+        eventtime,
+        rule_id: d.id.clone(),
+        title: d.title.clone(),
+        level: d.level.clone(),
+        tags: d.tags.clone(),
+        eventid,
+        eventsource,
+        eventname,
+        account,
+        region,
+        identity,
+        sourceipaddress,
+        sourcekey,
+    }
 }
 
 /// Alerts as one JSON object per line.

@@ -26,7 +26,11 @@ pub struct Detector {
     pub tags: Vec<String>,
     /// The file the rule came from.
     pub file: String,
+    /// The rule's query, as `--explain` prints it.
     pub sql: String,
+    /// A single-event rule's condition over `cloudtrail`, so that many
+    /// rules can share one scan; `None` for correlations.
+    pub condition: Option<String>,
 }
 
 /// A rule (or a file) that has no SQL, and why.
@@ -48,7 +52,7 @@ pub struct RuleSet {
 
 /// The columns of every alert query, in this order.
 pub const ALERT_COLUMNS: &str = "eventtime, eventid, eventsource, eventname, account, region, \
-     coalesce(useridentity.arn, useridentity.principalid, useridentity.invokedby, useridentity.accountid, useridentity.type) AS identity, \
+     coalesce(nullif(useridentity.arn, ''), nullif(useridentity.principalid, ''), nullif(useridentity.invokedby, ''), nullif(useridentity.accountid, ''), useridentity.type) AS identity, \
      sourceipaddress, sourcekey";
 
 /// Our own rules (the seed's four alert signals), built into the binary:
@@ -170,6 +174,7 @@ pub fn load(texts: &[(String, String)]) -> RuleSet {
                 tags: c.tags.clone(),
                 file: file.clone(),
                 sql,
+                condition: None,
             }),
             Err(reason) => set.skipped.push(Skipped {
                 file: file.clone(),
@@ -194,6 +199,7 @@ pub fn load(texts: &[(String, String)]) -> RuleSet {
                 sql: format!(
                     "SELECT {ALERT_COLUMNS}\nFROM cloudtrail\nWHERE {cond}\nORDER BY eventtime, eventid"
                 ),
+                condition: Some(cond.clone()),
             }),
             Err(reason) => set.skipped.push(Skipped {
                 file: file.clone(),
