@@ -162,8 +162,11 @@ const EVENT_COLUMNS: [&str; 9] = [
     "sourcekey",
 ];
 
-/// Each result row's alert columns, with its (batch, row) position.
-fn rows(batches: &[RecordBatch]) -> Result<Vec<((usize, usize), Event)>, QueryError> {
+/// An event with its (batch, row) position in a query's results.
+type Located = ((usize, usize), Event);
+
+/// Each result row's alert columns, with its position.
+fn rows(batches: &[RecordBatch]) -> Result<Vec<Located>, QueryError> {
     let mut out = Vec::new();
     for (i, b) in batches.iter().enumerate() {
         let mut cols = Vec::with_capacity(EVENT_COLUMNS.len());
