@@ -280,13 +280,22 @@ fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         .iter()
         .any(|d| d.sql.contains("is_aws_address"));
     let ranges = aws_ranges(args.ip_ranges.as_deref(), uses_ranges)?;
+    // JSON lines go out as each query ends; a table needs them all.
+    let mut table = Vec::new();
+    let mut written = Ok(());
+    let mut sink = |alerts: Vec<detect::Alert>| match args.format {
+        AlertFormat::Json if written.is_ok() => written = emit(&detect::render_json(&alerts)),
+        AlertFormat::Json => {}
+        AlertFormat::Table => table.extend(alerts),
+    };
     let outcome = runtime()?.block_on(async {
         let session = query::LakeSession::new(&lake, ranges, window);
-        detect::run(&session, &set).await
+        detect::run(&session, &set, &mut sink).await
     });
-    match args.format {
-        AlertFormat::Table => emit(&detect::render_table(&outcome.alerts)?)?,
-        AlertFormat::Json => emit(&detect::render_json(&outcome.alerts))?,
+    written?;
+    if args.format == AlertFormat::Table {
+        table.sort();
+        emit(&detect::render_table(&table))?;
     }
     for k in set.skipped.iter().chain(&outcome.failed) {
         let rule = if k.rule.is_empty() {
@@ -298,7 +307,7 @@ fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
     }
     eprintln!(
         "{} alert(s) from {} rule(s) run; {} not translated, {} failed, {} only feed correlations",
-        outcome.alerts.len(),
+        outcome.alerts,
         outcome.rules_run,
         set.skipped.len(),
         outcome.failed.len(),

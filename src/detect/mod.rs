@@ -9,7 +9,7 @@
 pub mod rules;
 pub mod translate;
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
 
 use crate::query::{LakeSession, QueryError};
@@ -37,11 +37,10 @@ pub struct Alert {
     pub sourcekey: Option<String>,
 }
 
-/// What a run of the rules found.
+/// What a run of the rules did (the alerts went to the caller's sink).
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// In event time order.
-    pub alerts: Vec<Alert>,
+    pub alerts: u64,
     pub rules_run: usize,
     /// Rules whose query failed, with the reason.
     pub failed: Vec<Skipped>,
@@ -50,19 +49,30 @@ pub struct Outcome {
 /// Rules sharing one scan: the single-event rules, this many per query.
 const SHARED: usize = 100;
 
-/// Runs every detector of `set` in `session`. Single-event rules share
-/// scans (one query tests each row against up to [`SHARED`] rules);
-/// correlations run one query each. If a shared query fails, its rules run
-/// one by one, so the failing rule is named and the others still run.
-pub async fn run(session: &LakeSession, set: &RuleSet) -> Outcome {
+/// Runs every detector of `set` in `session`, handing each query's alerts
+/// (in event time order) to `sink` as the query ends, so memory holds one
+/// query's alerts, not the run's. Single-event rules share scans (one query
+/// tests each row against up to [`SHARED`] rules); correlations run one
+/// query each. If a shared query fails, its rules run one by one, so the
+/// failing rule is named and the others still run.
+pub async fn run(
+    session: &LakeSession,
+    set: &RuleSet,
+    sink: &mut dyn FnMut(Vec<Alert>),
+) -> Outcome {
     let mut out = Outcome::default();
+    let mut emit = |mut a: Vec<Alert>, out: &mut Outcome| {
+        a.sort();
+        out.alerts += a.len() as u64;
+        sink(a);
+    };
     let (single, mut alone): (Vec<&Detector>, Vec<&Detector>) =
         set.detectors.iter().partition(|d| d.condition.is_some());
     for chunk in single.chunks(SHARED) {
         match shared(session, chunk).await {
             Ok(a) => {
                 out.rules_run += chunk.len();
-                out.alerts.extend(a);
+                emit(a, &mut out);
             }
             Err(_) => alone.extend(chunk),
         }
@@ -71,8 +81,10 @@ pub async fn run(session: &LakeSession, set: &RuleSet) -> Outcome {
         match collect(session, &d.sql).await.and_then(|b| rows(&b)) {
             Ok(rows) => {
                 out.rules_run += 1;
-                out.alerts
-                    .extend(rows.into_iter().map(|(_, e)| alert(d, e)));
+                emit(
+                    rows.into_iter().map(|(_, e)| alert(d, e)).collect(),
+                    &mut out,
+                );
             }
             Err(e) => out.failed.push(Skipped {
                 file: d.file.clone(),
@@ -81,7 +93,6 @@ pub async fn run(session: &LakeSession, set: &RuleSet) -> Outcome {
             }),
         }
     }
-    out.alerts.sort();
     out
 }
 
@@ -218,28 +229,57 @@ pub fn render_json(alerts: &[Alert]) -> String {
         .collect()
 }
 
-/// Alerts as an aligned table.
-pub fn render_table(alerts: &[Alert]) -> Result<String, QueryError> {
+/// Alerts as an aligned table, one line per alert (written out directly:
+/// a table of 500k alerts costs its text, not a grid of cells).
+pub fn render_table(alerts: &[Alert]) -> String {
+    use std::fmt::Write as _;
+    type Cell = fn(&Alert) -> &str;
+    const COLUMNS: [(&str, Cell); 10] = [
+        ("eventtime", |a| opt(&a.eventtime)),
+        ("level", |a| &a.level),
+        ("rule", |a| &a.title),
+        ("eventname", |a| opt(&a.eventname)),
+        ("account", |a| opt(&a.account)),
+        ("region", |a| opt(&a.region)),
+        ("identity", |a| opt(&a.identity)),
+        ("sourceipaddress", |a| opt(&a.sourceipaddress)),
+        ("eventid", |a| opt(&a.eventid)),
+        ("sourcekey", |a| opt(&a.sourcekey)),
+    ];
     if alerts.is_empty() {
-        return Ok(String::new());
+        return String::new();
     }
-    let column = |f: &dyn Fn(&Alert) -> Option<String>| -> std::sync::Arc<dyn Array> {
-        std::sync::Arc::new(alerts.iter().map(f).collect::<StringArray>())
+    let width: Vec<usize> = COLUMNS
+        .iter()
+        .map(|(name, cell)| {
+            alerts
+                .iter()
+                .map(|a| cell(a).chars().count())
+                .fold(name.len(), usize::max)
+        })
+        .collect();
+    let rules: Vec<String> = width.iter().map(|w| "-".repeat(*w)).collect();
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        for (i, c) in cells.enumerate() {
+            if i + 1 == COLUMNS.len() {
+                out.push_str(c);
+            } else {
+                let _ = write!(out, "{c:<w$}  ", w = width[i]);
+            }
+        }
+        out.push('\n');
     };
-    let batch = RecordBatch::try_from_iter([
-        ("eventtime", column(&|a| a.eventtime.clone())),
-        ("level", column(&|a| Some(a.level.clone()))),
-        ("rule", column(&|a| Some(a.title.clone()))),
-        ("eventname", column(&|a| a.eventname.clone())),
-        ("account", column(&|a| a.account.clone())),
-        ("region", column(&|a| a.region.clone())),
-        ("identity", column(&|a| a.identity.clone())),
-        ("sourceipaddress", column(&|a| a.sourceipaddress.clone())),
-        ("eventid", column(&|a| a.eventid.clone())),
-        ("sourcekey", column(&|a| a.sourcekey.clone())),
-    ])
-    .map_err(QueryError::Render)?;
-    crate::query::render(&[batch], crate::query::Format::Table)
+    line(&mut COLUMNS.iter().map(|(n, _)| *n));
+    line(&mut rules.iter().map(String::as_str));
+    for a in alerts {
+        line(&mut COLUMNS.iter().map(|(_, cell)| cell(a)));
+    }
+    out
+}
+
+fn opt(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
 }
 
 /// `--explain`: each rule's SQL, and the rules without one.
