@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rsigma_parser::{
     parse_sigma_yaml, CorrelationRule, CorrelationType, Detections, FilterRule, FilterRuleTarget,
-    LogSource, SigmaRule,
+    Level, LogSource, SigmaRule,
 };
 
 use super::translate::{self, Reason};
@@ -31,6 +31,21 @@ pub struct Detector {
     /// A single-event rule's condition over `cloudtrail`, so that many
     /// rules can share one scan; `None` for correlations.
     pub condition: Option<String>,
+}
+
+impl Detector {
+    /// A detector's rule metadata, with no SQL yet.
+    fn meta(id: String, title: &str, level: Option<Level>, tags: &[String], file: &str) -> Self {
+        Detector {
+            id,
+            title: title.to_string(),
+            level: level.map_or("", |l| l.as_str()).to_string(),
+            tags: tags.to_vec(),
+            file: file.to_string(),
+            sql: String::new(),
+            condition: None,
+        }
+    }
 }
 
 /// A rule (or a file) that has no SQL, and why.
@@ -168,13 +183,9 @@ pub fn load(texts: &[(String, String)]) -> RuleSet {
         let sql = correlation(c, &members, &rules, &conditions);
         match sql {
             Ok(sql) => set.detectors.push(Detector {
-                id,
-                title: c.title.clone(),
-                level: c.level.map_or("", |l| l.as_str()).to_string(),
-                tags: c.tags.clone(),
-                file: file.clone(),
                 sql,
                 condition: None,
+                ..Detector::meta(id, &c.title, c.level, &c.tags, file)
             }),
             Err(reason) => set.skipped.push(Skipped {
                 file: file.clone(),
@@ -191,15 +202,11 @@ pub fn load(texts: &[(String, String)]) -> RuleSet {
         }
         match &conditions[&i] {
             Ok(cond) => set.detectors.push(Detector {
-                id,
-                title: rule.title.clone(),
-                level: rule.level.map_or("", |l| l.as_str()).to_string(),
-                tags: rule.tags.clone(),
-                file: file.clone(),
                 sql: format!(
                     "SELECT {ALERT_COLUMNS}\nFROM cloudtrail\nWHERE {cond}\nORDER BY eventtime, eventid"
                 ),
                 condition: Some(cond.clone()),
+                ..Detector::meta(id, &rule.title, rule.level, &rule.tags, file)
             }),
             Err(reason) => set.skipped.push(Skipped {
                 file: file.clone(),

@@ -366,21 +366,16 @@ fn valid_cidr(s: &str) -> bool {
 
 /// A condition over the rule's named detections.
 pub fn condition(c: &ConditionExpr, named: &BTreeMap<String, String>) -> Result<String, Reason> {
+    let all = |cs: &[ConditionExpr], op, empty| -> Result<String, Reason> {
+        let parts = cs
+            .iter()
+            .map(|c| condition(c, named))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(join(parts, op, empty))
+    };
     match c {
-        ConditionExpr::And(cs) => {
-            let parts = cs
-                .iter()
-                .map(|c| condition(c, named))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(join(parts, "AND", "TRUE"))
-        }
-        ConditionExpr::Or(cs) => {
-            let parts = cs
-                .iter()
-                .map(|c| condition(c, named))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(join(parts, "OR", "FALSE"))
-        }
+        ConditionExpr::And(cs) => all(cs, "AND", "TRUE"),
+        ConditionExpr::Or(cs) => all(cs, "OR", "FALSE"),
         ConditionExpr::Not(c) => Ok(format!("NOT {}", condition(c, named)?)),
         ConditionExpr::Identifier(id) => named
             .get(id)

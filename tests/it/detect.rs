@@ -26,17 +26,7 @@ fn real_lake(dir: &Path) -> PathBuf {
 }
 
 fn detect(lake: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = bin()
-        .args(["detect", "--lake"])
-        .arg(lake)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    on_lake("detect", lake, args)
 }
 
 fn alerts(stdout: &str) -> Vec<Value> {

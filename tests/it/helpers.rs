@@ -47,6 +47,21 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_traillake"))
 }
 
+/// Runs `traillake <command> --lake LAKE <args>`: (exit code, stdout, stderr).
+pub fn on_lake(command: &str, lake: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = bin()
+        .args([command, "--lake"])
+        .arg(lake)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

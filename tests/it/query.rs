@@ -9,17 +9,7 @@ use super::helpers::*;
 use serde_json::Value;
 
 fn query(lake: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = bin()
-        .args(["query", "--lake"])
-        .arg(lake)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    on_lake("query", lake, args)
 }
 
 fn json_rows(lake: &Path, args: &[&str]) -> Vec<Value> {
