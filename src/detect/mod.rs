@@ -78,7 +78,7 @@ pub async fn run(
         }
     }
     for d in alone {
-        match collect(session, &d.sql).await.and_then(|b| rows(&b)) {
+        match session.collect(&d.sql).await.and_then(|(_, b)| rows(&b)) {
             Ok(rows) => {
                 out.rules_run += 1;
                 emit(
@@ -114,7 +114,7 @@ async fn shared(session: &LakeSession, rules: &[&Detector]) -> Result<Vec<Alert>
         .collect::<Vec<_>>()
         .join(" OR ");
     let sql = format!("SELECT {ALERT_COLUMNS}{flags} FROM cloudtrail WHERE {any}");
-    let batches = collect(session, &sql).await?;
+    let batches = session.collect(&sql).await?.1;
     // Each batch's match flags, by rule.
     let flags: Vec<Vec<BooleanArray>> = batches
         .iter()
@@ -141,21 +141,6 @@ async fn shared(session: &LakeSession, rules: &[&Detector]) -> Result<Vec<Alert>
         }
     }
     Ok(out)
-}
-
-async fn collect(session: &LakeSession, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let df = session.dataframe(sql).await?;
-        match df.collect().await {
-            Ok(b) => return Ok(b),
-            // A commit replaced a file between listing and reading: the
-            // next plan lists the new files.
-            Err(e) if tries < 4 && crate::query::vanished(&e) => continue,
-            Err(e) => return Err(QueryError::Execution(e)),
-        }
-    }
 }
 
 /// The alert columns of one event, in [`ALERT_COLUMNS`] order.

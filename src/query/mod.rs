@@ -171,6 +171,30 @@ impl LakeSession {
         let df = self.dataframe(sql).await?;
         df.create_physical_plan().await.map_err(QueryError::Sql)
     }
+
+    /// Plans and runs `sql`. A file that vanished between listing and
+    /// reading (a commit switched its partition) makes it plan again, up
+    /// to four times; the table's listings are those of the last plan.
+    pub async fn collect(
+        &self,
+        sql: &str,
+    ) -> Result<(Arc<dyn ExecutionPlan>, Vec<RecordBatch>), QueryError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            self.table
+                .listings
+                .lock()
+                .expect("no panic holding it")
+                .clear();
+            let plan = self.plan(sql).await?;
+            match collect(plan.clone(), self.ctx.task_ctx()).await {
+                Ok(batches) => return Ok((plan, batches)),
+                Err(e) if tries < 4 && vanished(&e) => continue,
+                Err(e) => return Err(QueryError::Execution(e)),
+            }
+        }
+    }
 }
 
 /// Runs one SQL statement against the lake.
@@ -186,7 +210,7 @@ pub fn run(
 /// Whether a failure is a file that vanished between listing and reading:
 /// a commit switched the partition meanwhile; planning again sees the new
 /// files.
-pub fn vanished(e: &DataFusionError) -> bool {
+fn vanished(e: &DataFusionError) -> bool {
     let text = e.to_string();
     text.contains("not found") || text.contains("No such file or directory")
 }
@@ -197,31 +221,21 @@ async fn run_async(
     ranges: AwsRanges,
     window: Window,
 ) -> Result<QueryResult, QueryError> {
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let session = LakeSession::new(lake, ranges.clone(), window);
-        let plan = session.plan(sql).await?;
-        match collect(plan.clone(), session.ctx.task_ctx()).await {
-            Ok(batches) => {
-                let listings = session
-                    .table
-                    .listings
-                    .lock()
-                    .expect("no panic holding it")
-                    .clone();
-                return Ok(QueryResult {
-                    batches,
-                    scan: ScanReport {
-                        listings,
-                        metrics: scan_metrics(&plan),
-                    },
-                });
-            }
-            Err(e) if tries < 4 && vanished(&e) => continue,
-            Err(e) => return Err(QueryError::Execution(e)),
-        }
-    }
+    let session = LakeSession::new(lake, ranges, window);
+    let (plan, batches) = session.collect(sql).await?;
+    let listings = session
+        .table
+        .listings
+        .lock()
+        .expect("no panic holding it")
+        .clone();
+    Ok(QueryResult {
+        batches,
+        scan: ScanReport {
+            listings,
+            metrics: scan_metrics(&plan),
+        },
+    })
 }
 
 /// Row groups pruned and matched, bytes scanned, of every scan in a plan.
