@@ -10,6 +10,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/traillake-target}"
 python3 -c 'import pyspark, duckdb, moto.server, flask_cors, yaml' 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check \
     'pyspark==4.3.0' 'duckdb==2.0.1' 'moto[server]==5.2.1' 'PyYAML==6.0.3'
+# strace shows that no connection leaves loopback while the metadata
+# service is disabled (tests/it/aws.rs).
+if ! command -v strace >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq strace >/dev/null
+fi
 # Engine tests fail, rather than skip, when an engine is missing.
 export TRAILLAKE_REQUIRE_ENGINES=1
 cargo fmt --check

@@ -15,6 +15,14 @@ pub struct Cli {
     /// Config file (default: ./config.toml, if present).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// AWS profile of ~/.aws/config and ~/.aws/credentials for s3://
+    /// locations (default: AWS_PROFILE, else `default`), as the AWS CLI's
+    /// --profile. Log in to an SSO profile first with `aws sso login`.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// No progress on stderr (errors and warnings still go there).
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -33,6 +41,37 @@ pub enum Command {
     ScanCost(ScanCostArgs),
     /// Write synthetic CloudTrail logs in the real S3 layout.
     Generate(GenerateArgs),
+    /// Print the statements that open the lake in another engine (DuckDB),
+    /// with the right types, as a view named `cloudtrail`.
+    Connect(ConnectArgs),
+    /// Print shell completions: `traillake completions bash > ...`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `traillake manpage > traillake.1`.
+    Manpage,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The engine to open the lake in.
+    #[arg(value_enum)]
+    pub engine: Engine,
+    /// The lake (default: config `lake`).
+    #[arg(long, value_name = "LAKE")]
+    pub lake: Option<String>,
+}
+
+/// Engines `connect` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// DuckDB: a view over read_parquet with Hive partitions as strings.
+    Duckdb,
 }
 
 #[derive(Debug, Args)]

@@ -129,6 +129,47 @@ fn create_table(out: &mut String, opts: &DdlOptions) {
 }
 
 /// Renders every statement for a lake holding `partitions`.
+/// DuckDB statements that open the lake at `url` (`file:///...` or
+/// `s3://...`) as a view `cloudtrail`: every data file of every partition,
+/// partition columns typed as strings as Athena's are (DuckDB would guess
+/// BIGINT and drop an account id's leading zeros).
+pub fn duckdb(url: &str) -> String {
+    let root = url.strip_prefix("file://").unwrap_or(url);
+    let glob = format!(
+        "{root}/{}/*.parquet",
+        PARTITION_COLUMNS
+            .iter()
+            .map(|c| format!("{c}=*"))
+            .collect::<Vec<_>>()
+            .join("/")
+    );
+    let types: Vec<String> = PARTITION_COLUMNS
+        .iter()
+        .map(|c| format!("'{c}': VARCHAR"))
+        .collect();
+    let mut out =
+        String::from("-- The traillake lake as the view `cloudtrail` (DuckDB 1.1 or newer).\n");
+    if url.starts_with("s3://") {
+        out.push_str(
+            "-- S3: credentials from the AWS chain, as the AWS CLI finds them.\n\
+             INSTALL httpfs; LOAD httpfs; INSTALL aws; LOAD aws;\n\
+             CREATE OR REPLACE SECRET traillake_s3 (TYPE s3, PROVIDER credential_chain);\n",
+        );
+    }
+    out.push_str(&format!(
+        "CREATE OR REPLACE VIEW cloudtrail AS\nSELECT * FROM read_parquet({},\n  \
+         hive_partitioning = true,\n  hive_types = {{{}}},\n  union_by_name = true);\n",
+        sql_string(&glob),
+        types.join(", ")
+    ));
+    out
+}
+
+/// A SQL string literal.
+fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 pub fn render(opts: &DdlOptions, partitions: &BTreeSet<PartitionKey>) -> Result<String, DdlError> {
     let mut statements = Vec::new();
     statements.push(format!(

@@ -15,6 +15,7 @@ pub mod detect;
 pub mod generate;
 pub mod lake;
 pub mod partition;
+pub mod progress;
 pub mod query;
 pub mod report;
 pub mod scan_cost;

@@ -5,6 +5,7 @@
 mod cli;
 mod prompt;
 mod settings;
+mod show;
 
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
@@ -21,8 +22,8 @@ use traillake::scan_cost::{self, CostError};
 use traillake::store::LocationError;
 
 use cli::{
-    AlertFormat, Cli, Command, CompactArgs, CostFormat, DdlArgs, DetectArgs, GenerateArgs,
-    QueryArgs, ScanCostArgs,
+    AlertFormat, Cli, Command, CompactArgs, ConnectArgs, CostFormat, DdlArgs, DetectArgs,
+    GenerateArgs, QueryArgs, ScanCostArgs,
 };
 use traillake::detect;
 
@@ -62,7 +63,10 @@ impl From<ConfigError> for Failure {
 
 impl From<LocationError> for Failure {
     fn from(e: LocationError) -> Self {
-        usage(e.to_string())
+        match e {
+            LocationError::Credentials { .. } => Failure::Failed(e.to_string()),
+            LocationError::Invalid { .. } => usage(e.to_string()),
+        }
     }
 }
 
@@ -81,9 +85,8 @@ impl From<DdlError> for Failure {
 impl From<CompactError> for Failure {
     fn from(e: CompactError) -> Self {
         match e {
-            CompactError::Location(_) | CompactError::LakeInsideSource { .. } => {
-                usage(e.to_string())
-            }
+            CompactError::Location(e) => e.into(),
+            CompactError::LakeInsideSource { .. } => usage(e.to_string()),
             e => Failure::Failed(e.to_string()),
         }
     }
@@ -121,15 +124,119 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {
+    traillake::store::aws::use_profile(cli.profile.clone());
+    match cli.command {
+        Command::Completions(args) => return completions(args.shell),
+        Command::Manpage => return manpage(),
+        _ => {}
+    }
     let config = settings::config(&cli.config)?;
     match cli.command {
-        Command::Compact(args) => compact(args, &config),
+        Command::Compact(args) => compact(args, &config, cli.quiet),
         Command::Ddl(args) => ddl(args, &config),
         Command::Query(args) => query(args, &config),
         Command::Detect(args) => detect(args, &config),
         Command::ScanCost(args) => scan_cost(args, &config),
         Command::Generate(args) => generate(args),
+        Command::Connect(args) => connect(args, &config),
+        Command::Completions(_) | Command::Manpage => unreachable!("handled above"),
     }
+}
+
+/// `traillake completions SHELL`: clap's completion script on stdout.
+fn completions(shell: clap_complete::Shell) -> Result<u8, Failure> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "traillake", &mut out);
+    emit(&String::from_utf8_lossy(&out))?;
+    Ok(0)
+}
+
+/// `traillake manpage`: the man page (roff) on stdout, subcommands included.
+fn manpage() -> Result<u8, Failure> {
+    emit(&String::from_utf8_lossy(&manpage_roff()))?;
+    Ok(0)
+}
+
+/// traillake(1) with a section per subcommand.
+pub fn manpage_roff() -> Vec<u8> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut out = Vec::new();
+    man.render_title(&mut out).expect("writes to memory");
+    man.render_name_section(&mut out).expect("writes to memory");
+    man.render_synopsis_section(&mut out)
+        .expect("writes to memory");
+    man.render_description_section(&mut out)
+        .expect("writes to memory");
+    man.render_options_section(&mut out)
+        .expect("writes to memory");
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = sub.get_name();
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        out.extend_from_slice(
+            format!(
+                ".SH \"TRAILLAKE {}\"\n{}\n",
+                name.to_uppercase(),
+                roff_text(&about)
+            )
+            .as_bytes(),
+        );
+        let sub_man = clap_mangen::Man::new(sub.clone().bin_name(format!("traillake {name}")));
+        let mut section = Vec::new();
+        sub_man
+            .render_synopsis_section(&mut section)
+            .expect("writes to memory");
+        sub_man
+            .render_options_section(&mut section)
+            .expect("writes to memory");
+        // Demote the subcommand's own headings under its section.
+        let text = String::from_utf8_lossy(&section).replace(".SH ", ".SS ");
+        out.extend_from_slice(text.as_bytes());
+    }
+    man.render_version_section(&mut out)
+        .expect("writes to memory");
+    out
+}
+
+/// Plain text for a roff line: a leading `.` or `'` escaped.
+fn roff_text(s: &str) -> String {
+    s.lines()
+        .map(|l| {
+            if l.starts_with('.') || l.starts_with('\'') {
+                format!("\\&{l}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A lake opened and checked to be one: a store error is the run's
+/// failure, a folder that holds no lake is named with what it holds.
+fn open_lake(
+    flag: &Option<String>,
+    config: &Config,
+    command: &str,
+) -> Result<traillake::store::Location, Failure> {
+    let lake = settings::lake(flag, config, command)?;
+    // `ddl` may describe a lake before its first run (its accounts and
+    // regions named), so an empty one will do there.
+    let empty_ok = command == "ddl";
+    runtime()?.block_on(Lake::new(lake.clone()).check(empty_ok))?;
+    Ok(lake)
+}
+
+/// `traillake connect duckdb`: statements that open the lake in DuckDB
+/// as a view `cloudtrail`, partition columns as strings (`hive_types`),
+/// so account ids keep their leading zeros.
+fn connect(args: ConnectArgs, config: &Config) -> Result<u8, Failure> {
+    let lake = open_lake(&args.lake, config, "connect")?;
+    let cli::Engine::Duckdb = args.engine;
+    emit(&traillake::ddl::duckdb(&lake.url))?;
+    Ok(0)
 }
 
 /// A runtime for the commands that do I/O outside the library's own.
@@ -137,9 +244,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     query::runtime().map_err(Failure::from)
 }
 
-fn compact(args: CompactArgs, config: &Config) -> Result<u8, Failure> {
+fn compact(args: CompactArgs, config: &Config, quiet: bool) -> Result<u8, Failure> {
     let opts = settings::compact_options(&args, config)?;
-    let report = compact::compact(&opts)?;
+    let shown = show::start(opts.progress.clone(), show::Mode::choose(quiet));
+    let result = compact::compact(&opts);
+    shown.finish();
+    let report = result?;
     if args.json {
         println!(
             "{}",
@@ -158,7 +268,10 @@ fn compact(args: CompactArgs, config: &Config) -> Result<u8, Failure> {
     if total > SHOWN as u64 {
         eprintln!("quarantined: ... and {} more", total - SHOWN as u64);
     }
-    eprintln!("{}", report.summary());
+    eprintln!("traillake: {}", report.summary());
+    if !report.dry_run && !quiet {
+        next_steps(&report.lake, &opts.lake);
+    }
     if total > 0 && !report.dry_run {
         eprintln!(
             "traillake: {} file(s), {} record(s) and {} folder(s) quarantined; see \
@@ -176,9 +289,47 @@ fn compact(args: CompactArgs, config: &Config) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// What to run after a first `compact`: query it here, open it in Athena.
+fn next_steps(url: &str, lake: &traillake::store::Location) {
+    let arg = shell_word(
+        lake.local
+            .as_ref()
+            .map_or(url.to_string(), |p| p.display().to_string()),
+    );
+    eprintln!("next: traillake query --lake {arg} --preset top-events");
+    if lake.is_local() {
+        eprintln!(
+            "      for Athena: copy the lake to S3 (aws s3 sync {arg} s3://BUCKET/PREFIX), then \
+             traillake ddl --lake {arg} --location s3://BUCKET/PREFIX"
+        );
+    } else {
+        eprintln!("      for Athena: traillake ddl --lake {arg}");
+    }
+}
+
+/// A word as a shell reads it back: quoted when it holds anything but
+/// plain path characters.
+fn shell_word(s: String) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:=@+,".contains(c))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
 fn ddl(args: DdlArgs, config: &Config) -> Result<u8, Failure> {
-    let lake = settings::lake(&args.lake, config, "ddl")?;
+    let lake = open_lake(&args.lake, config, "ddl")?;
     let opts = settings::ddl_options(args, config, &lake)?;
+    if !opts.location.starts_with("s3://") {
+        eprintln!(
+            "traillake: warning: LOCATION is {}, which Athena cannot read: copy the lake to S3 \
+             (aws s3 sync) and pass --location s3://BUCKET/PREFIX",
+            opts.location
+        );
+    }
     let partitions = runtime()?.block_on(Lake::new(lake).partitions())?;
     emit(&ddl::render(&opts, &partitions)?)?;
     Ok(0)
@@ -192,7 +343,7 @@ fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
     if args.preset.is_none() && !args.params.is_empty() {
         return Err(usage("--param goes with --preset"));
     }
-    let lake = settings::lake(&args.lake, config, "query")?;
+    let lake = open_lake(&args.lake, config, "query")?;
     let read_stdin = || {
         let mut text = String::new();
         std::io::stdin()
@@ -265,7 +416,14 @@ fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
     };
     if texts.is_empty() && !unread.is_empty() {
         let k = &unread[0];
-        return Err(usage(format!("{}: {}", k.file, k.reason)));
+        return Err(usage(format!("--rules {}: {}", k.file, k.reason)));
+    }
+    if texts.is_empty() {
+        let paths: Vec<String> = args.rules.iter().map(|p| p.display().to_string()).collect();
+        return Err(usage(format!(
+            "--rules {}: no rule files (.yml or .yaml) in it",
+            paths.join(" ")
+        )));
     }
     let mut set = detect::load(&texts);
     set.skipped.splice(0..0, unread);
@@ -273,7 +431,7 @@ fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         emit(&detect::explain(&set))?;
         return Ok(0);
     }
-    let lake = settings::lake(&args.lake, config, "detect")?;
+    let lake = open_lake(&args.lake, config, "detect")?;
     let window = settings::window(&args.since, &args.until, now())?;
     let uses_ranges = set
         .detectors
@@ -379,7 +537,7 @@ fn aws_ranges(path: Option<&std::path::Path>, used: bool) -> Result<AwsRanges, F
 
 fn scan_cost(args: ScanCostArgs, config: &Config) -> Result<u8, Failure> {
     let source = settings::source(&args.source, config, "scan-cost")?;
-    let lake = settings::lake(&args.lake, config, "scan-cost")?;
+    let lake = open_lake(&args.lake, config, "scan-cost")?;
     let price = args
         .price_per_tb
         .or(config.price_per_tb)

@@ -112,30 +112,32 @@ impl RunReport {
 
     /// A one-paragraph summary for stderr.
     pub fn summary(&self) -> String {
-        let mb = |b: u64| b as f64 / 1e6;
         let mut s = format!(
-            "{} inputs listed, {} read, {} skipped; {} records read, {} rows written, \
-             {} duplicates dropped, {} records quarantined; {} partitions written; \
-             {:.1} MB in ({:.1} MB JSON), {:.1} MB out; {} + {} requests; {:.2} s",
-            self.inputs_listed,
-            self.inputs_read,
-            self.inputs_skipped,
-            self.records_read,
+            "{} {} rows to {} in {}: {} partition(s), {} file(s), {} out; read {} of {} \
+             object(s) listed ({} skipped), {} gz, {} of JSON, {} records, {} duplicate(s) \
+             dropped, {} quarantined; requests: {} to the source, {} to the lake",
+            if self.dry_run { "would write" } else { "wrote" },
             self.rows_written,
+            self.lake,
+            duration(self.seconds),
+            self.partitions_written,
+            self.files_written,
+            human_bytes(self.bytes_out),
+            self.inputs_read,
+            self.inputs_listed,
+            self.inputs_skipped,
+            human_bytes(self.bytes_in),
+            human_bytes(self.json_bytes_in),
+            self.records_read,
             self.duplicates_dropped,
             self.records_quarantined,
-            self.partitions_written,
-            mb(self.bytes_in),
-            mb(self.json_bytes_in),
-            mb(self.bytes_out),
-            self.source_requests.total(),
-            self.lake_requests.total(),
-            self.seconds,
+            requests(&self.source_requests),
+            requests(&self.lake_requests),
         );
         if self.seconds > 0.0 && self.json_bytes_in > 0 {
             s.push_str(&format!(
-                " ({:.0} MB/s of JSON)",
-                mb(self.json_bytes_in) / self.seconds
+                "; {}/s of JSON",
+                human_bytes((self.json_bytes_in as f64 / self.seconds) as u64)
             ));
         }
         if self.eventid_conflicts > 0 {
@@ -145,6 +147,56 @@ impl RunReport {
             ));
         }
         s
+    }
+}
+
+/// Requests by kind, as a run summary shows them: `12 (3 LIST, 9 GET)`.
+fn requests(r: &RequestCounts) -> String {
+    let kinds: Vec<String> = [
+        (r.list, "LIST"),
+        (r.get, "GET"),
+        (r.head, "HEAD"),
+        (r.put, "PUT"),
+        (r.delete, "DELETE"),
+        (r.other, "other"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, k)| format!("{n} {k}"))
+    .collect();
+    if kinds.is_empty() {
+        "0".into()
+    } else {
+        format!("{} ({})", r.total(), kinds.join(", "))
+    }
+}
+
+/// Bytes for people: `512 B`, `12.3 KB`, `4.5 MB`, `1.21 GB` (powers of 1000).
+pub fn human_bytes(b: u64) -> String {
+    let b = b as f64;
+    if b < 1e3 {
+        format!("{b} B")
+    } else if b < 1e6 {
+        format!("{:.1} KB", b / 1e3)
+    } else if b < 1e9 {
+        format!("{:.1} MB", b / 1e6)
+    } else {
+        format!("{:.2} GB", b / 1e9)
+    }
+}
+
+/// Seconds for people: `0.42 s`, `12.3 s`, `4m 05s`, `1h 02m`.
+pub fn duration(secs: f64) -> String {
+    if secs < 10.0 {
+        format!("{secs:.2} s")
+    } else if secs < 60.0 {
+        format!("{secs:.1} s")
+    } else if secs < 3600.0 {
+        let s = secs.round() as u64;
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        let m = (secs / 60.0).round() as u64;
+        format!("{}h {:02}m", m / 60, m % 60)
     }
 }
 

@@ -2,7 +2,6 @@
 //! location parsed and opened here, every value checked, so commands only
 //! run. A value that does not check is bad usage (exit 2).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use traillake::compact::{self, CompactOptions};
@@ -11,31 +10,47 @@ use traillake::ddl::DdlOptions;
 use traillake::partition::Date;
 use traillake::sink::{StringEncoding, WriteOptions};
 use traillake::source::SourceFilter;
-use traillake::store::Location;
+use traillake::store::{Location, LocationError};
 
 use crate::cli::{CompactArgs, DdlArgs};
 use crate::{usage, Failure};
 
+/// A location flag, else its config key, opened; an error names where
+/// the value came from (`--lake X: no such directory`).
+fn location(
+    flag: &Option<String>,
+    configured: &Option<String>,
+    name: &str,
+    command: &str,
+    open: impl FnOnce(&str) -> Result<Location, LocationError>,
+) -> Result<Location, Failure> {
+    let (value, origin) = match (flag, configured) {
+        (Some(v), _) => (v, format!("--{name}")),
+        (None, Some(v)) => (v, format!("`{name}` in the config file")),
+        (None, None) => {
+            return Err(usage(format!(
+                "{command} needs --{name} (or `{name}` in config.toml)"
+            )))
+        }
+    };
+    open(value).map_err(|e| match e {
+        LocationError::Credentials { .. } => Failure::Failed(e.to_string()),
+        LocationError::Invalid { .. } => usage(format!("{origin} {e}")),
+    })
+}
+
 /// `--lake`, else config `lake`, opened (not created).
 pub fn lake(flag: &Option<String>, config: &Config, command: &str) -> Result<Location, Failure> {
-    let lake = flag
-        .clone()
-        .or_else(|| config.lake.clone())
-        .ok_or_else(|| usage(format!("{command} needs --lake (or `lake` in config.toml)")))?;
-    Ok(Location::parse(&lake, false)?)
+    location(flag, &config.lake, "lake", command, |v| {
+        Location::parse(v, false)
+    })
 }
 
 /// `--source`, else config `source`, opened.
 pub fn source(flag: &Option<String>, config: &Config, command: &str) -> Result<Location, Failure> {
-    let source = flag
-        .clone()
-        .or_else(|| config.source.clone())
-        .ok_or_else(|| {
-            usage(format!(
-                "{command} needs --source (or `source` in config.toml)"
-            ))
-        })?;
-    Ok(Location::parse(&source, false)?)
+    location(flag, &config.source, "source", command, |v| {
+        Location::parse(v, false)
+    })
 }
 
 pub fn parse_date(flag: &str, v: &Option<String>) -> Result<Option<Date>, Failure> {
@@ -87,23 +102,14 @@ pub fn window(
 }
 
 pub fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOptions, Failure> {
-    let source = args
-        .source
-        .clone()
-        .or_else(|| config.source.clone())
-        .ok_or_else(|| usage("compact needs --source (or `source` in config.toml)"))?;
-    let lake = args
-        .lake
-        .clone()
-        .or_else(|| config.lake.clone())
-        .ok_or_else(|| usage("compact needs --lake (or `lake` in config.toml)"))?;
-    let source = Location::parse(&source, false).map_err(|e| usage(e.to_string()))?;
-    let lake = if args.dry_run {
-        Location::parse_maybe_missing(&lake)
-    } else {
-        Location::parse(&lake, true)
-    }
-    .map_err(|e| usage(e.to_string()))?;
+    let source = source(&args.source, config, "compact")?;
+    let lake = location(&args.lake, &config.lake, "lake", "compact", |v| {
+        if args.dry_run {
+            Location::parse_maybe_missing(v)
+        } else {
+            Location::parse(v, true)
+        }
+    })?;
     let c = &config.compact;
     let mut opts = CompactOptions::new(source, lake);
     opts.filter = SourceFilter {
@@ -178,7 +184,6 @@ pub fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOpt
     if opts.shard.is_none() && args.shard_by.is_some() {
         return Err(usage("--shard-by goes with --shard"));
     }
-    opts.progress = std::io::stderr().is_terminal();
     Ok(opts)
 }
 

@@ -35,12 +35,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
-
 use crate::lake::layout::{self, Owner};
 use crate::lake::lease::Lease;
 use crate::lake::{Lake, LakeError};
 use crate::partition::PartitionKey;
+use crate::progress::{Phase, Progress};
 use crate::report::RunReport;
 use crate::sink::{SinkError, WriteOptions};
 use crate::source::{SourceFilter, SourceObject};
@@ -61,6 +60,8 @@ pub enum CompactError {
     LakeInsideSource { lake: String, source_url: String },
     #[error("{0}")]
     Reconcile(Reconcile),
+    #[error("{0}")]
+    NoLogs(plan::NoLogs),
     #[error("{url}: listing failed: {reason}")]
     Listing { url: String, reason: String },
     #[error("{path}: {source}")]
@@ -120,7 +121,8 @@ pub struct CompactOptions {
     pub chunk_bytes: u64,
     /// Largest JSON a log object may decompress to.
     pub max_file_bytes: usize,
-    pub progress: bool,
+    /// What the run has done so far, for the caller to show.
+    pub progress: Arc<Progress>,
     pub shard: Option<Shard>,
     /// Small files of one generation that make a merge.
     pub merge_at: usize,
@@ -149,7 +151,7 @@ impl CompactOptions {
             // JSON) and peaks ~100 MiB lower.
             chunk_bytes: 4 << 20,
             max_file_bytes: max_file_bytes(memory_budget),
-            progress: false,
+            progress: Arc::default(),
             shard: None,
             merge_at: 8,
             lease_timeout: Duration::from_secs(600),
@@ -332,6 +334,7 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
         });
     }
     let lake = Lake::new(opts.lake.clone());
+    opts.progress.set_phase(Phase::Starting);
     if opts.dry_run {
         let exists = lake.loc.local.as_ref().is_none_or(|d| d.exists());
         let plan = rt.block_on(plan::plan(
@@ -371,6 +374,12 @@ fn run(
     report.recovered_runs = rt.block_on(lake.recover(owner))?;
     let plan = rt.block_on(plan::plan(src, Some(lake), opts, owner, &mut report))?;
     let to_read = &plan.to_read;
+    let progress = &opts.progress;
+    progress.objects_to_read.add(to_read.len() as u64);
+    progress
+        .bytes_to_read
+        .add(to_read.iter().map(|o| o.size).sum());
+    progress.set_phase(Phase::Reading);
 
     let spill_dir = crate::sink::spill::SpillDir::create(&opts.spill_dir, run_id)?;
     let quarantine_path = spill_dir.path.join("quarantine.jsonl");
@@ -385,7 +394,6 @@ fn run(
         quarantine: quarantine.clone(),
     };
 
-    let progress = progress_bar(opts.progress, to_read.iter().map(|o| o.size).sum());
     let mut buffers: HashMap<PartitionKey, PartitionBuffer> = HashMap::new();
     let mut buffered = 0usize;
     let mut read: Vec<SourceObject> = Vec::new();
@@ -411,6 +419,7 @@ fn run(
             merge_at: opts.merge_at,
             batch_bytes,
             spill_dir: spill_dir.path.clone(),
+            progress: progress.clone(),
         },
         opts.threads * 2,
     );
@@ -436,14 +445,18 @@ fn run(
     let mut next = spawn_fetch(1);
     for i in 0..chunks.len() {
         if let Some(signal) = stop_requested() {
-            progress.finish_and_clear();
             return Err(CompactError::Interrupted { signal });
         }
         let current = decoding.take().expect("every chunk is started");
         decoding = start_next(next.take());
         next = spawn_fetch(i + 2);
         for slice in current.wait() {
-            progress.inc(slice.bytes_in);
+            progress
+                .objects_read
+                .add((slice.read.len() + slice.failed.len()) as u64);
+            progress.bytes_read.add(slice.bytes_in);
+            progress.json_bytes.add(slice.json_bytes);
+            progress.records.add(slice.records);
             report.inputs_read += slice.read.len() as u64;
             report.records_read += slice.records;
             report.records_quarantined += slice.records_quarantined;
@@ -462,10 +475,6 @@ fn run(
                 b.last_chunk = i;
             }
         }
-        progress.set_message(format!(
-            "{} files, {} records",
-            report.inputs_read, report.records_read
-        ));
         // A partition this chunk brought nothing to is done, as far as the
         // source's order can tell: folders are listed account, region, day
         // in turn, and an event lands at most a folder or so after its own
@@ -506,8 +515,7 @@ fn run(
             }
         }
     }
-    progress.finish_and_clear();
-
+    progress.set_phase(Phase::Writing);
     spiller.wait(&mut buffers)?;
     // What is left: the last partitions, largest first, so that the run
     // does not end with one core encoding a large partition alone.
@@ -550,7 +558,12 @@ fn run(
         return Err(CompactError::Interrupted { signal });
     }
     rt.block_on(lease.verify())?;
-    rt.block_on(lake.commit(&journal))?;
+    progress
+        .files_to_commit
+        .add((journal.moves.len() + journal.deletes.len()) as u64);
+    progress.set_phase(Phase::Committing);
+    rt.block_on(lake.commit_counting(&journal, &progress.files_committed))?;
+    progress.set_phase(Phase::Done);
     if let Some(signal) = stop_requested() {
         eprintln!("traillake: {signal} came while committing; the commit was finished first");
     }
@@ -572,20 +585,6 @@ fn dry_run(
     report.source_requests = opts.source.requests.snapshot();
     report.lake_requests = opts.lake.requests.snapshot();
     report
-}
-
-fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} gz ({bytes_per_sec}, eta {eta}) {msg}",
-        )
-        .expect("valid template"),
-    );
-    bar
 }
 
 impl From<std::io::Error> for CompactError {

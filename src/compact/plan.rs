@@ -90,7 +90,9 @@ pub async fn plan(
         retry: state.retry.clone(),
         exclude: lake.and_then(|l| l.loc.local.clone()),
         concurrency: if src.is_local() { 8 } else { 32 },
+        progress: opts.progress.clone(),
     };
+    opts.progress.set_phase(crate::progress::Phase::Listing);
     let listing = walk::walk(src, &walk_opts).await;
     // Nothing could be listed at all (no such bucket, no access): fail.
     if let Some((_, reason)) = listing.failed.iter().find(|(f, _)| f.is_empty()) {
@@ -117,9 +119,17 @@ pub async fn plan(
         .map(|o| o.rel.rsplit_once('/').map_or("", |(d, _)| d).to_string())
         .collect();
     let mut candidates = Vec::new();
+    let mut log_objects = 0u64;
+    let mut others = Vec::new();
     for o in listing.objects {
         report.inputs_listed += 1;
-        let decision = classify(&o.rel, &opts.filter).and_then(|gz| {
+        let classified = classify(&o.rel, &opts.filter);
+        match classified {
+            Ok(_) | Err(SkipReason::Filtered) => log_objects += 1,
+            Err(_) if others.len() < 5 => others.push(src.url_of_relative(&o.rel)),
+            Err(_) => {}
+        }
+        let decision = classified.and_then(|gz| {
             if opts.shard.is_some_and(|s: Shard| !s.takes(&o.rel)) {
                 Err(SkipReason::OtherShard)
             } else {
@@ -138,6 +148,16 @@ pub async fn plan(
             Err(reason) => report.skip(reason),
         }
     }
+    if log_objects == 0 && listing.failed.is_empty() {
+        return Err(CompactError::NoLogs(NoLogs {
+            url: src.url.clone(),
+            folders: report.folders_listed,
+            objects: report.inputs_listed,
+            found: others,
+            beside: beside(src).await,
+            filtered: !opts.filter.accounts.is_empty() || !opts.filter.regions.is_empty(),
+        }));
+    }
     let folders: Vec<String> = candidates
         .iter()
         .map(|o| o.folder().to_string())
@@ -147,7 +167,15 @@ pub async fn plan(
     let (mut ledgers, legacy) = match lake {
         Some(lake) => {
             let concurrency = if lake.loc.is_local() { 8 } else { 32 };
-            let ledgers = ledger::read(lake, &source_id, &folders, concurrency).await?;
+            opts.progress.ledgers_to_read.add(folders.len() as u64);
+            let ledgers = ledger::read(
+                lake,
+                &source_id,
+                &folders,
+                concurrency,
+                &opts.progress.ledgers_read,
+            )
+            .await?;
             let legacy = read_legacy(lake, &src.url).await?;
             (ledgers, legacy)
         }
@@ -185,6 +213,71 @@ pub async fn plan(
         legacy,
         source_id,
     })
+}
+
+/// A source with no CloudTrail log object in it: what was expected, and
+/// what was there instead.
+#[derive(Debug)]
+pub struct NoLogs {
+    pub url: String,
+    pub folders: u64,
+    pub objects: u64,
+    /// Some objects found that are not CloudTrail logs.
+    pub found: Vec<String>,
+    /// What lies beside SRC, when SRC itself held nothing.
+    pub beside: Vec<String>,
+    /// `--account`/`--region` narrowed the walk.
+    pub filtered: bool,
+}
+
+impl std::fmt::Display for NoLogs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no CloudTrail log objects under {} ({} folder(s) listed, {} object(s) found). \
+             Expected CloudTrail's layout: \
+             AWSLogs/<account>/CloudTrail/<region>/<yyyy>/<mm>/<dd>/<file>.json.gz (or \
+             AWSLogs/o-<org>/<account>/...); point --source at the bucket or any prefix of that",
+            self.url, self.folders, self.objects
+        )?;
+        if self.filtered {
+            write!(f, ", and check --account and --region")?;
+        }
+        if !self.found.is_empty() {
+            write!(f, ". Found instead: {}", self.found.join(", "))?;
+            if self.objects > self.found.len() as u64 {
+                write!(f, ", ...")?;
+            }
+        } else if !self.beside.is_empty() {
+            write!(f, ". Beside it: {}", self.beside.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Up to eight names in the folder that holds SRC (one listing), to show
+/// a user who mistyped the last part of SRC what is there.
+async fn beside(src: &Location) -> Vec<String> {
+    let mut parts: Vec<_> = src.prefix.parts().collect();
+    if parts.pop().is_none() {
+        return Vec::new();
+    }
+    let parent: object_store::path::Path = parts.into_iter().collect();
+    let Ok(listed) = src.store.list_with_delimiter(Some(&parent)).await else {
+        return Vec::new();
+    };
+    let root = src.url.rsplit_once('/').map_or("", |(r, _)| r);
+    let names = listed
+        .common_prefixes
+        .iter()
+        .map(|p| format!("{}/", p.filename().unwrap_or("")))
+        .chain(
+            listed
+                .objects
+                .iter()
+                .map(|o| o.location.filename().unwrap_or("").to_string()),
+        );
+    names.take(8).map(|n| format!("{root}/{n}")).collect()
 }
 
 /// The state this owner left; for an owner that has none yet, what every

@@ -195,6 +195,8 @@ pub struct Staging {
     /// Bytes of a batch read from a run.
     pub batch_bytes: usize,
     pub spill_dir: PathBuf,
+    /// Partitions and rows written so far.
+    pub progress: Arc<crate::progress::Progress>,
 }
 
 impl Staging {
@@ -249,6 +251,7 @@ impl Staging {
         let open = |f: &LakeFile| OpenLakeFile::open(lake, f, &self.handle);
         let merging: Vec<OpenLakeFile> = choice.merge.iter().map(open).collect::<Result<_, _>>()?;
         let rows_before: u64 = merging.iter().map(OpenLakeFile::rows).sum();
+        self.progress.lake_rows_merged.add(rows_before);
         let mut settled_runs = Vec::new();
         if let Some((first, last)) = &range {
             for f in &choice.settled {
@@ -272,6 +275,7 @@ impl Staging {
             {
                 // Nothing to merge with: the rows in memory as they are.
                 writer.write(&merged.chunk(0, merged.num_rows()))?;
+                self.progress.rows_encoded.add(merged.num_rows() as u64);
                 sink::stream::StreamStats {
                     new_written: merged.num_rows() as u64,
                     ..Default::default()
@@ -293,7 +297,7 @@ impl Staging {
                     runs.push((Origin::Settled, Box::new(r)));
                 }
                 let m = StreamMerge::new(runs, batch_rows.max(1024));
-                merge_into(m, &mut writer)?
+                merge_into(m, &mut writer, &self.progress.rows_encoded)?
             };
             (writer.finish()?, stats)
         };
@@ -402,6 +406,7 @@ impl Staging {
 fn merge_into(
     mut m: StreamMerge,
     writer: &mut PartitionWriter<'_>,
+    encoded: &crate::progress::Count,
 ) -> Result<sink::stream::StreamStats, CompactError> {
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel(2);
@@ -425,6 +430,7 @@ fn merge_into(
                 written = Err(e);
                 break;
             }
+            encoded.add((0..chunk.pieces()).map(|p| chunk.rows(p) as u64).sum());
         }
         let stats = merger.join().expect("the merge does not panic");
         written?;
@@ -612,6 +618,8 @@ pub struct Stager {
     rx: mpsc::Receiver<StageResult>,
     in_flight: HashMap<PartitionKey, ()>,
     done: std::collections::BTreeMap<PartitionKey, StagedPartition>,
+    /// Partitions staged at least once, for the progress count.
+    written: std::collections::HashSet<PartitionKey>,
     error: Option<CompactError>,
 }
 
@@ -625,6 +633,7 @@ impl Stager {
             rx,
             in_flight: HashMap::new(),
             done: Default::default(),
+            written: Default::default(),
             error: None,
         }
     }
@@ -648,6 +657,9 @@ impl Stager {
             return Err(e);
         }
         let prior = self.done.remove(&key);
+        if prior.is_none() {
+            self.staging.progress.partitions_taken.add(1);
+        }
         let (staging, tx) = (self.staging.clone(), self.tx.clone());
         self.in_flight.insert(key.clone(), ());
         pool.spawn(move || {
@@ -663,6 +675,9 @@ impl Stager {
         self.in_flight.remove(&key);
         match staged {
             Ok(s) => {
+                if self.written.insert(key.clone()) {
+                    self.staging.progress.partitions_written.add(1);
+                }
                 self.done.insert(key, s);
             }
             Err(e) => {

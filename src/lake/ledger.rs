@@ -112,11 +112,13 @@ pub async fn read(
     source: &str,
     folders: &[String],
     concurrency: usize,
+    done: &crate::progress::Count,
 ) -> Result<HashMap<String, FolderLedger>, LakeError> {
     let results: Vec<Result<(String, FolderLedger), LakeError>> =
         futures::stream::iter(folders.iter().cloned())
             .map(|folder| async move {
                 let ledger = read_folder(lake, source, &folder).await?;
+                done.add(1);
                 Ok((folder, ledger))
             })
             .buffer_unordered(concurrency.max(1))

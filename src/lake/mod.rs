@@ -33,6 +33,7 @@ use object_store::{ObjectMeta, ObjectStoreExt, PutPayload, WriteMultipart};
 use serde::{Deserialize, Serialize};
 
 use crate::partition::PartitionKey;
+use crate::progress::Count;
 use crate::store::{describe, Location};
 use layout::Owner;
 
@@ -49,6 +50,8 @@ pub enum LakeError {
     },
     #[error("{0}")]
     Lease(String),
+    #[error("{url} is not a traillake lake: {found}. Make one with `traillake compact --source SRC --lake {url}`, or point --lake at one")]
+    NotALake { url: String, found: String },
 }
 
 /// The switch a run makes, written before it makes it. Paths are relative
@@ -250,6 +253,52 @@ impl Lake {
         Ok((objects, dirs))
     }
 
+    /// Fails, saying what is there instead, unless the location holds a
+    /// lake: its state folder or partition folders (one listing), or is
+    /// empty when `empty_ok`.
+    pub async fn check(&self, empty_ok: bool) -> Result<(), LakeError> {
+        let (objects, dirs) = self.list_dir("").await?;
+        if empty_ok && objects.is_empty() && dirs.is_empty() {
+            return Ok(());
+        }
+        if dirs.iter().any(|d| d.starts_with("account=")) {
+            return Ok(());
+        }
+        // A lake without partitions yet (every input quarantined, say) has
+        // run reports; a run that failed before committing leaves none.
+        if dirs.iter().any(|d| d == STATE_DIR) {
+            let (_, state) = self.list_dir(STATE_DIR).await?;
+            if state.iter().any(|d| d == "runs") {
+                return Ok(());
+            }
+            return Err(LakeError::NotALake {
+                url: self.loc.url.clone(),
+                found: format!("no run has committed to it yet ({STATE_DIR}/ holds no run report)"),
+            });
+        }
+        let found = if dirs.iter().any(|d| d == "AWSLogs") || self.loc.url.contains("/AWSLogs") {
+            "it holds raw CloudTrail logs (AWSLogs/...), the input of `compact`".to_string()
+        } else if dirs.is_empty() && objects.is_empty() {
+            "it is empty".to_string()
+        } else {
+            let names: Vec<String> = dirs
+                .iter()
+                .map(|d| format!("{d}/"))
+                .chain(
+                    objects
+                        .iter()
+                        .filter_map(|o| o.location.filename().map(str::to_string)),
+                )
+                .take(5)
+                .collect();
+            format!("it holds no account=... folders, only {}", names.join(", "))
+        };
+        Err(LakeError::NotALake {
+            url: self.loc.url.clone(),
+            found,
+        })
+    }
+
     /// Data files of a partition, in name order, with their sizes.
     pub async fn partition_files(&self, key: &PartitionKey) -> Result<Vec<LakeFile>, LakeError> {
         let (objects, _) = self.list_dir(&key.hive_path()).await?;
@@ -359,7 +408,7 @@ impl Lake {
         let mut rolled = Vec::new();
         for journal in self.journals().await? {
             if owner.ran(&journal.run_id) {
-                self.apply(&journal).await?;
+                self.apply(&journal, &Count::default()).await?;
                 rolled.push(journal.run_id);
             }
         }
@@ -377,13 +426,18 @@ impl Lake {
 
     /// Commits a run whose files are all staged (steps 2-4 above).
     pub async fn commit(&self, journal: &Journal) -> Result<(), LakeError> {
+        self.commit_counting(journal, &Count::default()).await
+    }
+
+    /// [`Lake::commit`], adding each file moved or deleted to `done`.
+    pub async fn commit_counting(&self, journal: &Journal, done: &Count) -> Result<(), LakeError> {
         let data = serde_json::to_vec_pretty(journal).expect("journal serializes");
         self.put(&layout::journal(&journal.run_id), data).await?;
         failpoint("after-journal");
-        self.apply(journal).await
+        self.apply(journal, done).await
     }
 
-    async fn apply(&self, journal: &Journal) -> Result<(), LakeError> {
+    async fn apply(&self, journal: &Journal, done: &Count) -> Result<(), LakeError> {
         let store = &self.loc.store;
         let finals: Vec<&String> = journal.moves.iter().map(|(_, to)| to).collect();
         let order = Journal::data_first(finals.iter().copied());
@@ -405,6 +459,7 @@ impl Lake {
                     Err(object_store::Error::NotFound { .. }) if store.head(&to).await.is_ok() => {}
                     Err(e) => return Err(self.store_error(&from, &e)),
                 }
+                done.add(1);
             }
             if !phase {
                 failpoint("after-data-moves");
@@ -415,6 +470,7 @@ impl Lake {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                     Err(e) => return Err(self.store_error(&p, &e)),
                 }
+                done.add(1);
             }
         }
         let jp = self.path(&layout::journal(&journal.run_id));

@@ -43,6 +43,10 @@ pub enum QueryError {
     /// The query planned but failed while it ran.
     #[error("running the query: {}", .0.to_string().trim())]
     Execution(#[source] DataFusionError),
+    /// The lake could not be read (a store error, a missing or damaged
+    /// file): the run failed, the SQL is not at fault.
+    #[error("reading the lake: {}", .0.to_string().trim())]
+    Lake(#[source] DataFusionError),
     #[error("rendering the results: {0}")]
     Render(#[source] datafusion::arrow::error::ArrowError),
     #[error("could not start the query runtime: {0}")]
@@ -54,6 +58,31 @@ impl QueryError {
     /// parameter), rather than the lake or the machine.
     pub fn is_usage(&self) -> bool {
         matches!(self, QueryError::Preset(_) | QueryError::Sql(_))
+    }
+}
+
+/// A planning error as the user's (bad SQL) or the lake's (a store or
+/// file error met while listing or reading footers).
+fn planning(e: DataFusionError) -> QueryError {
+    if reads_the_lake(&e) {
+        QueryError::Lake(e)
+    } else {
+        QueryError::Sql(e)
+    }
+}
+
+/// Whether an error came from reading the lake rather than from the SQL.
+fn reads_the_lake(e: &DataFusionError) -> bool {
+    match e.find_root() {
+        DataFusionError::ObjectStore(_)
+        | DataFusionError::IoError(_)
+        | DataFusionError::ParquetError(_) => true,
+        DataFusionError::External(inner) => {
+            inner.is::<crate::lake::LakeError>()
+                || inner.is::<object_store::Error>()
+                || inner.is::<std::io::Error>()
+        }
+        _ => false,
     }
 }
 
@@ -155,21 +184,15 @@ impl LakeSession {
             .sql_to_statement(&dialect::prepare(sql), &Dialect::Generic)
             .map_err(QueryError::Sql)?;
         dialect::rewrite(&mut stmt);
-        let plan = state
-            .statement_to_plan(stmt)
-            .await
-            .map_err(QueryError::Sql)?;
+        let plan = state.statement_to_plan(stmt).await.map_err(planning)?;
         read_only().verify_plan(&plan).map_err(QueryError::Sql)?;
-        self.ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(QueryError::Sql)
+        self.ctx.execute_logical_plan(plan).await.map_err(planning)
     }
 
     /// Plans `sql` (one statement, read-only).
     pub async fn plan(&self, sql: &str) -> Result<Arc<dyn ExecutionPlan>, QueryError> {
         let df = self.dataframe(sql).await?;
-        df.create_physical_plan().await.map_err(QueryError::Sql)
+        df.create_physical_plan().await.map_err(planning)
     }
 
     /// Plans and runs `sql`. A file that vanished between listing and
@@ -270,5 +293,34 @@ pub fn visit(plan: &Arc<dyn ExecutionPlan>, f: &mut impl FnMut(&dyn ExecutionPla
     f(plan.as_ref());
     for child in plan.children() {
         visit(child, f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_while_planning_are_the_lakes_not_the_sqls() {
+        let lake = crate::lake::LakeError::Store {
+            url: "s3://b/lake".into(),
+            reason: "no AWS credentials found".into(),
+        };
+        let e = DataFusionError::External(Box::new(lake));
+        assert!(matches!(planning(e), QueryError::Lake(_)));
+        let wrapped = DataFusionError::Context(
+            "listing".into(),
+            Box::new(DataFusionError::ObjectStore(Box::new(
+                object_store::Error::NotFound {
+                    path: "x".into(),
+                    source: "gone".into(),
+                },
+            ))),
+        );
+        let q = planning(wrapped);
+        assert!(matches!(q, QueryError::Lake(_)));
+        assert!(!q.is_usage());
+        let bad_sql = DataFusionError::Plan("No field named eventnme".into());
+        assert!(planning(bad_sql).is_usage());
     }
 }

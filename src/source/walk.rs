@@ -44,6 +44,8 @@ pub struct WalkOptions {
     pub exclude: Option<PathBuf>,
     /// Folders listed at once.
     pub concurrency: usize,
+    /// Folders and objects listed so far.
+    pub progress: std::sync::Arc<crate::progress::Progress>,
 }
 
 /// One object found.
@@ -154,6 +156,8 @@ pub async fn walk(src: &Location, opts: &WalkOptions) -> Listing {
         let listed: Vec<(Folder, Entries)> = futures::stream::iter(std::mem::take(&mut queue))
             .map(|folder| async move {
                 let entries = list_folder(src, &folder, opts).await;
+                opts.progress.folders_listed.add(1);
+                opts.progress.objects_listed.add(entries.files.len() as u64);
                 (folder, entries)
             })
             .buffer_unordered(concurrency)

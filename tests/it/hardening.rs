@@ -465,8 +465,11 @@ fn queries_during_compactions_see_each_event_once() {
     let results = reader.join().unwrap();
     assert!(results.len() > 3, "{} queries", results.len());
     for (code, n, err) in results {
-        // Before the lake's first commit the table is empty or missing.
-        assert!(code == 0 || committed.len() == 1, "{err}");
+        // Before the lake's first commit the folder is not a lake yet.
+        if code != 0 {
+            assert!(err.contains("is not a traillake lake"), "{err}");
+            continue;
+        }
         assert!(
             committed.contains(&n),
             "a query counted {n} rows; commits made {committed:?}"

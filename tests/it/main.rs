@@ -7,12 +7,14 @@
 
 mod helpers;
 
+mod aws;
 mod compact;
 mod crash;
 mod ddl;
 mod detect;
 mod fuzz;
 mod hardening;
+mod newcomer;
 mod query;
 mod s3;
 mod scale;

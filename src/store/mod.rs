@@ -6,6 +6,8 @@
 //! [`describe`] renders a store error without a server's response body or
 //! anything that looks like a credential.
 
+pub mod aws;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +24,10 @@ use object_store::{ClientOptions, ObjectStore};
 pub enum LocationError {
     #[error("{location}: {reason}")]
     Invalid { location: String, reason: String },
+    /// The AWS credential chain found nothing usable: the run cannot
+    /// start, though nothing on the command line is wrong.
+    #[error("{location}: {reason}")]
+    Credentials { location: String, reason: String },
 }
 
 /// Requests made to one location, by kind.
@@ -117,7 +123,11 @@ impl Location {
             reason,
         };
         if s.starts_with("s3://") {
-            return Self::s3(s).map_err(invalid);
+            let chain = aws::chain().map_err(|reason| LocationError::Credentials {
+                location: s.to_string(),
+                reason,
+            })?;
+            return Self::s3(s, chain).map_err(invalid);
         }
         let local = match s.strip_prefix("file://") {
             Some(p) => p.to_string(),
@@ -131,7 +141,10 @@ impl Location {
         if create {
             std::fs::create_dir_all(&local).map_err(|e| invalid(e.to_string()))?;
         }
-        let abs = std::fs::canonicalize(&local).map_err(|e| invalid(e.to_string()))?;
+        let abs = std::fs::canonicalize(&local).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => invalid("no such directory".into()),
+            _ => invalid(e.to_string()),
+        })?;
         if !abs.is_dir() {
             return Err(invalid("not a directory".into()));
         }
@@ -165,12 +178,13 @@ impl Location {
         })
     }
 
-    /// An S3 location, configured from the standard AWS environment
-    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
-    /// `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, ...). Transient
-    /// errors are retried with exponential backoff; listings are paginated
-    /// by object_store. Every request is counted.
-    fn s3(s: &str) -> Result<Self, String> {
+    /// An S3 location: credentials from the AWS chain ([`aws`]), the
+    /// region the bucket's own (asked of S3, unsigned) or else the chain's,
+    /// the rest from the environment as object_store reads it
+    /// (`AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, ...). Transient errors are
+    /// retried with exponential backoff; listings are paginated by
+    /// object_store. Every request is counted.
+    fn s3(s: &str, chain: &aws::Chain) -> Result<Self, String> {
         let url = url::Url::parse(s).map_err(|e| e.to_string())?;
         let bucket = url
             .host_str()
@@ -186,12 +200,23 @@ impl Location {
             retry_timeout: std::time::Duration::from_secs(180),
         };
         let requests: Arc<Requests> = Arc::default();
-        let store = object_store::aws::AmazonS3Builder::from_env()
+        let mut builder = object_store::aws::AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .with_retry(retry)
-            .with_http_connector(CountingConnector(requests.clone()))
-            .build()
-            .map_err(|e| describe(&e))?;
+            .with_http_connector(CountingConnector(requests.clone()));
+        if let Some(credentials) = &chain.credentials {
+            builder = builder.with_credentials(credentials.clone());
+        }
+        // On AWS itself the bucket's own region (the trail's bucket and the
+        // lake's may be in different ones), else the chain's.
+        let own = std::env::var_os("AWS_ENDPOINT_URL")
+            .is_none()
+            .then(|| bucket_region(bucket))
+            .flatten();
+        if let Some(region) = own.or_else(|| chain.region.clone()) {
+            builder = builder.with_region(region);
+        }
+        let store = builder.build().map_err(|e| describe(&e))?;
         let key = url.path().trim_matches('/');
         let prefix = Path::parse(key).map_err(|e| e.to_string())?;
         Ok(Self {
@@ -254,6 +279,28 @@ impl Location {
     pub fn contains(&self, other: &Location) -> bool {
         other.url == self.url || other.url.starts_with(&format!("{}/", self.url))
     }
+}
+
+/// The region a bucket is in, asked of S3 itself (one unsigned HEAD
+/// request, answered even without access); `None` off AWS's main
+/// partition or without network.
+fn bucket_region(bucket: &str) -> Option<String> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(object_store::aws::resolve_bucket_region(
+                bucket,
+                &ClientOptions::default(),
+            ))
+            .ok()
+        })
+        .join()
+        .ok()
+        .flatten()
+    })
 }
 
 /// Escapes a name for URLs, messages and the ledger: control characters
