@@ -132,7 +132,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     }
     let config = settings::config(&cli.config)?;
     match cli.command {
-        Command::Compact(args) => compact(args, &config, cli.quiet),
+        Command::Compact(args) => compact(args, &config, cli.quiet, cli.profile.as_deref()),
         Command::Ddl(args) => ddl(args, &config),
         Command::Query(args) => query(args, &config),
         Command::Detect(args) => detect(args, &config),
@@ -244,7 +244,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     query::runtime().map_err(Failure::from)
 }
 
-fn compact(args: CompactArgs, config: &Config, quiet: bool) -> Result<u8, Failure> {
+fn compact(
+    args: CompactArgs,
+    config: &Config,
+    quiet: bool,
+    profile: Option<&str>,
+) -> Result<u8, Failure> {
     let opts = settings::compact_options(&args, config)?;
     let shown = show::start(opts.progress.clone(), show::Mode::choose(quiet));
     let result = compact::compact(&opts);
@@ -268,9 +273,23 @@ fn compact(args: CompactArgs, config: &Config, quiet: bool) -> Result<u8, Failur
     if total > SHOWN as u64 {
         eprintln!("quarantined: ... and {} more", total - SHOWN as u64);
     }
+    if report.future_folders > 0 {
+        eprintln!(
+            "traillake: warning: {} source folder(s) dated after tomorrow were not read and do \
+             not move the incremental position (a typo, a clock far off, or a planted folder?); \
+             they are read when their day comes: {}{}",
+            report.future_folders,
+            report.future_folder_urls.join(", "),
+            if report.future_folders > report.future_folder_urls.len() as u64 {
+                ", ..."
+            } else {
+                ""
+            }
+        );
+    }
     eprintln!("traillake: {}", report.summary());
     if !report.dry_run && !quiet {
-        next_steps(&report.lake, &opts.lake);
+        next_steps(&report.lake, &opts.lake, profile);
     }
     if total > 0 && !report.dry_run {
         eprintln!(
@@ -289,21 +308,25 @@ fn compact(args: CompactArgs, config: &Config, quiet: bool) -> Result<u8, Failur
     Ok(0)
 }
 
-/// What to run after a first `compact`: query it here, open it in Athena.
-fn next_steps(url: &str, lake: &traillake::store::Location) {
-    let arg = shell_word(
+/// What to run after a first `compact`: query it here, open it in Athena;
+/// with the `--profile` the run was given.
+fn next_steps(url: &str, lake: &traillake::store::Location, profile: Option<&str>) {
+    let path = shell_word(
         lake.local
             .as_ref()
             .map_or(url.to_string(), |p| p.display().to_string()),
     );
-    eprintln!("next: traillake query --lake {arg} --preset top-events");
+    let prof = profile.map_or(String::new(), |p| {
+        format!(" --profile {}", shell_word(p.to_string()))
+    });
+    eprintln!("next: traillake query --lake {path}{prof} --preset top-events");
     if lake.is_local() {
         eprintln!(
-            "      for Athena: copy the lake to S3 (aws s3 sync {arg} s3://BUCKET/PREFIX), then \
-             traillake ddl --lake {arg} --location s3://BUCKET/PREFIX"
+            "      for Athena: copy the lake to S3 (aws s3 sync {path} s3://BUCKET/PREFIX{prof}), \
+             then traillake ddl --lake {path} --location s3://BUCKET/PREFIX"
         );
     } else {
-        eprintln!("      for Athena: traillake ddl --lake {arg}");
+        eprintln!("      for Athena: traillake ddl --lake {path}{prof}");
     }
 }
 

@@ -77,6 +77,8 @@ pub struct Progress {
     pub json_bytes: Count,
     pub records: Count,
     pub partitions_taken: Count,
+    /// Partitions of the run, known once reading ends.
+    pub partitions_total: Count,
     pub partitions_written: Count,
     /// Rows of the lake files that partitions being written merge.
     pub lake_rows_merged: Count,

@@ -216,11 +216,10 @@ fn status(p: &Progress, phase: Phase, eta: &mut Eta, elapsed: Duration) -> Strin
             )
         }
         Phase::Writing => format!(
-            "merging and writing: {} of {} partitions, {} of {} rows encoded",
+            "merging and writing: {} of {} partitions, {} rows encoded",
             count(p.partitions_written.get()),
-            count(p.partitions_taken.get()),
+            count(p.partitions_total.get()),
             count(p.rows_encoded.get()),
-            count(p.records.get() + p.lake_rows_merged.get()),
         ),
         Phase::Committing => format!(
             "committing: {} of {} files switched in",

@@ -130,6 +130,9 @@ pub struct CompactOptions {
     pub lease_timeout: Duration,
     /// Where spill files go.
     pub spill_dir: PathBuf,
+    /// The newest day a source folder may be dated (default: tomorrow,
+    /// UTC); later folders are reported and left for their day.
+    pub newest_day: Option<crate::partition::Date>,
 }
 
 impl CompactOptions {
@@ -156,6 +159,7 @@ impl CompactOptions {
             merge_at: 8,
             lease_timeout: Duration::from_secs(600),
             spill_dir: std::env::temp_dir(),
+            newest_day: None,
         }
     }
 
@@ -515,6 +519,12 @@ fn run(
             }
         }
     }
+    let partitions = stager
+        .partitions()
+        .chain(buffers.keys())
+        .collect::<BTreeSet<_>>()
+        .len();
+    progress.partitions_total.add(partitions as u64);
     progress.set_phase(Phase::Writing);
     spiller.wait(&mut buffers)?;
     // What is left: the last partitions, largest first, so that the run

@@ -638,6 +638,11 @@ impl Stager {
         }
     }
 
+    /// Partitions staged or being staged.
+    pub fn partitions(&self) -> impl Iterator<Item = &PartitionKey> {
+        self.done.keys().chain(self.in_flight.keys())
+    }
+
     pub fn is_staging(&self, key: &PartitionKey) -> bool {
         self.in_flight.contains_key(key)
     }
