@@ -22,6 +22,12 @@ pub struct RunReport {
     pub window: String,
     /// Folders listed (directory reads, or S3 delimiter listings).
     pub folders_listed: u64,
+    /// Year, month or day folders dated after tomorrow (UTC): not read,
+    /// and never moving the incremental position; read when their day
+    /// comes. A typo in a path, a clock far off, or a planted folder.
+    pub future_folders: u64,
+    /// The first of them.
+    pub future_folder_urls: Vec<String>,
     /// Objects listed under the source.
     pub inputs_listed: u64,
     /// Objects read and decoded (files quarantined whole are not counted).

@@ -46,6 +46,11 @@ pub struct WalkOptions {
     pub concurrency: usize,
     /// Folders and objects listed so far.
     pub progress: std::sync::Arc<crate::progress::Progress>,
+    /// The newest day a folder may be dated (today, plus a day for clocks
+    /// and time zones): a folder after it is reported, never walked, so it
+    /// cannot become a region's latest day and move the window past the
+    /// real ones. It is walked when its day comes.
+    pub newest_day: Option<Date>,
 }
 
 /// One object found.
@@ -74,6 +79,8 @@ pub struct Listing {
     pub inside_lake: u64,
     /// Folders listed.
     pub folders_listed: u64,
+    /// Year, month or day folders dated after `newest_day`, not walked.
+    pub future: Vec<String>,
 }
 
 /// Where a folder lies in CloudTrail's layout.
@@ -173,6 +180,10 @@ pub async fn walk(src: &Location, opts: &WalkOptions) -> Listing {
                 let Some(level) = child_level(&folder.level, &name, &opts.filter) else {
                     continue;
                 };
+                if opts.newest_day.is_some_and(|n| in_future(&level, n)) {
+                    listing.future.push(rel);
+                    continue;
+                }
                 let region = match level {
                     Level::Region => Some(rel.clone()),
                     _ => folder.region.clone(),
@@ -202,6 +213,7 @@ pub async fn walk(src: &Location, opts: &WalkOptions) -> Listing {
     }
     listing.objects.sort_by(|a, b| a.rel.cmp(&b.rel));
     listing.failed.sort();
+    listing.future.sort();
     listing
 }
 
@@ -285,6 +297,16 @@ fn child_level(parent: &Level, name: &str, filter: &SourceFilter) -> Option<Leve
         // Below a day folder everything is listed with it.
         Level::Day(_) => return None,
     })
+}
+
+/// Whether a year, month or day folder lies wholly after `newest`.
+fn in_future(level: &Level, newest: Date) -> bool {
+    match *level {
+        Level::Year(y) => y > newest.year,
+        Level::Month(y, m) => (y, m) > (newest.year, newest.month),
+        Level::Day(d) => d > newest,
+        _ => false,
+    }
 }
 
 /// Whether a folder at `level` in region folder `region` holds days of the
@@ -589,6 +611,40 @@ mod tests {
         let (l, _) = walk_local(tmp.path(), &opts);
         assert!(rels(&l).contains(&format!("{DAY}/2023/12/31/a.json.gz").as_str()));
         assert!(!rels(&l).contains(&format!("{DAY}/2024/01/01/a.json.gz").as_str()));
+    }
+
+    #[test]
+    fn folders_dated_after_the_newest_day_are_reported_not_walked() {
+        let tmp = tempfile::tempdir().unwrap();
+        tree(tmp.path());
+        touch(tmp.path(), &format!("{DAY}/2099/01/01/planted.json.gz"));
+        touch(tmp.path(), &format!("{DAY}/2024/03/02/typo.json.gz"));
+        std::fs::create_dir_all(tmp.path().join(format!("{DAY}/2024/02/09"))).unwrap();
+        let opts = WalkOptions {
+            newest_day: Date::parse("2024-02-02"),
+            ..WalkOptions::default()
+        };
+        let (l, _) = walk_local(tmp.path(), &opts);
+        assert_eq!(
+            l.future,
+            [
+                format!("{DAY}/2024/02/09"),
+                format!("{DAY}/2024/03"),
+                format!("{DAY}/2099"),
+            ]
+        );
+        assert_eq!(l.latest[DAY], Date::parse("2024-02-01").unwrap());
+        assert!(!rels(&l)
+            .iter()
+            .any(|r| r.contains("planted") || r.contains("typo")));
+        // When their day comes they are walked like any other.
+        let opts = WalkOptions {
+            newest_day: Date::parse("2099-01-02"),
+            ..WalkOptions::default()
+        };
+        let (l, _) = walk_local(tmp.path(), &opts);
+        assert!(l.future.is_empty());
+        assert!(rels(&l).iter().any(|r| r.contains("planted")));
     }
 
     #[test]

@@ -535,3 +535,45 @@ fn a_link_inside_the_source_to_the_lake_is_not_read() {
     assert_eq!(r["skipped_by_reason"]["inside_lake"], 1, "{r}");
     assert_eq!(n(&r, "inputs_read"), 0);
 }
+
+/// A folder dated in the future (planted, a typo, a clock far off) would
+/// become its region's latest day and move every later window past the
+/// real days: reported instead, never walked, and the nightly runs go on.
+#[test]
+fn a_future_dated_folder_never_blinds_the_nightly_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, lake) = (tmp.path().join("src"), tmp.path().join("lake"));
+    let region = src.join("AWSLogs/111122223333/CloudTrail/eu-west-1");
+    write_log(
+        &src,
+        "day1.json.gz",
+        &[record("a1", "GetObject", "2024-01-15T10:00:00Z")],
+    );
+    // One object, an empty gzip, in 2099; an empty folder for a mistyped year.
+    std::fs::create_dir_all(region.join("2099/01/01")).unwrap();
+    std::fs::write(region.join("2099/01/01/x.json.gz"), gz(b"")).unwrap();
+    std::fs::create_dir_all(region.join("2999/12/02")).unwrap();
+    let (code, r, err) = compact(&src, &lake, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(n(&r, "rows_written"), 1, "{r}");
+    assert_eq!(n(&r, "future_folders"), 2, "{r}");
+    assert!(
+        err.contains("dated after tomorrow") && err.contains("/2099"),
+        "{err}"
+    );
+
+    // Two nights later, new real days: each read by the next run.
+    for (day, id) in [("2024/01/16", "b1"), ("2024/01/17", "c1")] {
+        let dir = region.join(day);
+        std::fs::create_dir_all(&dir).unwrap();
+        let time = format!("{}T09:00:00Z", day.replace('/', "-"));
+        let doc = format!(r#"{{"Records":[{}]}}"#, record(id, "PutObject", &time));
+        std::fs::write(dir.join(format!("{id}.json.gz")), gz(doc.as_bytes())).unwrap();
+        let (code, r, err) = compact(&src, &lake, &[]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(n(&r, "rows_written"), 1, "{day}: {r}");
+    }
+    let mut ids = lake_column(&lake, "eventid");
+    ids.sort();
+    assert_eq!(ids, ["a1", "b1", "c1"]);
+}
