@@ -36,25 +36,48 @@ pub struct Holder {
 }
 
 impl Holder {
+    /// Seconds since the last heartbeat; negative when it is in the
+    /// future (the holder's clock is ahead of this machine's).
+    fn age(&self) -> i64 {
+        now_unix() as i64 - self.heartbeat_unix as i64
+    }
+
     fn describe(&self) -> String {
-        format!(
-            "run {} (pid {} on {}), last heartbeat {} s ago",
-            self.run_id,
-            self.pid,
-            self.host.split('/').next().unwrap_or(""),
-            now_unix().saturating_sub(self.heartbeat_unix)
-        )
+        let host = self.host.split('/').next().unwrap_or("");
+        let age = self.age();
+        if age < -CLOCK_TOLERANCE_SECS {
+            format!(
+                "run {} (pid {} on {host}), whose last heartbeat is {} s in the future: clock \
+                 skew, {host}'s clock is ahead of this machine's (or this one is behind); set \
+                 both by NTP",
+                self.run_id, self.pid, -age
+            )
+        } else {
+            format!(
+                "run {} (pid {} on {host}), last heartbeat {} s ago",
+                self.run_id,
+                self.pid,
+                age.max(0)
+            )
+        }
     }
 
     /// Whether the holder is gone: its process, when it ran here; its
-    /// heartbeat, otherwise.
-    fn is_stale(&self) -> bool {
+    /// heartbeat, otherwise, judged by the shorter of its timeout and
+    /// ours (a lease file cannot make itself never stale). A heartbeat in
+    /// the future is a live holder with a clock ahead: not stale, and
+    /// [`Holder::describe`] says so.
+    fn is_stale(&self, our_timeout_secs: u64) -> bool {
         if self.host == host_id() {
             return !process_alive(self.pid, self.started_ticks);
         }
-        now_unix().saturating_sub(self.heartbeat_unix) > self.timeout_secs
+        let timeout = self.timeout_secs.min(our_timeout_secs).max(1);
+        self.age() > timeout as i64
     }
 }
+
+/// Clocks closer than this are taken to agree.
+const CLOCK_TOLERANCE_SECS: i64 = 5;
 
 /// A lease held by this run. Dropping it stops the heartbeat; `release`
 /// also removes the file.
@@ -100,7 +123,7 @@ impl Lease {
                 Ok(()) => break,
                 Err(object_store::Error::AlreadyExists { .. }) if tries <= 3 => {
                     match lake.get_json::<Holder>(&rel).await {
-                        Ok(Some(h)) if !h.is_stale() => {
+                        Ok(Some(h)) if !h.is_stale(holder.timeout_secs) => {
                             return Err(busy("lease not taken", &h, &rel, lake))
                         }
                         // Stale, unreadable (a half-written file of a
@@ -124,7 +147,7 @@ impl Lease {
         };
         for other in others {
             if let Ok(Some(h)) = lake.get_json::<Holder>(&other).await {
-                if !h.is_stale() {
+                if !h.is_stale(holder.timeout_secs) {
                     let _ = lake.delete(&rel).await;
                     return Err(busy("lease given back", &h, &other, lake));
                 }
@@ -329,9 +352,52 @@ mod tests {
             put(&lake, &layout::lease(Owner::All), &old, PutMode::Overwrite)
                 .await
                 .unwrap();
-            Lease::acquire(&lake, Owner::All, "r9-all-9", t)
+            let taken = Lease::acquire(&lake, Owner::All, "r9-all-9", t)
                 .await
                 .unwrap();
+            drop(taken);
+            // A lease file that claims a day's timeout is stale after ours.
+            let claims = Holder {
+                heartbeat_unix: now_unix() - 120,
+                timeout_secs: 86_400,
+                run_id: "long-all-1".into(),
+                ..old.clone()
+            };
+            put(
+                &lake,
+                &layout::lease(Owner::All),
+                &claims,
+                PutMode::Overwrite,
+            )
+            .await
+            .unwrap();
+            Lease::acquire(&lake, Owner::All, "r10-all-10", t)
+                .await
+                .unwrap();
+            // A heartbeat an hour ahead: not taken, and called clock skew.
+            let ahead = Holder {
+                heartbeat_unix: now_unix() + 3600,
+                run_id: "ahead-all-1".into(),
+                ..old
+            };
+            put(
+                &lake,
+                &layout::lease(Owner::All),
+                &ahead,
+                PutMode::Overwrite,
+            )
+            .await
+            .unwrap();
+            let e = Lease::acquire(&lake, Owner::All, "r11-all-11", t)
+                .await
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                e.contains("3600 s in the future") || e.contains("3599 s in the future"),
+                "{e}"
+            );
+            assert!(e.contains("clock skew") && e.contains("NTP"), "{e}");
         });
     }
 }
