@@ -123,6 +123,7 @@ impl Decoder {
     /// A file that is not such a document is quarantined whole and
     /// contributes no rows; a bad record is quarantined alone.
     pub fn decode_file(&mut self, key: &str, bytes: &mut [u8]) -> FileStats {
+        blank_bom(bytes);
         let len = bytes.len();
         let original = bytes.to_vec();
         let stats = self.parse_and_decode(key, len, |buffers, tape| {
@@ -165,6 +166,7 @@ impl Decoder {
     /// document into a padded buffer of its own first: ~2.4% of a run's
     /// instructions (callgrind).
     fn decode_padded(&mut self, key: &str, text: &mut [u8], len: usize) -> FileStats {
+        blank_bom(&mut text[..len]);
         self.parse_and_decode(key, len, |buffers, tape| {
             simd_json::fill_tape_padded(text, len, buffers, tape)
         })
@@ -1149,6 +1151,15 @@ impl BatchBuilder {
             .collect();
         self.rows = 0;
         RecordBatch::try_new(schema::arrow_schema(), columns).expect("batch matches schema")
+    }
+}
+
+/// A UTF-8 byte order mark before the document (written by some tools
+/// that copy or re-export logs) becomes white space, which JSON allows, so
+/// the file decodes instead of being quarantined whole.
+fn blank_bom(text: &mut [u8]) {
+    if text.starts_with(b"\xEF\xBB\xBF") {
+        text[..3].fill(b' ');
     }
 }
 

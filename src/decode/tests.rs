@@ -513,3 +513,19 @@ fn a_slices_files_are_taken_by_first_event_time_and_stats_given_back_in_order() 
         ]
     );
 }
+
+#[test]
+fn a_byte_order_mark_before_the_document_is_skipped() {
+    let doc = format!("\u{feff}{}", rec(r#","eventName":"GetObject""#));
+    assert!(doc.as_bytes().starts_with(b"\xEF\xBB\xBF"));
+    let b = one(&doc);
+    assert_eq!(get(&b, "eventname").as_deref(), Some("GetObject"));
+    // Also where files are decoded one after another in one buffer.
+    let mut d = Decoder::new();
+    let second = format!("\u{feff}{}", rec(""));
+    let mut text = format!("{}{second}", rec("")).into_bytes();
+    let first_len = rec("").len();
+    let stats = d.decode_files(&mut text, &[("a", first_len), ("b", second.len())]);
+    assert!(d.quarantined.is_empty(), "{:?}", d.quarantined);
+    assert_eq!(stats.iter().map(|s| s.accepted).sum::<u64>(), 2);
+}
