@@ -14,7 +14,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
-    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+    ParquetRecordBatchReaderBuilder, RowSelection,
 };
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::ParquetMetaData;
@@ -289,18 +289,29 @@ impl OpenLakeFile {
         selection: Option<RowSelection>,
         batch_rows: usize,
     ) -> Result<ParquetRecordBatchReader, SinkError> {
+        self.reader_on(&self.source, row_groups, projection, selection, batch_rows)
+    }
+
+    /// [`Self::reader`] reading through `source` (the same file opened
+    /// again, so two readers of it do not share a plan or a cache).
+    fn reader_on(
+        &self,
+        source: &Source,
+        row_groups: Vec<usize>,
+        projection: Option<&[usize]>,
+        selection: Option<RowSelection>,
+        batch_rows: usize,
+    ) -> Result<ParquetRecordBatchReader, SinkError> {
         let md = self.meta.metadata().clone();
         let leaves: Vec<usize> = match projection {
             Some(p) => p.to_vec(),
             None => (0..md.file_metadata().schema_descr().num_columns()).collect(),
         };
-        self.source.plan(&md, &row_groups, &leaves);
-        let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(
-            self.source.clone(),
-            self.meta.clone(),
-        )
-        .with_row_groups(row_groups)
-        .with_batch_size(batch_rows.max(1));
+        source.plan(&md, &row_groups, &leaves);
+        let mut b =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(source.clone(), self.meta.clone())
+                .with_row_groups(row_groups)
+                .with_batch_size(batch_rows.max(1));
         if let Some(p) = projection {
             let mask = ProjectionMask::leaves(b.parquet_schema(), p.iter().copied());
             b = b.with_projection(mask);
@@ -358,18 +369,46 @@ impl SortedRun for LakeFileRun {
 
 /// The keys (`eventtime`, `eventid`) of a file that stays as it is, in the
 /// row groups that meet a time range; a row's other columns on demand.
+///
+/// Rows are asked for in the merge's order, which is the file's: so every
+/// column is read by one more reader that only goes forward, a batch at a
+/// time, started (again) at the row group of the row asked for when that
+/// lies past what it would read next. A day delivered twice, every row a
+/// duplicate, reads the file once more, not once per row.
 pub struct SettledRun {
     file: OpenLakeFile,
     groups: Vec<usize>,
+    /// Where each of `groups` starts, counted in rows of `groups`.
+    group_starts: Vec<usize>,
     reader: ParquetRecordBatchReader,
     /// Where each batch returned starts, counted in rows of `groups`.
     batch_starts: Vec<usize>,
     rows_out: usize,
+    /// The lake and runtime, to open the file again for the full rows.
+    lake: Lake,
+    handle: tokio::runtime::Handle,
+    full: Option<FullRows>,
+}
+
+/// The forward-only reader of every column of a settled file.
+struct FullRows {
+    reader: ParquetRecordBatchReader,
+    /// The batch read last and the row (of `groups`) it starts at.
+    batch: Option<RecordBatch>,
+    start: usize,
+    /// The row the next batch starts at.
+    next: usize,
 }
 
 impl SettledRun {
     /// `None` when no row group meets `[first, last]`.
-    pub fn new(file: OpenLakeFile, first: &str, last: &str) -> Result<Option<Self>, SinkError> {
+    pub fn new(
+        file: OpenLakeFile,
+        first: &str,
+        last: &str,
+        lake: &Lake,
+        handle: &tokio::runtime::Handle,
+    ) -> Result<Option<Self>, SinkError> {
         let groups = file.overlapping(first, last);
         if groups.is_empty() {
             return Ok(None);
@@ -379,14 +418,39 @@ impl SettledRun {
             .iter()
             .filter_map(|n| leaf_index(&md, n))
             .collect();
+        let mut group_starts = Vec::with_capacity(groups.len());
+        let mut at = 0usize;
+        for &g in &groups {
+            group_starts.push(at);
+            at += md.row_group(g).num_rows().max(0) as usize;
+        }
         let reader = file.reader(groups.clone(), Some(&keys), None, 8192)?;
         Ok(Some(Self {
             file,
             groups,
+            group_starts,
             reader,
             batch_starts: Vec::new(),
             rows_out: 0,
+            lake: lake.clone(),
+            handle: handle.clone(),
+            full: None,
         }))
+    }
+
+    /// A forward reader of every column from the `i`th of `groups` on.
+    fn full_from(&self, i: usize) -> Result<FullRows, SinkError> {
+        let source = Source::open(&self.lake, &self.file.file, &self.handle)?;
+        let rows = ((1usize << 20) / self.file.row_bytes()).clamp(16, 4096);
+        let reader = self
+            .file
+            .reader_on(&source, self.groups[i..].to_vec(), None, None, rows)?;
+        Ok(FullRows {
+            reader,
+            batch: None,
+            start: self.group_starts[i],
+            next: self.group_starts[i],
+        })
     }
 }
 
@@ -406,42 +470,47 @@ impl SortedRun for SettledRun {
         }
     }
 
-    fn full_row(&mut self, batch: usize, row: usize) -> Result<RecordBatch, SinkError> {
-        let mut at = self.batch_starts[batch] + row;
-        let md = self.file.meta.metadata().clone();
-        for &g in &self.groups {
-            let n = md.row_group(g).num_rows().max(0) as usize;
-            if at < n {
-                let selection =
-                    RowSelection::from(vec![RowSelector::skip(at), RowSelector::select(1)]);
-                let mut reader = self.file.reader(vec![g], None, Some(selection), 1)?;
-                let b = reader
-                    .next()
-                    .ok_or_else(|| {
-                        SinkError::Store(format!(
-                            "{}: row {at} of row group {g} missing",
-                            self.file.url
-                        ))
-                    })?
-                    .map_err(|e| SinkError::Parquet {
-                        file: self.file.url.clone(),
-                        source: e.into(),
-                    })?;
-                // The keys' plan again, for the rest of the key read.
-                let keys: Vec<usize> = [EVENT_TIME, EVENT_ID]
-                    .iter()
-                    .filter_map(|n| leaf_index(&md, n))
-                    .collect();
-                self.file.source.plan(&md, &self.groups, &keys);
-                return Ok(b
-                    .with_schema(schema::arrow_schema())
-                    .expect("checked on open"));
-            }
-            at -= n;
+    fn full_row(&mut self, batch: usize, row: usize) -> Result<(RecordBatch, usize), SinkError> {
+        let at = self.batch_starts[batch] + row;
+        if at >= self.rows_out {
+            return Err(SinkError::Store(format!(
+                "{}: row beyond the row groups read",
+                self.file.url
+            )));
         }
-        Err(SinkError::Store(format!(
-            "{}: row beyond the row groups read",
-            self.file.url
-        )))
+        // The row group holding `at`.
+        let i = self.group_starts.partition_point(|&s| s <= at) - 1;
+        let restart = match &self.full {
+            None => true,
+            // Behind the reader (not in the merge's order), or whole row
+            // groups ahead of it: start again at the row's row group.
+            Some(f) => at < f.start || self.group_starts[i] > f.next,
+        };
+        if restart {
+            self.full = Some(self.full_from(i)?);
+        }
+        let url = &self.file.url;
+        let f = self.full.as_mut().expect("started above");
+        loop {
+            if let Some(b) = &f.batch {
+                if at < f.start + b.num_rows() {
+                    return Ok((b.clone(), at - f.start));
+                }
+            }
+            let b = f
+                .reader
+                .next()
+                .ok_or_else(|| SinkError::Store(format!("{url}: row {at} missing")))?
+                .map_err(|e| SinkError::Parquet {
+                    file: url.clone(),
+                    source: e.into(),
+                })?;
+            f.start = f.next;
+            f.next += b.num_rows();
+            f.batch = Some(
+                b.with_schema(schema::arrow_schema())
+                    .expect("checked on open"),
+            );
+        }
     }
 }

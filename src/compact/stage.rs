@@ -255,7 +255,7 @@ impl Staging {
         let mut settled_runs = Vec::new();
         if let Some((first, last)) = &range {
             for f in &choice.settled {
-                if let Some(run) = SettledRun::new(open(f)?, first, last)? {
+                if let Some(run) = SettledRun::new(open(f)?, first, last, lake, &self.handle)? {
                     settled_runs.push(run);
                 }
             }

@@ -38,8 +38,10 @@ pub trait SortedRun: Send {
 
     /// For a settled run (whose batches hold only `eventtime` and
     /// `eventid`): row `row` of the `batch`th batch it returned, with every
-    /// column.
-    fn full_row(&mut self, batch: usize, row: usize) -> Result<RecordBatch, SinkError> {
+    /// column, as a batch of full rows and the row's index in it. Rows
+    /// asked for one after another come in one batch where they can, so
+    /// comparisons with them reuse their comparators.
+    fn full_row(&mut self, batch: usize, row: usize) -> Result<(RecordBatch, usize), SinkError> {
         let _ = (batch, row);
         Err(SinkError::Store(
             "full rows are read from settled runs only".into(),
@@ -327,7 +329,7 @@ impl StreamMerge {
                 continue;
             };
             let mut candidates: Vec<(RecordBatch, usize, Origin, usize)> = Vec::new();
-            let mut settled: Vec<RecordBatch> = Vec::new();
+            let mut settled: Vec<(RecordBatch, usize)> = Vec::new();
             for i in live {
                 loop {
                     let c = &mut self.cursors[i];
@@ -362,7 +364,8 @@ impl StreamMerge {
             let group: Vec<(&RecordBatch, usize)> =
                 candidates.iter().map(|(b, r, _, _)| (b, *r)).collect();
             let runs: Vec<usize> = candidates.iter().map(|c| c.3).collect();
-            let settled_rows: Vec<(&RecordBatch, usize)> = settled.iter().map(|b| (b, 0)).collect();
+            let settled_rows: Vec<(&RecordBatch, usize)> =
+                settled.iter().map(|(b, r)| (b, *r)).collect();
             let kept = self.judge.keep(&group, &runs, &settled_rows);
             for (k, (batch, r, origin, _)) in candidates.iter().enumerate() {
                 let keep = kept.contains(&k);
@@ -438,8 +441,12 @@ mod tests {
         fn next_batch(&mut self) -> Result<Option<RecordBatch>, SinkError> {
             Ok(self.0.next())
         }
-        fn full_row(&mut self, batch: usize, row: usize) -> Result<RecordBatch, SinkError> {
-            Ok(self.1[batch].slice(row, 1))
+        fn full_row(
+            &mut self,
+            batch: usize,
+            row: usize,
+        ) -> Result<(RecordBatch, usize), SinkError> {
+            Ok((self.1[batch].clone(), row))
         }
     }
 
