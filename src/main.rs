@@ -112,9 +112,28 @@ impl From<CostError> for Failure {
     }
 }
 
+/// The stack of the thread every command runs on. Planning a query
+/// recurses as deep as its expressions nest (a WHERE of 10,000 ORs, a
+/// Sigma rule with 10,000 values): DataFusion grows its stack where it
+/// recurses on purpose, but cloning and dropping a deep expression recurse
+/// too, and overflowed the main thread's 8 MiB. Address space only: pages
+/// are committed as they are touched.
+const STACK_BYTES: usize = 1 << 30;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let worker = std::thread::Builder::new()
+        .name("traillake".into())
+        .stack_size(STACK_BYTES)
+        .spawn(move || run(cli));
+    let result = match worker {
+        Ok(handle) => match handle.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        },
+        Err(e) => Err(Failure::Failed(format!("could not start a thread: {e}"))),
+    };
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
             eprintln!("traillake: {}", f.message());

@@ -180,7 +180,25 @@ fn item(it: &DetectionItem) -> Result<String, Reason> {
         };
     }
     let mut parts = Vec::new();
-    for value in &it.values {
+    let mut values: Vec<&SigmaValue> = it.values.iter().collect();
+    // Plain values, matched whole and ignoring case: one `IN` list instead
+    // of an OR per value, so a rule of 10,000 values costs a set lookup per
+    // row, not 10,000 comparisons (nor planning 10,000 nested ORs).
+    if mods.is_empty() {
+        let plain: Vec<String> = values.iter().filter_map(|v| plain_ascii(v)).collect();
+        if plain.len() > 1 {
+            values.retain(|v| plain_ascii(v).is_none());
+            let list: Vec<String> = plain
+                .iter()
+                .map(|p| literal(&p.to_ascii_lowercase()))
+                .collect();
+            parts.push(format!(
+                "coalesce(lower({v}) IN ({}), false)",
+                list.join(", ")
+            ));
+        }
+    }
+    for value in values {
         let p = if has(Modifier::Expand) {
             placeholder(name, &v, value, mods)?
         } else if has(Modifier::FieldRef) {
@@ -209,6 +227,28 @@ fn item(it: &DetectionItem) -> Result<String, Reason> {
     } else {
         combined
     })
+}
+
+/// A value matched as plain ASCII text (no wildcards), as its text: such
+/// values can go in an `IN` list compared in lower case, which is what
+/// `ILIKE` without wildcards does with ASCII.
+fn plain_ascii(value: &SigmaValue) -> Option<String> {
+    let text = match value {
+        SigmaValue::String(s) => {
+            let mut out = String::new();
+            for part in &s.parts {
+                match part {
+                    StringPart::Plain(p) => out.push_str(p),
+                    StringPart::Special(_) => return None,
+                }
+            }
+            out
+        }
+        SigmaValue::Integer(i) => i.to_string(),
+        SigmaValue::Bool(b) => b.to_string(),
+        SigmaValue::Float(_) | SigmaValue::Null => return None,
+    };
+    text.is_ascii().then_some(text)
 }
 
 /// `expand`'s placeholders: `%aws_ip_ranges%` is AWS's own address, a

@@ -26,6 +26,83 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
+/// ORs this many and more of `x = literal` become `x IN (...)`.
+const OR_CHAIN_AS_IN_LIST: usize = 8;
+
+/// `x = 'a' OR x = 'b' OR ...` (one expression `x`, literals of one kind:
+/// strings or numbers) as `x IN ('a', 'b', ...)`, which answers the same,
+/// NULLs included. DataFusion's type coercion walks the whole subtree at
+/// each OR, so a WHERE of 10,000 ORs took 35 s to plan; as a list it is
+/// one set lookup per row.
+fn or_chain_as_in_list(e: &Expr) -> Option<Expr> {
+    use datafusion::sql::sqlparser::ast::BinaryOperator;
+    if !matches!(
+        e,
+        Expr::BinaryOp {
+            op: BinaryOperator::Or,
+            ..
+        }
+    ) {
+        return None;
+    }
+    // The chain's terms, in order, without recursion (it nests as deep as
+    // it is long).
+    let mut stack = vec![e];
+    let mut target: Option<&Expr> = None;
+    let mut kind = None;
+    let mut list = Vec::new();
+    while let Some(node) = stack.pop() {
+        match node {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Or,
+                right,
+            } => {
+                stack.push(right);
+                stack.push(left);
+            }
+            Expr::Nested(inner)
+                if matches!(
+                    **inner,
+                    Expr::BinaryOp {
+                        op: BinaryOperator::Or,
+                        ..
+                    }
+                ) =>
+            {
+                stack.push(inner);
+            }
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Eq,
+                right,
+            } => {
+                let (x, v) = match (&**left, &**right) {
+                    (Expr::Value(_), Expr::Value(_)) => return None,
+                    (x, Expr::Value(v)) | (Expr::Value(v), x) => (x, v),
+                    _ => return None,
+                };
+                use datafusion::sql::sqlparser::ast::Value;
+                if !matches!(v.value, Value::SingleQuotedString(_) | Value::Number(..)) {
+                    return None;
+                }
+                let k = std::mem::discriminant(&v.value);
+                if *kind.get_or_insert(k) != k || **target.get_or_insert(x) != *x {
+                    return None;
+                }
+                list.push(Expr::Value(v.clone()));
+            }
+            _ => return None,
+        }
+    }
+    let target = target?;
+    (list.len() >= OR_CHAIN_AS_IN_LIST).then(|| Expr::InList {
+        expr: Box::new(target.clone()),
+        list,
+        negated: false,
+    })
+}
+
 /// `IPADDRESS '...'` and `IPPREFIX '...'` literals as function calls: they
 /// do not parse as they are.
 pub fn prepare(sql: &str) -> String {
@@ -402,6 +479,13 @@ fn last_field(e: &Expr) -> Option<Ident> {
 impl VisitorMut for Rewriter {
     type Break = ();
 
+    fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Some(list) = or_chain_as_in_list(e) {
+            *e = list;
+        }
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
         if let Some(new) = rewrite_expr(e) {
             *e = new;
@@ -487,6 +571,39 @@ mod tests {
         let mut stmt = datafusion::sql::parser::Statement::Statement(Box::new(stmts.remove(0)));
         rewrite(&mut stmt);
         stmt.to_string()
+    }
+
+    #[test]
+    fn long_or_chains_of_one_column_against_literals_become_in_lists() {
+        let ors =
+            |n: usize, f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<Vec<_>>().join(" OR ");
+        let s = roundtrip(&format!(
+            "SELECT x FROM t WHERE a = 1 AND ({})",
+            ors(9, &|i| format!("eventname = 'E{i}'"))
+        ));
+        assert_eq!(
+            s,
+            "SELECT x FROM t WHERE a = 1 AND (eventname IN ('E0', 'E1', 'E2', 'E3', 'E4', \
+             'E5', 'E6', 'E7', 'E8'))"
+        );
+        // Literal first, numbers, nested parentheses: still one list.
+        let s = roundtrip(&format!(
+            "SELECT x FROM t WHERE ({}) OR 9 = n",
+            ors(8, &|i| format!("{i} = n"))
+        ));
+        assert!(s.ends_with("WHERE n IN (0, 1, 2, 3, 4, 5, 6, 7, 9)"), "{s}");
+        // Left alone: two columns, mixed kinds, another operator, a short
+        // chain (the odd term first, so no part of the chain is eight alike).
+        let a8 = ors(8, &|i| format!("a = 'v{i}'"));
+        for sql in [
+            format!("b = 'x' OR {a8}"),
+            format!("a = 1 OR {a8}"),
+            format!("a LIKE 'x%' OR {a8}"),
+            ors(7, &|i| format!("a = 'v{i}'")),
+        ] {
+            let s = roundtrip(&format!("SELECT x FROM t WHERE {sql}"));
+            assert!(!s.contains(" IN ("), "{s}");
+        }
     }
 
     #[test]

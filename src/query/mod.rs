@@ -134,10 +134,13 @@ pub struct QueryResult {
     pub scan: ScanReport,
 }
 
-/// A two-worker runtime: the machine's cores, no more.
+/// A two-worker runtime: the machine's cores, no more. Its workers
+/// evaluate expressions as deep as a query's (10,000 ORs): a large stack,
+/// reserved, committed only as touched.
 pub fn runtime() -> Result<tokio::runtime::Runtime, QueryError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_stack_size(512 << 20)
         .enable_all()
         .build()
         .map_err(QueryError::Runtime)

@@ -577,3 +577,71 @@ fn a_future_dated_folder_never_blinds_the_nightly_run() {
     ids.sort();
     assert_eq!(ids, ["a1", "b1", "c1"]);
 }
+
+/// A WHERE of 10,000 ORs, and a Sigma rule with 10,000 values, plan and
+/// run (they aborted the process with a stack overflow, and with it every
+/// other rule's alerts).
+#[test]
+fn ten_thousand_ors_in_a_query_or_a_rule_do_not_overflow_the_stack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let (code, _, err) = compact(&repo().join("tests/data/flaws2"), &lake, &[]);
+    assert_eq!(code, 0, "{err}");
+    let names: Vec<String> = (0..10_000)
+        .map(|i| format!("'NoSuchCall{i}'"))
+        .chain(["'GetObject'".to_string()])
+        .collect();
+    let sql = format!(
+        "SELECT count(*) AS n FROM cloudtrail WHERE {}",
+        names
+            .iter()
+            .map(|n| format!("eventname = {n}"))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    );
+    let file = tmp.path().join("ors.sql");
+    std::fs::write(&file, &sql).unwrap();
+    let (code, out, err) = on_lake(
+        "query",
+        &lake,
+        &["--format", "csv", "--file", file.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim().replace("\r\n", "\n"), "n\n22");
+
+    // The same list as a Sigma rule, beside a second rule that must alert too.
+    let rules = tmp.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let values: String = (0..10_000)
+        .map(|i| format!("      - NoSuchCall{i}\n"))
+        .collect();
+    std::fs::write(
+        rules.join("long.yml"),
+        format!(
+            "title: Long list\nid: 0f3c8a7e-0000-4000-8000-000000000001\nstatus: test\n\
+             logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    \
+             eventName:\n{values}      - GetObject\n  condition: selection\nlevel: low\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("short.yml"),
+        "title: Bucket listing\nid: 0f3c8a7e-0000-4000-8000-000000000002\nstatus: test\n\
+         logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    \
+         eventName: ListBuckets\n  condition: selection\nlevel: low\n",
+    )
+    .unwrap();
+    let (code, out, err) = on_lake(
+        "detect",
+        &lake,
+        &["--format", "json", "--rules", rules.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let alerts: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by = |title: &str| alerts.iter().filter(|a| a["title"] == title).count();
+    assert_eq!(by("Long list"), 22, "{err}");
+    assert!(by("Bucket listing") >= 1, "{err}");
+}
