@@ -50,7 +50,7 @@ pub enum LakeError {
     },
     #[error("{0}")]
     Lease(String),
-    #[error("{url} is not a traillake lake: {found}. Make one with `traillake compact --source SRC --lake {url}`, or point --lake at one")]
+    #[error("{url} is not a traillake lake: {found}")]
     NotALake { url: String, found: String },
 }
 
@@ -273,13 +273,25 @@ impl Lake {
             }
             return Err(LakeError::NotALake {
                 url: self.loc.url.clone(),
-                found: format!("no run has committed to it yet ({STATE_DIR}/ holds no run report)"),
+                found: format!(
+                    "no run has committed to it yet ({STATE_DIR}/ holds no run report); run \
+                     `traillake compact --source SRC --lake {}` first",
+                    self.loc.url
+                ),
             });
         }
+        let make = format!(
+            ". Make one with `traillake compact --source SRC --lake {}`, or point --lake at one",
+            self.loc.url
+        );
         let found = if dirs.iter().any(|d| d == "AWSLogs") || self.loc.url.contains("/AWSLogs") {
-            "it holds raw CloudTrail logs (AWSLogs/...), the input of `compact`".to_string()
+            format!(
+                "it holds raw CloudTrail logs (AWSLogs/...), the input of `compact`: compact them \
+                 with `traillake compact --source {} --lake LAKE`, then use --lake LAKE",
+                self.loc.url
+            )
         } else if dirs.is_empty() && objects.is_empty() {
-            "it is empty".to_string()
+            format!("it is empty{make}")
         } else {
             let names: Vec<String> = dirs
                 .iter()
@@ -291,7 +303,10 @@ impl Lake {
                 )
                 .take(5)
                 .collect();
-            format!("it holds no account=... folders, only {}", names.join(", "))
+            format!(
+                "it holds no account=... folders, only {}{make}",
+                names.join(", ")
+            )
         };
         Err(LakeError::NotALake {
             url: self.loc.url.clone(),

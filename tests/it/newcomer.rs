@@ -97,6 +97,7 @@ fn a_lake_that_is_not_one_and_missing_paths_are_named() {
         assert_eq!(code, 1, "{command}: {out} {err}");
         assert!(err.contains("raw CloudTrail logs"), "{command}: {err}");
         assert!(err.contains("traillake compact"), "{command}: {err}");
+        assert!(err.contains("then use --lake LAKE"), "{command}: {err}");
     }
     let missing = t.join("no-such-lake");
     let (code, _, err) = run(&["query", "--lake", s(&missing), "SELECT 1"], t);
