@@ -51,18 +51,8 @@ pub fn chain() -> Result<&'static Chain, String> {
     CHAIN
         .get_or_init(|| {
             let profile = PROFILE.get().cloned().flatten();
-            // Loading is async, and this may run inside or outside a
-            // runtime: a thread of its own with a runtime of its own.
-            std::thread::scope(|s| {
-                s.spawn(|| {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| format!("could not start a runtime: {e}"))?;
-                    rt.block_on(load(profile))
-                })
-                .join()
-                .unwrap_or_else(|_| Err("loading AWS credentials panicked".into()))
+            super::block_on_own(load(profile)).unwrap_or_else(|| {
+                Err("loading AWS credentials failed: no runtime, or it panicked".into())
             })
         })
         .as_ref()

@@ -285,17 +285,27 @@ impl Location {
 /// request, answered even without access); `None` off AWS's main
 /// partition or without network.
 fn bucket_region(bucket: &str) -> Option<String> {
+    block_on_own(object_store::aws::resolve_bucket_region(
+        bucket,
+        &ClientOptions::default(),
+    ))
+    .and_then(Result::ok)
+}
+
+/// Runs `fut` to its end on a thread and runtime of its own, so a
+/// location can be opened inside or outside a runtime; `None` when no
+/// runtime could be started or the future panicked.
+fn block_on_own<F: std::future::Future + Send>(fut: F) -> Option<F::Output>
+where
+    F::Output: Send,
+{
     std::thread::scope(|s| {
         s.spawn(|| {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .ok()?;
-            rt.block_on(object_store::aws::resolve_bucket_region(
-                bucket,
-                &ClientOptions::default(),
-            ))
-            .ok()
+            Some(rt.block_on(fut))
         })
         .join()
         .ok()
