@@ -39,6 +39,14 @@ pub enum Command {
     Detect(DetectArgs),
     /// Bytes and dollars a query set would scan in Athena: raw logs vs lake.
     ScanCost(ScanCostArgs),
+    /// Check the lake against what its runs recorded (read-only): missing,
+    /// changed, unreadable or foreign files, damaged state. Exit 1 with a
+    /// list when anything is lost or unreadable.
+    Verify(VerifyArgs),
+    /// Put the lake right from the source: set aside what is unreadable or
+    /// foreign, read again the source folders of damaged partitions, then
+    /// compact. Idempotent; safe to kill and run again.
+    Repair(RepairArgs),
     /// Write synthetic CloudTrail logs in the real S3 layout.
     Generate(GenerateArgs),
     /// Print the statements that open the lake in another engine (DuckDB),
@@ -48,6 +56,29 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff): `traillake manpage > traillake.1`.
     Manpage,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The lake (default: config `lake`).
+    #[arg(long, value_name = "LAKE")]
+    pub lake: Option<String>,
+    /// Print the findings as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The raw logs the lake was made from (default: config `source`).
+    #[arg(long, value_name = "SRC")]
+    pub source: Option<String>,
+    /// The lake (default: config `lake`).
+    #[arg(long, value_name = "LAKE")]
+    pub lake: Option<String>,
+    /// Print what was done as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -273,7 +304,7 @@ pub struct DdlArgs {
     pub until_year: Option<u32>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct CompactArgs {
     /// Raw logs: a path, file:// URL or s3://bucket/prefix (default: config `source`).
     #[arg(long, value_name = "SRC")]

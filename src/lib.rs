@@ -17,6 +17,7 @@ pub mod lake;
 pub mod partition;
 pub mod progress;
 pub mod query;
+pub mod repair;
 pub mod report;
 pub mod scan_cost;
 pub mod schema;

@@ -23,7 +23,7 @@ use traillake::store::LocationError;
 
 use cli::{
     AlertFormat, Cli, Command, CompactArgs, ConnectArgs, CostFormat, DdlArgs, DetectArgs,
-    GenerateArgs, QueryArgs, ScanCostArgs,
+    GenerateArgs, QueryArgs, RepairArgs, ScanCostArgs, VerifyArgs,
 };
 use traillake::detect;
 
@@ -156,6 +156,8 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Query(args) => query(args, &config),
         Command::Detect(args) => detect(args, &config),
         Command::ScanCost(args) => scan_cost(args, &config),
+        Command::Verify(args) => verify(args, &config),
+        Command::Repair(args) => repair(args, &config, cli.quiet),
         Command::Generate(args) => generate(args),
         Command::Connect(args) => connect(args, &config),
         Command::Completions(_) | Command::Manpage => unreachable!("handled above"),
@@ -258,6 +260,115 @@ fn connect(args: ConnectArgs, config: &Config) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// `traillake verify`: findings on stdout (a line each, or JSON), a summary
+/// on stderr; exit 1 when any is an error.
+fn verify(args: VerifyArgs, config: &Config) -> Result<u8, Failure> {
+    let lake = open_lake(&args.lake, config, "verify")?;
+    let rt = runtime()?;
+    let progress = traillake::progress::Progress::default();
+    let v = traillake::repair::verify(&Lake::new(lake.clone()), &rt, &progress)?;
+    if args.json {
+        emit(&format!(
+            "{}\n",
+            serde_json::to_string(&v).expect("findings serialize")
+        ))?;
+    } else {
+        let mut text = String::new();
+        for f in &v.findings {
+            let label = match f.severity {
+                traillake::repair::Severity::Error => "error",
+                traillake::repair::Severity::Warning => "warning",
+            };
+            text.push_str(&format!(
+                "{label}\t{}\t{}\n",
+                lake.url_of_relative(&f.path),
+                f.what
+            ));
+        }
+        emit(&text)?;
+    }
+    let errors = v.errors();
+    eprintln!(
+        "traillake: verify {}: {} partition(s), {} data file(s), {} row(s), {} state file(s): {} \
+         error(s), {} warning(s)",
+        lake.arg(),
+        v.partitions,
+        v.data_files,
+        v.rows,
+        v.state_files,
+        errors,
+        v.findings.len() - errors
+    );
+    if v.partitions_without_manifest > 0 {
+        eprintln!(
+            "traillake: {} partition(s) were written before manifests existed: their footers \
+             were checked, not whether a file is missing (the next compact touching them, or \
+             `traillake repair`, records them)",
+            v.partitions_without_manifest
+        );
+    }
+    if errors > 0 {
+        eprintln!(
+            "traillake: to put it right: traillake repair --source SRC --lake {}",
+            shell_word(lake.arg())
+        );
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// `traillake repair`: what was set aside and read again, then the run.
+fn repair(args: RepairArgs, config: &Config, quiet: bool) -> Result<u8, Failure> {
+    let compact_args = CompactArgs {
+        source: args.source.clone(),
+        lake: args.lake.clone(),
+        ..CompactArgs::default()
+    };
+    open_lake(&args.lake, config, "repair")?;
+    let opts = settings::compact_options(&compact_args, config)?;
+    let rt = runtime()?;
+    let shown = show::start(opts.progress.clone(), show::Mode::choose(quiet));
+    let result = traillake::repair::repair(&opts, &rt);
+    shown.finish();
+    let (done, after) = result?;
+    if args.json {
+        emit(&format!(
+            "{}\n",
+            serde_json::to_string(&done).expect("repair serializes")
+        ))?;
+    }
+    for rel in &done.set_aside {
+        eprintln!("set aside: {}", opts.lake.url_of_relative(rel));
+    }
+    for f in &done.folders_read_again {
+        eprintln!("read again: {}", opts.source.url_of_relative(f));
+    }
+    for o in &done.other_sources {
+        eprintln!("traillake: warning: {o}: run repair with that --source too");
+    }
+    if let Some(run) = &done.run {
+        eprintln!("traillake: {}", run.summary());
+    }
+    eprintln!(
+        "traillake: repair {}: {} file(s) set aside, {} source folder(s) read again, {} \
+         partition manifest(s) written; verify now finds {} error(s)",
+        opts.lake.arg(),
+        done.set_aside.len(),
+        done.folders_read_again.len(),
+        done.manifests_written,
+        done.errors_after
+    );
+    for f in after
+        .findings
+        .iter()
+        .filter(|f| f.severity == traillake::repair::Severity::Error)
+        .take(10)
+    {
+        eprintln!("error: {}: {}", opts.lake.url_of_relative(&f.path), f.what);
+    }
+    Ok(u8::from(done.errors_after > 0))
+}
+
 /// A runtime for the commands that do I/O outside the library's own.
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     query::runtime().map_err(Failure::from)
@@ -349,17 +460,8 @@ fn next_steps(url: &str, lake: &traillake::store::Location, profile: Option<&str
     }
 }
 
-/// A word as a shell reads it back: quoted when it holds anything but
-/// plain path characters.
 fn shell_word(s: String) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-:=@+,".contains(c))
-    {
-        s
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
+    traillake::store::shell_word(&s)
 }
 
 fn ddl(args: DdlArgs, config: &Config) -> Result<u8, Failure> {

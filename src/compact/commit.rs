@@ -12,6 +12,7 @@ use super::plan::{self, Plan};
 use super::stage::StagedPartition;
 use super::{CompactError, CompactOptions, Reconcile};
 use crate::lake::ledger;
+use crate::lake::manifest::{Manifest, ManifestFile};
 use crate::lake::{layout, Journal, Lake};
 use crate::partition::PartitionKey;
 use crate::report::{self, RunReport};
@@ -41,7 +42,15 @@ pub fn prepare(
         |a: u64, b: u64, what: &str| a.checked_add(b).ok_or_else(|| Reconcile::overflow(what));
     let mut taken = 0u64;
     let mut conflicts = Conflicts::default();
-    for (_, s) in staged {
+    let mut puts: Vec<(String, Vec<u8>)> = Vec::new();
+    for (key, s) in staged {
+        if !s.moves.is_empty() || !s.deletes.is_empty() {
+            let (writes, stale) = next_manifests(&key, opts.owner(), &s);
+            for (rel, m) in writes {
+                puts.push((rel, serde_json::to_vec(&m).expect("manifest serializes")));
+            }
+            journal.deletes.extend(stale);
+        }
         if !s.moves.is_empty() {
             report.partitions_written += 1;
         }
@@ -94,7 +103,6 @@ pub fn prepare(
         journal.deletes.extend(legacy.files.iter().cloned());
     }
     let empty = ledger::FolderLedger::default();
-    let mut puts: Vec<(String, Vec<u8>)> = Vec::new();
     for (folder, objects) in added {
         let existing = plan.ledgers.get(&folder).unwrap_or(&empty);
         let (segment, replaced) =
@@ -157,4 +165,27 @@ pub fn prepare(
     ))?;
     journal.moves.push((stage(&rel), rel));
     Ok(journal)
+}
+
+/// A changed partition's manifests: the files it held minus those replaced,
+/// plus those written; rows as recorded before, or as written.
+fn next_manifests(
+    key: &PartitionKey,
+    owner: layout::Owner,
+    s: &StagedPartition,
+) -> (Vec<(String, Manifest)>, Vec<String>) {
+    let recorded = s.manifests.files();
+    let replaced: BTreeSet<&str> = s.deletes.iter().map(String::as_str).collect();
+    let files: Vec<ManifestFile> = s
+        .existing
+        .iter()
+        .filter(|f| !replaced.contains(f.rel.as_str()))
+        .map(|f| ManifestFile {
+            name: f.name().to_string(),
+            size: f.size,
+            rows: recorded.get(f.name()).and_then(|m| m.rows),
+        })
+        .chain(s.written.iter().cloned())
+        .collect();
+    s.manifests.next(key, owner, &files, &s.sources)
 }

@@ -71,11 +71,45 @@ pub enum CompactError {
     },
     #[error("stopped by {signal} before committing: nothing of this run is in the lake; the next run reads its input again")]
     Interrupted { signal: &'static str },
+    #[error("{0}")]
+    Damaged(Damaged),
     #[error("could not start the {what}: {source}")]
     Runtime {
         what: &'static str,
         source: std::io::Error,
     },
+}
+
+/// Lake files that are not what the runs that wrote them left: the run
+/// stops before merging around them, and names `repair`.
+#[derive(Debug)]
+pub struct Damaged {
+    pub lake: String,
+    pub source_url: String,
+    /// `(url, what is wrong)`.
+    pub files: Vec<(String, crate::lake::manifest::Damage)>,
+}
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the lake is damaged: {} file(s) are not what the runs that wrote them left:",
+            self.files.len()
+        )?;
+        for (url, d) in self.files.iter().take(10) {
+            write!(f, "\n  {url}: {d}")?;
+        }
+        if self.files.len() > 10 {
+            write!(f, "\n  ... and {} more", self.files.len() - 10)?;
+        }
+        write!(
+            f,
+            "\nNothing of this run was committed. `traillake verify --lake {lake}` lists all              damage; `traillake repair --source {src} --lake {lake}` sets aside what is              unreadable or foreign and reads the source folders that fed these partitions again,              then compact runs as before",
+            lake = crate::store::shell_word(&self.lake),
+            src = crate::store::shell_word(&self.source_url),
+        )
+    }
 }
 
 /// Counts that do not add up: a bug, reported loudly instead of committed.
@@ -424,6 +458,7 @@ fn run(
             batch_bytes,
             spill_dir: spill_dir.path.clone(),
             progress: progress.clone(),
+            source_url: opts.source.arg(),
         },
         opts.threads * 2,
     );
@@ -475,6 +510,7 @@ fn run(
                 let b = buffers.entry(key).or_default();
                 b.bytes += size;
                 b.rows += batch.num_rows() as u64;
+                crate::lake::manifest::note_sources(&batch, &mut b.sources);
                 b.batches.push(batch);
                 b.last_chunk = i;
             }

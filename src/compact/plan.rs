@@ -317,6 +317,11 @@ async fn read_state(
     let mut merged: Option<SourceState> = None;
     for meta in lake.list(&layout::source_state_dir(source_id)).await? {
         let rel = lake.loc.relative(&meta.location);
+        // Stray files (`.DS_Store`, notes) are not state.
+        let name = rel.rsplit('/').next().unwrap_or("");
+        if !name.ends_with(".json") || name.starts_with('.') {
+            continue;
+        }
         let Some(s) = lake.get_json::<SourceState>(&rel).await? else {
             continue;
         };
@@ -352,6 +357,10 @@ async fn read_legacy(lake: &Lake, source: &str) -> Result<Option<Legacy>, Compac
     let prefix = format!("{source}/");
     for meta in objects {
         let rel = lake.loc.relative(&meta.location);
+        let name = rel.rsplit('/').next().unwrap_or("");
+        if !name.ends_with(".json") || name.starts_with('.') {
+            continue;
+        }
         let Some(urls) = lake.get_json::<Vec<String>>(&rel).await? else {
             continue;
         };

@@ -237,6 +237,27 @@ impl OpenLakeFile {
         self.meta.metadata().file_metadata().num_rows().max(0) as u64
     }
 
+    /// Adds the source folders of the file's rows (its `sourcekey` column,
+    /// read alone) to `into`.
+    pub fn source_folders(
+        &self,
+        into: &mut std::collections::BTreeSet<String>,
+    ) -> Result<(), SinkError> {
+        let md = self.meta.metadata();
+        let Some(leaf) = leaf_index(md, schema::SOURCE_KEY) else {
+            return Ok(());
+        };
+        let groups = (0..md.num_row_groups()).collect();
+        for batch in self.reader(groups, Some(&[leaf]), None, 8192)? {
+            let batch = batch.map_err(|e| SinkError::Parquet {
+                file: self.url.clone(),
+                source: e.into(),
+            })?;
+            crate::lake::manifest::note_sources(&batch, into);
+        }
+        Ok(())
+    }
+
     /// The `eventtime` range of each row group, from its statistics.
     fn time_ranges(&self) -> Vec<Option<(Vec<u8>, Vec<u8>)>> {
         let md = self.meta.metadata();

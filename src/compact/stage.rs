@@ -5,7 +5,7 @@
 //! share of new rows in memory, one batch per sorted run, and one row group
 //! being encoded: it does not grow with the partition or its values.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
@@ -17,6 +17,7 @@ use super::policy::{self, Choice};
 use super::read::{LakeFileRun, OpenLakeFile, SettledRun};
 use super::{CompactError, Reconcile};
 use crate::lake::layout::{self, Owner};
+use crate::lake::manifest::{self, Damage, ManifestFile, Manifests};
 use crate::lake::{Lake, LakeFile};
 use crate::partition::PartitionKey;
 use crate::schema;
@@ -43,6 +44,8 @@ pub struct PartitionBuffer {
     pub conflicts: Conflicts,
     /// The last chunk that brought rows.
     pub last_chunk: usize,
+    /// The source folders its rows came from (for the manifest).
+    pub sources: BTreeSet<String>,
 }
 
 /// A spill written: the file, and the new rows dropped as duplicates of
@@ -181,6 +184,13 @@ pub struct StagedPartition {
     pub lake_duplicates: u64,
     pub conflicts: Conflicts,
     pub bytes_out: u64,
+    /// The partition's files as listed before this run, and its manifests.
+    pub existing: Vec<LakeFile>,
+    pub manifests: Manifests,
+    /// The files written, by final name.
+    pub written: Vec<ManifestFile>,
+    /// The source folders of the new rows.
+    pub sources: BTreeSet<String>,
 }
 
 /// What every staging job of a run shares.
@@ -197,6 +207,8 @@ pub struct Staging {
     pub spill_dir: PathBuf,
     /// Partitions and rows written so far.
     pub progress: Arc<crate::progress::Progress>,
+    /// The source's URL, for the `repair` a damaged partition needs.
+    pub source_url: String,
 }
 
 impl Staging {
@@ -210,6 +222,8 @@ impl Staging {
         prior: Option<StagedPartition>,
     ) -> Result<StagedPartition, CompactError> {
         let lake = &self.lake;
+        let mut existing = Vec::new();
+        let mut manifests = Manifests::default();
         let choice = match &prior {
             Some(p) => Choice {
                 merge: Vec::new(),
@@ -217,7 +231,17 @@ impl Staging {
                 generation: 0,
             },
             None => {
-                let existing = self.handle.block_on(lake.partition_files(key))?;
+                existing = self.handle.block_on(lake.partition_files(key))?;
+                // The files a run recorded, and nothing else: a missing,
+                // changed or foreign file stops the run before it merges
+                // around the hole.
+                manifests = self
+                    .handle
+                    .block_on(manifest::read(lake, key, self.owner))?;
+                let damage = manifests.check(key, &existing, self.owner);
+                if !damage.is_empty() {
+                    return Err(self.damaged(damage));
+                }
                 policy::choose(
                     &existing,
                     self.owner,
@@ -248,7 +272,14 @@ impl Staging {
                 Some((a, b)) => (a.min(s.first.clone()), b.max(s.last.clone())),
             });
         }
-        let open = |f: &LakeFile| OpenLakeFile::open(lake, f, &self.handle);
+        let open = |f: &LakeFile| {
+            OpenLakeFile::open(lake, f, &self.handle).map_err(|e| match e {
+                SinkError::Parquet { .. } | SinkError::Schema { .. } => {
+                    self.damaged(vec![(f.rel.clone(), Damage::Unreadable(e.to_string()))])
+                }
+                e => e.into(),
+            })
+        };
         let merging: Vec<OpenLakeFile> = choice.merge.iter().map(open).collect::<Result<_, _>>()?;
         let rows_before: u64 = merging.iter().map(OpenLakeFile::rows).sum();
         self.progress.lake_rows_merged.add(rows_before);
@@ -308,6 +339,15 @@ impl Staging {
 
         let rows_out: u64 = written.iter().map(|f| f.rows).sum();
         let bytes_out: u64 = written.iter().map(|f| f.bytes).sum();
+        let written_files: Vec<ManifestFile> = moves
+            .iter()
+            .zip(&written)
+            .map(|((_, final_rel), f)| ManifestFile {
+                name: final_rel.rsplit('/').next().unwrap_or("").to_string(),
+                size: f.bytes,
+                rows: Some(f.rows),
+            })
+            .collect();
         let mut staged = StagedPartition {
             moves,
             deletes: choice.merge.iter().map(|f| f.rel.clone()).collect(),
@@ -320,6 +360,10 @@ impl Staging {
             lake_duplicates: stats.lake_duplicates,
             conflicts,
             bytes_out,
+            existing,
+            manifests,
+            written: written_files,
+            sources: std::mem::take(&mut buffer.sources),
         };
         staged.new_duplicates = buffer
             .duplicates
@@ -368,8 +412,22 @@ impl Staging {
                 p.new_duplicates += staged.new_duplicates;
                 p.conflicts.absorb(staged.conflicts);
                 p.bytes_out += staged.bytes_out;
+                p.written.append(&mut staged.written);
+                p.sources.append(&mut staged.sources);
                 p
             }
+        })
+    }
+
+    /// The error of a partition whose files are not what its runs wrote.
+    fn damaged(&self, files: Vec<(String, Damage)>) -> CompactError {
+        CompactError::Damaged(super::Damaged {
+            lake: self.lake.loc.arg(),
+            source_url: self.source_url.clone(),
+            files: files
+                .into_iter()
+                .map(|(rel, d)| (self.lake.loc.url_of_relative(&rel), d))
+                .collect(),
         })
     }
 

@@ -10,6 +10,8 @@
 //! _traillake/runs/<run>.json                  run reports
 //! _traillake/quarantine/<run>.jsonl           what could not be taken
 //! _traillake/lease/<owner>.json               who is compacting
+//! _traillake/manifest/<partition>/<owner>.json files a partition should hold
+//! _traillake/quarantine/<run>/<path>.set-aside what `repair` moved aside
 //! ```
 //!
 //! Every state name starts with `_`, so Athena, Spark and DuckDB never read
@@ -61,16 +63,31 @@ impl Owner {
 
 /// Whether a name holds a shard's tag (`-s1of4-`).
 fn has_shard_tag(name: &str) -> bool {
-    name.split('-').any(|part| {
-        part.strip_prefix('s')
-            .and_then(|p| p.split_once("of"))
-            .is_some_and(|(k, n)| {
-                !k.is_empty()
-                    && !n.is_empty()
-                    && k.bytes().all(|b| b.is_ascii_digit())
-                    && n.bytes().all(|b| b.is_ascii_digit())
-            })
-    })
+    name.split('-').any(is_shard_tag)
+}
+
+/// Whether one `-`-separated part of a name is a shard's tag (`s1of4`).
+pub fn is_shard_tag(part: &str) -> bool {
+    part.strip_prefix('s')
+        .and_then(|p| p.split_once("of"))
+        .is_some_and(|(k, n)| {
+            !k.is_empty()
+                && !n.is_empty()
+                && k.bytes().all(|b| b.is_ascii_digit())
+                && n.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// Whether a path read from a state file is one the lake could have
+/// written: relative, `/`-separated, with no empty, `.` or `..` part, no
+/// backslash or NUL. Anything else is refused, so no state file, however
+/// made, can point a run outside the lake.
+pub fn is_safe_rel(rel: &str) -> bool {
+    !rel.is_empty()
+        && !rel.contains(['\\', '\0'])
+        && rel
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 /// A unique, sortable run id: UTC time, owner tag, process id.
@@ -140,6 +157,15 @@ pub fn journal(run_id: &str) -> String {
     state(&format!("journal/{run_id}.json"))
 }
 
+/// Whether a path in the journal folder is a journal (`<run>.json` directly
+/// in it), not a stray file.
+pub fn is_journal(rel: &str) -> bool {
+    rel.strip_prefix(&format!("{}/", journal_dir()))
+        .is_some_and(|name| {
+            !name.contains('/') && name.ends_with(".json") && !name.starts_with('.')
+        })
+}
+
 pub fn staging_dir() -> String {
     state("staging")
 }
@@ -194,6 +220,22 @@ pub fn run_report(run_id: &str) -> String {
 
 pub fn quarantine(run_id: &str) -> String {
     state(&format!("quarantine/{run_id}.jsonl"))
+}
+
+/// The folder of a partition's manifests.
+pub fn manifest_dir(key: &PartitionKey) -> String {
+    state(&format!("manifest/{}", key.hive_path()))
+}
+
+/// The manifest of one owner tag's files in a partition.
+pub fn manifest(key: &PartitionKey, tag: &str) -> String {
+    format!("{}/{tag}.json", manifest_dir(key))
+}
+
+/// Where `repair` sets aside a file it found damaged or foreign: under the
+/// quarantine folder, by run, at its path in the lake.
+pub fn set_aside(run_id: &str, rel: &str) -> String {
+    state(&format!("quarantine/{run_id}/{rel}.set-aside"))
 }
 
 pub fn lease_dir() -> String {

@@ -26,6 +26,7 @@
 pub mod layout;
 pub mod lease;
 pub mod ledger;
+pub mod manifest;
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
@@ -43,7 +44,10 @@ pub use layout::STATE_DIR;
 pub enum LakeError {
     #[error("{url}: {reason}")]
     Store { url: String, reason: String },
-    #[error("{url}: unreadable state file: {source}")]
+    #[error(
+        "{url}: unreadable state file: {source}. `traillake verify --lake LAKE` lists what is \
+         wrong, `traillake repair --source SRC --lake LAKE` sets it aside and rebuilds it"
+    )]
     State {
         url: String,
         source: serde_json::Error,
@@ -52,6 +56,19 @@ pub enum LakeError {
     Lease(String),
     #[error("{url} is not a traillake lake: {found}")]
     NotALake { url: String, found: String },
+    /// A state file that cannot be what a run wrote.
+    #[error(
+        "{url}: {reason}. The lake's state is damaged: `traillake verify --lake LAKE` lists what \
+         is wrong, `traillake repair --source SRC --lake LAKE` sets it aside and rebuilds it"
+    )]
+    Damaged { url: String, reason: String },
+}
+
+impl LakeError {
+    /// Whether `traillake repair` is the way forward.
+    pub fn needs_repair(&self) -> bool {
+        matches!(self, LakeError::Damaged { .. } | LakeError::State { .. })
+    }
 }
 
 /// The switch a run makes, written before it makes it. Paths are relative
@@ -66,6 +83,27 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// Why a journal cannot be one a run wrote: a path outside the lake, a
+    /// move from outside its run's staging, or a run id that is not a name.
+    pub fn unsafe_path(&self) -> Option<String> {
+        if !layout::is_safe_rel(&self.run_id) || self.run_id.contains('/') {
+            return Some(format!("run id {:?}", self.run_id));
+        }
+        let staging = format!("{}/", layout::staging_run(&self.run_id));
+        for (from, to) in &self.moves {
+            if !layout::is_safe_rel(from) || !from.starts_with(&staging) {
+                return Some(format!("a move from {from:?}"));
+            }
+            if !layout::is_safe_rel(to) {
+                return Some(format!("a move to {to:?}"));
+            }
+        }
+        self.deletes
+            .iter()
+            .find(|d| !layout::is_safe_rel(d))
+            .map(|d| format!("a delete of {d:?}"))
+    }
+
     fn data_first<'a>(items: impl Iterator<Item = &'a String> + Clone) -> Vec<&'a String> {
         let state = |p: &&String| p.starts_with(&format!("{STATE_DIR}/"));
         items
@@ -403,14 +441,38 @@ impl Lake {
     }
 
     /// Journals of committed runs not yet fully carried out.
+    /// Other files in the journal folder (`.DS_Store`, notes) are not
+    /// journals and are left alone; a journal that does not parse, or
+    /// names a path outside the lake, is refused: `repair` sets it aside.
     pub async fn journals(&self) -> Result<Vec<Journal>, LakeError> {
         let mut out = Vec::new();
         for meta in self.list(&layout::journal_dir()).await? {
             let rel = self.loc.relative(&meta.location);
-            // A journal carried out meanwhile is gone: nothing to apply.
-            if let Some(j) = self.get_json::<Journal>(&rel).await? {
-                out.push(j);
+            if !layout::is_journal(&rel) {
+                continue;
             }
+            // A journal carried out meanwhile is gone: nothing to apply.
+            let journal = match self.get_json::<Journal>(&rel).await {
+                Ok(Some(j)) => j,
+                Ok(None) => continue,
+                Err(LakeError::State { url, source }) => {
+                    return Err(LakeError::Damaged {
+                        url,
+                        reason: format!("an unreadable commit journal ({source})"),
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some(what) = journal.unsafe_path() {
+                return Err(LakeError::Damaged {
+                    url: self.loc.url_of_relative(&rel),
+                    reason: format!(
+                        "a commit journal naming {what}, outside the lake or its run's staging: \
+                         refused"
+                    ),
+                });
+            }
+            out.push(journal);
         }
         Ok(out)
     }

@@ -45,7 +45,11 @@ pub enum QueryError {
     Execution(#[source] DataFusionError),
     /// The lake could not be read (a store error, a missing or damaged
     /// file): the run failed, the SQL is not at fault.
-    #[error("reading the lake: {}", .0.to_string().trim())]
+    #[error(
+        "reading the lake: {}. If a lake file is damaged, `traillake verify --lake LAKE` names \
+         it and `traillake repair --source SRC --lake LAKE` puts it right",
+        .0.to_string().trim()
+    )]
     Lake(#[source] DataFusionError),
     #[error("rendering the results: {0}")]
     Render(#[source] datafusion::arrow::error::ArrowError),
@@ -217,6 +221,7 @@ impl LakeSession {
             match collect(plan.clone(), self.ctx.task_ctx()).await {
                 Ok(batches) => return Ok((plan, batches)),
                 Err(e) if tries < 4 && vanished(&e) => continue,
+                Err(e) if reads_the_lake(&e) => return Err(QueryError::Lake(e)),
                 Err(e) => return Err(QueryError::Execution(e)),
             }
         }

@@ -22,6 +22,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::{SinkError, WriteOptions};
 use crate::schema;
@@ -40,6 +42,30 @@ pub trait Chunk: Sync {
 /// Where a file's bytes go. `finish` is called once, after the footer.
 pub trait FileSink: Write + Send {
     fn finish(self: Box<Self>) -> Result<(), SinkError>;
+}
+
+/// A sink that counts the bytes it is given: the file's size, footer
+/// included (the writer's own count stops before the footer).
+struct Counted {
+    inner: Box<dyn FileSink>,
+    written: Arc<AtomicU64>,
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl FileSink for Counted {
+    fn finish(self: Box<Self>) -> Result<(), SinkError> {
+        self.inner.finish()
+    }
 }
 
 /// A file kept in memory.
@@ -78,6 +104,8 @@ type Opener<'a> = dyn FnMut(usize) -> Result<Box<dyn FileSink>, SinkError> + 'a;
 
 struct OpenFile {
     index: usize,
+    /// Bytes the sink took, footer included.
+    written: Arc<AtomicU64>,
     writer: SerializedFileWriter<Box<dyn FileSink>>,
     factory: ArrowRowGroupWriterFactory,
     /// Leaf columns of each top-level column, in leaf order.
@@ -193,7 +221,11 @@ impl<'a> PartitionWriter<'a> {
         }
         if self.file.is_none() {
             let index = self.written.len();
-            let sink = (self.open)(index)?;
+            let written = Arc::new(AtomicU64::new(0));
+            let sink: Box<dyn FileSink> = Box::new(Counted {
+                inner: (self.open)(index)?,
+                written: written.clone(),
+            });
             let (writer, factory) =
                 ArrowWriter::try_new(sink, self.schema.clone(), Some(self.props.clone()))
                     .and_then(ArrowWriter::into_serialized_writer)
@@ -205,6 +237,7 @@ impl<'a> PartitionWriter<'a> {
             }
             self.file = Some(OpenFile {
                 index,
+                written,
                 writer,
                 factory,
                 leaves,
@@ -303,9 +336,9 @@ impl<'a> PartitionWriter<'a> {
         let Some(file) = self.file.take() else {
             return Ok(());
         };
-        let bytes = file.writer.bytes_written() as u64;
         let sink = file.writer.into_inner().map_err(new_file)?;
         sink.finish()?;
+        let bytes = file.written.load(Ordering::Relaxed);
         self.written.push(WrittenFile {
             index: file.index,
             rows: file.rows as u64,

@@ -270,14 +270,38 @@ impl Location {
         }
     }
 
-    /// The local file behind a path relative to the prefix.
+    /// The local file behind a path relative to the prefix; none for a
+    /// path that could leave the location (`..`, absolute).
     pub fn local_path(&self, rel: &str) -> Option<PathBuf> {
+        if !rel.is_empty() && !crate::lake::layout::is_safe_rel(rel) {
+            return None;
+        }
         self.local.as_ref().map(|d| d.join(rel))
+    }
+
+    /// The location as a user would pass it: the local path, else the URL.
+    pub fn arg(&self) -> String {
+        self.local
+            .as_ref()
+            .map_or(self.url.clone(), |p| p.display().to_string())
     }
 
     /// True when `other` lies at or below this location.
     pub fn contains(&self, other: &Location) -> bool {
         other.url == self.url || other.url.starts_with(&format!("{}/", self.url))
+    }
+}
+
+/// A word as a shell reads it back: quoted when it holds anything but
+/// plain path characters.
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:=@+,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
 

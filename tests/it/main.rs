@@ -16,6 +16,7 @@ mod fuzz;
 mod hardening;
 mod newcomer;
 mod query;
+mod repair;
 mod s3;
 mod scale;
 mod scan_cost;
