@@ -123,6 +123,9 @@ impl Lease {
                 Ok(()) => break,
                 Err(object_store::Error::AlreadyExists { .. }) if tries <= 3 => {
                     match lake.get_json::<Holder>(&rel).await {
+                        // Our own create, applied by the server, whose
+                        // answer was lost and whose retry found it there.
+                        Ok(Some(h)) if h.run_id == holder.run_id && h.host == holder.host => break,
                         Ok(Some(h)) if !h.is_stale(holder.timeout_secs) => {
                             return Err(busy("lease not taken", &h, &rel, lake))
                         }

@@ -7,6 +7,7 @@
 //! anything that looks like a credential.
 
 pub mod aws;
+pub mod retry;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -220,7 +221,10 @@ impl Location {
         let key = url.path().trim_matches('/');
         let prefix = Path::parse(key).map_err(|e| e.to_string())?;
         Ok(Self {
-            store: Arc::new(store),
+            store: Arc::new(retry::Retrying::new(
+                Arc::new(store),
+                retry::Policy::default(),
+            )),
             url: if key.is_empty() {
                 format!("s3://{bucket}")
             } else {

@@ -625,6 +625,65 @@ impl S3Server {
     }
 }
 
+/// `tests/faults.py` in front of an S3 server: a share of the exchanges
+/// broken (5xx, resets, answers lost after the server acted, bodies cut
+/// mid-way, stalls).
+pub struct FaultProxy {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl FaultProxy {
+    /// `kinds`: comma-separated (empty: all); `only`: `SUBSTR:COUNT`.
+    pub fn start(server: &S3Server, rate: f64, seed: u64, kinds: &str, only: Option<&str>) -> Self {
+        use std::io::BufRead as _;
+        let port = server.endpoint.rsplit(':').next().unwrap().to_string();
+        let mut cmd = Command::new("python3");
+        cmd.arg(repo().join("tests/faults.py")).args([
+            port,
+            rate.to_string(),
+            seed.to_string(),
+            kinds.to_string(),
+        ]);
+        if let Some(o) = only {
+            cmd.arg(o);
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 tests/faults.py");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let endpoint = format!("http://127.0.0.1:{}", line.trim());
+        Self { child, endpoint }
+    }
+
+    /// `server.env()` pointed at the proxy.
+    pub fn env(&self, server: &S3Server) -> Vec<(&'static str, String)> {
+        server
+            .env()
+            .into_iter()
+            .map(|(k, v)| {
+                if k == "AWS_ENDPOINT_URL" {
+                    (k, self.endpoint.clone())
+                } else {
+                    (k, v)
+                }
+            })
+            .collect()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for S3Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
