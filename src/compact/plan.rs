@@ -99,6 +99,7 @@ pub async fn plan(
         })),
     };
     opts.progress.set_phase(crate::progress::Phase::Listing);
+    crate::lake::delaypoint("listing");
     let listing = walk::walk(src, &walk_opts).await;
     // Nothing could be listed at all (no such bucket, no access): fail.
     if let Some((_, reason)) = listing.failed.iter().find(|(f, _)| f.is_empty()) {

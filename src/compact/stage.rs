@@ -221,6 +221,7 @@ impl Staging {
         mut buffer: PartitionBuffer,
         prior: Option<StagedPartition>,
     ) -> Result<StagedPartition, CompactError> {
+        super::stopping()?;
         let lake = &self.lake;
         let mut existing = Vec::new();
         let mut manifests = Manifests::default();
@@ -449,6 +450,7 @@ impl Staging {
         ));
         let mut w = SpillWriter::create(&path)?;
         while let Some(chunk) = m.next_chunk()? {
+            super::stopping()?;
             for batch in spill::batches(&chunk)? {
                 w.write(&batch)?;
             }
@@ -484,11 +486,12 @@ fn merge_into(
         });
         let mut written = Ok(());
         for chunk in rx {
-            if let Err(e) = writer.write(&chunk) {
+            if let Err(e) = super::stopping().and_then(|()| Ok(writer.write(&chunk)?)) {
                 written = Err(e);
                 break;
             }
             encoded.add((0..chunk.pieces()).map(|p| chunk.rows(p) as u64).sum());
+            crate::lake::delaypoint("merge-chunk");
         }
         let stats = merger.join().expect("the merge does not panic");
         written?;

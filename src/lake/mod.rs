@@ -598,6 +598,25 @@ pub fn failpoint(name: &str) {
     }
 }
 
+/// Tests' hook: with `TRAILLAKE_DELAYPOINT` set to `name:ms` (several,
+/// comma-separated), the run sleeps `ms` here, so a test can make one step
+/// long (a merge of gigabytes, a listing of a million folders) and signal
+/// it there.
+pub fn delaypoint(name: &str) {
+    let Some(spec) = std::env::var_os("TRAILLAKE_DELAYPOINT") else {
+        return;
+    };
+    for part in spec.to_string_lossy().split(',') {
+        if let Some(ms) = part
+            .strip_prefix(name)
+            .and_then(|r| r.strip_prefix(':'))
+            .and_then(|ms| ms.parse().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+    }
+}
+
 /// Parts of a multipart upload.
 pub const MULTIPART_PART: usize = 8 << 20;
 

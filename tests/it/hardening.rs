@@ -515,6 +515,116 @@ fn sigterm_stops_a_run_cleanly_and_the_next_run_starts_over() {
     assert_eq!(read_lake(&lake), read_lake(&reference));
 }
 
+/// SIGTERM at ten instants of a run over one hot partition (spilled,
+/// merged, encoded): each run exits within 5 s of the signal, and the next
+/// run leaves the lake of one clean run.
+#[test]
+fn sigterm_at_ten_instants_of_a_hot_partition_run_stops_within_five_seconds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    generate_logs(&src, [1, 1, 1, 60_000], &[]);
+    let cfg = tmp.path().join("small.toml");
+    std::fs::write(&cfg, "[compact]\nchunk_mb = 1\nmemory_budget_mb = 24\n").unwrap();
+    let reference = tmp.path().join("reference");
+    let started = Instant::now();
+    let (code, _, err) = compact(&src, &reference, &["--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let clean = started.elapsed();
+    let lake = tmp.path().join("lake");
+    let mut stopped = 0;
+    for i in 0..10u32 {
+        let child = bin()
+            .args(["compact", "--config", cfg.to_str().unwrap(), "--source"])
+            .arg(&src)
+            .arg("--lake")
+            .arg(&lake)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(clean.mul_f64((f64::from(i) + 0.5) / 10.0));
+        let signalled = Instant::now();
+        unsafe_kill(child.id(), 15);
+        let out = child.wait_with_output().unwrap();
+        let took = signalled.elapsed();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(took < Duration::from_secs(5), "{took:?} to stop: {err}");
+        if !out.status.success() {
+            assert_eq!(out.status.code(), Some(1), "{err}");
+            assert!(err.contains("stopped by SIGTERM"), "{err}");
+            stopped += 1;
+        }
+        // Once a run commits, the lake starts again from nothing.
+        if out.status.success() {
+            std::fs::remove_dir_all(&lake).unwrap();
+        }
+    }
+    assert!(stopped >= 5, "only {stopped} SIGTERMs landed mid-run");
+    let (code, _, err) = compact(&src, &lake, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(read_lake(&lake), read_lake(&reference));
+}
+
+/// SIGTERM in a long merge (made long by a delay per merged chunk) and in
+/// a long listing (a delay before it): exit 1 within 5 s, lease given
+/// back, and the next run gives the clean lake.
+#[test]
+fn sigterm_in_a_long_merge_or_listing_stops_within_five_seconds() {
+    use std::io::BufRead as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    generate_logs(&src, [1, 1, 1, 40_000], &[]);
+    let reference = tmp.path().join("reference");
+    let (code, _, err) = compact(&src, &reference, &[]);
+    assert_eq!(code, 0, "{err}");
+    let lake = tmp.path().join("lake");
+    for (delay, phase) in [
+        ("merge-chunk:1500", "merging and writing"),
+        ("listing:60000", "listing"),
+    ] {
+        let mut child = bin()
+            .args(["compact", "--source"])
+            .arg(&src)
+            .arg("--lake")
+            .arg(&lake)
+            .env("TRAILLAKE_DELAYPOINT", delay)
+            .env("TRAILLAKE_PROGRESS_SECS", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let there = line.contains(&format!("] {phase}"));
+            seen.push(line);
+            if there {
+                break;
+            }
+        }
+        let signalled = Instant::now();
+        unsafe_kill(child.id(), 15);
+        let rest: Vec<String> = lines.map(Result::unwrap).collect();
+        let status = child.wait().unwrap();
+        let took = signalled.elapsed();
+        let err = format!("{}\n{}", seen.join("\n"), rest.join("\n"));
+        assert!(
+            took < Duration::from_secs(5),
+            "{delay}: {took:?} to stop: {err}"
+        );
+        assert_eq!(status.code(), Some(1), "{delay}: {err}");
+        assert!(err.contains("stopped by SIGTERM"), "{err}");
+        assert!(
+            !lake.join("_traillake/lease/all.json").exists(),
+            "{delay}: lease kept"
+        );
+    }
+    let (code, _, err) = compact(&src, &lake, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(read_lake(&lake), read_lake(&reference));
+}
+
 /// Sends a signal with the system's `kill` (no libc in the tests).
 fn unsafe_kill(pid: u32, signal: i32) {
     let _ = std::process::Command::new("kill")
