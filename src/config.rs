@@ -90,6 +90,9 @@ pub struct CompactConfig {
     pub shard_by: Option<ShardBy>,
 }
 
+/// Worker threads a run takes at most.
+pub const MAX_THREADS: usize = 1024;
+
 /// Settings after validation, before command-line flags override them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
@@ -134,6 +137,37 @@ impl Config {
         at_least_one("memory_budget_mb", c.memory_budget_mb.map(|v| v as u64))?;
         at_least_one("max_file_mb", c.max_file_mb.map(|v| v as u64))?;
         at_least_one("lease_timeout_secs", c.lease_timeout_secs)?;
+        // Upper bounds: a value past them is a typo or a unit mistake, and
+        // would hang a run (100,000 threads) or take the machine.
+        let at_most = |name: &str, v: Option<u64>, max: u64, unit: &str| match v {
+            Some(v) if v > max => Err(invalid(format!(
+                "compact.{name} = {v} is more than {max}{unit}, the most it takes"
+            ))),
+            _ => Ok(()),
+        };
+        at_most(
+            "threads",
+            c.threads.map(|v| v as u64),
+            MAX_THREADS as u64,
+            "",
+        )?;
+        at_most("target_file_mb", c.target_file_mb, 4096, " MiB")?;
+        at_most("chunk_mb", c.chunk_mb, 4096, " MiB")?;
+        at_most(
+            "row_group_rows",
+            c.row_group_rows.map(|v| v as u64),
+            16 << 20,
+            "",
+        )?;
+        at_most(
+            "memory_budget_mb",
+            c.memory_budget_mb.map(|v| v as u64),
+            1 << 20,
+            " MiB",
+        )?;
+        at_most("max_file_mb", c.max_file_mb.map(|v| v as u64), 4096, " MiB")?;
+        at_most("lease_timeout_secs", c.lease_timeout_secs, 86_400, " s")?;
+        at_most("merge_files", c.merge_files.map(|v| v as u64), 1024, "")?;
         if c.merge_files.is_some_and(|n| n < 2) {
             return Err(invalid("compact.merge_files must be at least 2".into()));
         }
@@ -224,6 +258,16 @@ mod tests {
         assert_eq!(c.source.as_deref(), Some("/repo/examples/flaws2"));
         assert_eq!(c.lake.as_deref(), Some("s3://b/l"));
         assert_eq!(c.compact.threads, Some(0));
+        let err = Config::parse(
+            "source = \"x\"\nlake = \"y\"\n[compact]\nthreads = 100000\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("compact.threads = 100000 is more than 1024"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -192,6 +192,10 @@ pub fn utc_date(ts: &str) -> Option<Date> {
             let h = digits(&[*h1, *h2])? as i64;
             let m = digits(&[*m1, *m2])? as i64;
             let off = h * 60 + m;
+            // Offsets in use run from -12:00 to +14:00.
+            if m > 59 || off > 14 * 60 {
+                return None;
+            }
             if *sign == b'+' {
                 off
             } else {
@@ -208,6 +212,21 @@ pub fn utc_date(ts: &str) -> Option<Date> {
     Some(Date::from_days(
         date.to_days() + minutes.div_euclid(24 * 60),
     ))
+}
+
+/// The first year an event can have: CloudTrail began in November 2013.
+pub const FIRST_EVENT_YEAR: i32 = 2013;
+
+/// The last year an event can have: next year by this machine's clock (a
+/// clock set far back still takes this year's events).
+pub fn last_event_year() -> i32 {
+    static LAST: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        Date::from_days(now.div_euclid(86_400)).year.max(2026) + 1
+    })
 }
 
 /// What a log object's key says about it, in CloudTrail's S3 layout:
@@ -257,6 +276,9 @@ mod tests {
             ("2024-01-01T05:00:00+01:00", Some("2024-01-01")),
             ("2024-12-31T23:59:59-00:00", Some("2024-12-31")),
             ("2024-13-01T00:00:00Z", None),
+            ("2024-01-01T00:00:00+99:99", None),
+            ("2024-01-01T00:00:00+14:01", None),
+            ("2024-01-01T00:00:00+14:00", Some("2023-12-31")),
             ("2024-02-30T00:00:00Z", None),
             ("yesterday", None),
             ("", None),

@@ -121,6 +121,12 @@ pub fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOpt
     };
     opts.full_scan = args.full_scan;
     if let Some(t) = args.threads.or(c.threads).filter(|&t| t > 0) {
+        if t > traillake::config::MAX_THREADS {
+            return Err(usage(format!(
+                "--threads {t} is more than {}, the most a run takes",
+                traillake::config::MAX_THREADS
+            )));
+        }
         opts.threads = t;
     }
     let mut write = WriteOptions::default();

@@ -261,9 +261,10 @@ fn decode_group(
         .map(|(obj, len)| (obj.url.as_str(), *len))
         .collect();
     let mut stats = decoder.decode_files(json, &files);
-    // A file with a number too wide for 64 bits: again, from its bytes.
+    // A file with a number too wide for 64 bits, or one that does not
+    // parse as a whole: again, from its bytes.
     for (i, s) in stats.iter_mut().enumerate() {
-        if !s.wide_numbers {
+        if !s.wide_numbers && !s.invalid {
             continue;
         }
         let obj = taken[i].0;
@@ -287,7 +288,8 @@ fn decode_group(
             Ok(())
         };
         *s = match unpacked {
-            Ok(()) => decoder.decode_with_wide_numbers(&obj.url, &text),
+            Ok(()) if s.wide_numbers => decoder.decode_with_wide_numbers(&obj.url, &text),
+            Ok(()) => decoder.decode_records_alone(&obj.url, &text),
             Err(reason) => {
                 decoder.quarantine_file(&obj.url, reason);
                 crate::decode::FileStats {

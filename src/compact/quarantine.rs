@@ -34,8 +34,47 @@ pub struct QuarantineFile {
 /// The kind of a reason: its words before the first `:` (`invalid JSON`,
 /// `read failed`, ...), so counts by reason stay few.
 pub fn reason_kind(reason: &str) -> String {
-    let kind = reason.split(':').next().unwrap_or(reason).trim();
-    let kind: String = kind.chars().take(80).collect();
+    // Quoted values and numbers vary; the words around them are the kind.
+    let mut plain = String::with_capacity(reason.len());
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut number = false;
+    for c in reason.chars() {
+        if quoted {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                quoted = false;
+                plain.push_str("\"...\"");
+            }
+            continue;
+        }
+        if c == '"' {
+            quoted = true;
+        } else if c.is_ascii_digit()
+            && (number || !plain.ends_with(|p: char| p.is_ascii_alphanumeric() || p == '-'))
+        {
+            // A count or a size; not a name's digits (`ISO-8601`).
+            if !number {
+                plain.push('N');
+            }
+            number = true;
+            continue;
+        } else {
+            plain.push(c);
+        }
+        number = false;
+    }
+    let kind = plain.split(':').next().unwrap_or(&plain);
+    let kind: String = kind
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(80)
+        .collect();
     if kind.is_empty() {
         "other".into()
     } else {
@@ -109,6 +148,36 @@ impl QuarantineSink for QuarantineFile {
         }
         if t.examples.len() < EXAMPLES {
             t.examples.push(Quarantined { raw: None, ..q });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason_kind;
+
+    #[test]
+    fn reasons_group_by_their_words_not_their_values() {
+        for (reason, kind) in [
+            (
+                r#"eventTime "2024-01-15T12:00:00+99:99" is not an ISO-8601 time"#,
+                r#"eventTime "..." is not an ISO-8601 time"#,
+            ),
+            (
+                r#"eventTime "0000-01-01T00:00:00+01:00" is before CloudTrail began (2013)"#,
+                r#"eventTime "..." is before CloudTrail began (N)"#,
+            ),
+            (
+                "record of about 20000000 bytes is over the 16777216-byte limit",
+                "record of about N bytes is over the N-byte limit",
+            ),
+            (
+                "invalid JSON: InvalidUtf8 at character 12 ('x')",
+                "invalid JSON",
+            ),
+            ("", "other"),
+        ] {
+            assert_eq!(reason_kind(reason), kind, "{reason}");
         }
     }
 }

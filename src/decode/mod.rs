@@ -71,6 +71,10 @@ pub struct FileStats {
     /// or quarantined: the caller decodes the file again with
     /// [`Decoder::decode_with_wide_numbers`].
     pub wide_numbers: bool,
+    /// The document did not parse as a whole; nothing was taken or
+    /// quarantined: the caller decodes it again from its original bytes
+    /// with [`Decoder::decode_records_alone`], which keeps the good records.
+    pub invalid: bool,
 }
 
 /// Decodes log objects into per-partition Arrow builders.
@@ -106,6 +110,11 @@ pub struct Decoder {
     /// Where quarantined records go as they are found, so a file of a
     /// million bad records costs no memory (a run's quarantine file).
     pub sink: Option<std::sync::Arc<dyn QuarantineSink>>,
+    /// The index of the record being decoded alone, in its file
+    /// ([`Decoder::decode_records_alone`]); 0 otherwise.
+    record_base: usize,
+    /// Why the last document did not parse.
+    last_parse_error: Option<String>,
 }
 
 /// Takes quarantined records and files as the decoder finds them.
@@ -132,6 +141,83 @@ impl Decoder {
         if stats.wide_numbers {
             return self.decode_with_wide_numbers(key, &original);
         }
+        if stats.invalid {
+            return self.decode_records_alone(key, &original);
+        }
+        stats
+    }
+
+    /// Decodes a document that does not parse as a whole (one record with
+    /// an invalid UTF-8 byte, a lone surrogate, nesting too deep): when its
+    /// `Records` array is intact, each record is parsed alone, the good
+    /// ones taken and the bad ones quarantined one by one (their bytes as
+    /// text, invalid UTF-8 replaced); otherwise the file is quarantined
+    /// whole, with the parser's reason.
+    pub fn decode_records_alone(&mut self, key: &str, text: &[u8]) -> FileStats {
+        let mut text = text.to_vec();
+        blank_bom(&mut text);
+        let Some(records) = split_records(&text) else {
+            let mut copy = text.clone();
+            let reason = match simd_json::to_tape(&mut copy) {
+                Err(e) => format!("invalid JSON: {e}"),
+                Ok(_) => "invalid JSON".to_string(),
+            };
+            self.quarantine_file(key, reason);
+            return FileStats {
+                failed: true,
+                ..FileStats::default()
+            };
+        };
+        let mut stats = FileStats::default();
+        for (index, range) in records.into_iter().enumerate() {
+            let element = &text[range];
+            let mut doc = Vec::with_capacity(element.len() + 16);
+            doc.extend_from_slice(b"{\"Records\":[");
+            doc.extend_from_slice(element);
+            doc.extend_from_slice(b"]}");
+            self.record_base = index;
+            let len = doc.len();
+            let mut one = self.parse_and_decode(key, len, |buffers, tape| {
+                simd_json::fill_tape(&mut doc, buffers, tape)
+            });
+            if one.wide_numbers {
+                let mut doc = Vec::with_capacity(element.len() + 16);
+                doc.extend_from_slice(b"{\"Records\":[");
+                doc.extend_from_slice(element);
+                doc.extend_from_slice(b"]}");
+                one = match numbers::quote_wide_numbers(&doc) {
+                    Some(mut quoted) => {
+                        let len = quoted.len();
+                        self.parse_and_decode(key, len, |buffers, tape| {
+                            simd_json::fill_tape(&mut quoted, buffers, tape)
+                        })
+                    }
+                    None => FileStats {
+                        invalid: true,
+                        ..FileStats::default()
+                    },
+                };
+            }
+            self.record_base = 0;
+            if one.invalid || one.wide_numbers {
+                stats.records += 1;
+                stats.quarantined += 1;
+                let reason = self
+                    .last_parse_error
+                    .take()
+                    .unwrap_or_else(|| "invalid JSON: a malformed number".to_string());
+                self.quarantine(Quarantined {
+                    key: key.to_string(),
+                    record: Some(index),
+                    reason,
+                    raw: Some(String::from_utf8_lossy(element).into_owned()),
+                });
+                continue;
+            }
+            stats.records += one.records;
+            stats.accepted += one.accepted;
+            stats.quarantined += one.quarantined;
+        }
         stats
     }
 
@@ -156,6 +242,9 @@ impl Decoder {
                 failed: true,
                 ..FileStats::default()
             };
+        }
+        if stats.invalid {
+            return self.decode_records_alone(key, json);
         }
         stats
     }
@@ -193,9 +282,9 @@ impl Decoder {
                 ..FileStats::default()
             },
             Err(e) => {
-                self.quarantine_file(key, format!("invalid JSON: {e}"));
+                self.last_parse_error = Some(format!("invalid JSON: {e}"));
                 FileStats {
-                    failed: true,
+                    invalid: true,
                     ..FileStats::default()
                 }
             }
@@ -259,7 +348,7 @@ impl Decoder {
                     write_value(rec, &mut raw);
                     self.quarantine(Quarantined {
                         key: key.to_string(),
-                        record: Some(index),
+                        record: Some(self.record_base + index),
                         reason,
                         raw: Some(raw),
                     });
@@ -534,10 +623,24 @@ fn place<'a>(rec: &[Node<'a>], hints: &'a PathHints) -> Result<Placed<'a>, Strin
     }
     let (time, date) = match time {
         None | Some(Node::Static(StaticNode::Null)) => return Err("no eventTime".to_string()),
-        Some(Node::String(t)) => (
-            t,
-            utc_date(t).ok_or_else(|| format!("eventTime {t:?} is not an ISO-8601 time"))?,
-        ),
+        Some(Node::String(t)) => {
+            let date =
+                utc_date(t).ok_or_else(|| format!("eventTime {t:?} is not an ISO-8601 time"))?;
+            // Outside these years a partition folder would not be four
+            // digits (`year=-001`, `year=10000`), outside the DDL's
+            // projection: Athena would never see the event.
+            if date.year < crate::partition::FIRST_EVENT_YEAR {
+                return Err(format!(
+                    "eventTime {t:?} is before CloudTrail began ({})",
+                    crate::partition::FIRST_EVENT_YEAR
+                ));
+            }
+            let last = crate::partition::last_event_year();
+            if date.year > last {
+                return Err(format!("eventTime {t:?} is after {last}"));
+            }
+            (t, date)
+        }
         Some(_) => return Err("eventTime is not a string".to_string()),
     };
     let pick = |v: Option<Node<'a>>, fallback: &'a Option<String>| -> &'a str {
@@ -1165,3 +1268,93 @@ fn blank_bom(text: &mut [u8]) {
 
 #[cfg(test)]
 mod tests;
+
+/// The byte ranges of the elements of a document's top-level `"Records"`
+/// array, found by scanning (strings, escapes and nesting tracked, nothing
+/// parsed or validated), so each can be parsed alone. `None` unless the
+/// document is one object whose `Records` array and the object itself both
+/// close: a truncated file is not split.
+fn split_records(text: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    let n = text.len();
+    let mut records: Option<Vec<std::ops::Range<usize>>> = None;
+    // Inside the Records array: where the current element started.
+    let mut in_records = false;
+    let mut element: Option<usize> = None;
+    let mut last_key: Option<std::ops::Range<usize>> = None;
+    while i < n {
+        let c = text[i];
+        match c {
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < n && text[i] != b'"' {
+                    if text[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                if i >= n {
+                    return None;
+                }
+                if in_records && depth == 2 && element.is_none() {
+                    element = Some(start - 1);
+                }
+                if depth == 1 {
+                    last_key = Some(start..i);
+                }
+            }
+            b'{' | b'[' => {
+                if in_records && depth == 2 && element.is_none() {
+                    element = Some(i);
+                }
+                depth += 1;
+                if c == b'[' && depth == 2 && records.is_none() {
+                    let key = last_key.take()?;
+                    if &text[key] == b"Records" {
+                        in_records = true;
+                        records = Some(Vec::new());
+                    }
+                }
+            }
+            b'}' | b']' => {
+                if in_records && depth == 2 && c == b']' {
+                    if let Some(start) = element.take() {
+                        records.as_mut()?.push(start..trim_end(text, start, i));
+                    }
+                    in_records = false;
+                }
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    // Only whitespace may follow the document.
+                    return text[i + 1..]
+                        .iter()
+                        .all(u8::is_ascii_whitespace)
+                        .then_some(records)
+                        .flatten();
+                }
+            }
+            b',' if in_records && depth == 2 => {
+                let start = element.take()?;
+                records.as_mut()?.push(start..trim_end(text, start, i));
+            }
+            c if c.is_ascii_whitespace() || c == b':' || c == b',' => {}
+            _ => {
+                if in_records && depth == 2 && element.is_none() {
+                    element = Some(i);
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// `end` moved back over whitespace, not before `start`.
+fn trim_end(text: &[u8], start: usize, mut end: usize) -> usize {
+    while end > start && text[end - 1].is_ascii_whitespace() {
+        end -= 1;
+    }
+    end
+}

@@ -488,8 +488,13 @@ fn a_slices_files_are_taken_by_first_event_time_and_stats_given_back_in_order() 
     let keys: Vec<(&str, usize)> = files.iter().map(|(k, f)| (*k, f.len())).collect();
     let stats = d.decode_files(&mut text, &keys);
     assert_eq!(text.len(), keys.iter().map(|k| k.1).sum::<usize>());
-    let summary: Vec<(u64, bool)> = stats.iter().map(|s| (s.accepted, s.failed)).collect();
+    let summary: Vec<(u64, bool)> = stats.iter().map(|s| (s.accepted, s.invalid)).collect();
     assert_eq!(summary, [(2, false), (0, true), (3, false), (1, false)]);
+    // A document that does not parse is left to the caller, to decode
+    // again from its original bytes: here, a truncated one, whole.
+    assert!(d.quarantined.is_empty());
+    let again = d.decode_records_alone("bad", b"{\"Records\":[");
+    assert!(again.failed);
     assert_eq!(d.quarantined.len(), 1);
     assert_eq!(d.quarantined[0].key, "bad");
     let out = d.finish();
@@ -528,4 +533,73 @@ fn a_byte_order_mark_before_the_document_is_skipped() {
     let stats = d.decode_files(&mut text, &[("a", first_len), ("b", second.len())]);
     assert!(d.quarantined.is_empty(), "{:?}", d.quarantined);
     assert_eq!(stats.iter().map(|s| s.accepted).sum::<u64>(), 2);
+}
+
+/// One bad record no longer costs its file: with the `Records` array
+/// intact, the good records are kept and the bad one is quarantined alone
+/// (an invalid UTF-8 byte, a lone surrogate, nesting 100,000 deep).
+#[test]
+fn one_bad_record_is_quarantined_alone_and_the_others_kept() {
+    let good = |i: u32| {
+        format!(
+            r#"{{"eventTime":"2024-01-15T10:0{i}:00Z","eventID":"e{i}","recipientAccountId":"111122223333","awsRegion":"us-east-1","eventName":"A,]}}\"["}}"#
+        )
+        .into_bytes()
+    };
+    let deep = format!(
+        r#"{{"eventTime":"2024-01-15T10:09:00Z","eventID":"deep","requestParameters":{}1{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    )
+    .into_bytes();
+    let bads: Vec<Vec<u8>> = vec![
+        b"{\"eventTime\":\"2024-01-15T10:08:00Z\",\"eventID\":\"bad\",\"userAgent\":\"\xff\xfe\"}"
+            .to_vec(),
+        br#"{"eventTime":"2024-01-15T10:08:00Z","eventID":"bad","userAgent":"\ud800"}"#.to_vec(),
+        deep,
+    ];
+    for bad in bads {
+        let mut doc = b"{\"Records\": [ ".to_vec();
+        doc.extend(good(1));
+        doc.extend(b" ,\n");
+        doc.extend(&bad);
+        doc.extend(b",");
+        doc.extend(good(2));
+        doc.extend(b"]}\n");
+        let mut d = Decoder::new();
+        let stats = d.decode_file("k", &mut doc.clone());
+        assert_eq!(
+            (
+                stats.records,
+                stats.accepted,
+                stats.quarantined,
+                stats.failed
+            ),
+            (3, 2, 1, false)
+        );
+        assert_eq!(d.quarantined.len(), 1);
+        assert_eq!(d.quarantined[0].record, Some(1));
+        assert!(
+            d.quarantined[0].reason.starts_with("invalid JSON"),
+            "{:?}",
+            d.quarantined[0].reason
+        );
+        let out = d.finish();
+        let ids: Vec<String> = out[0]
+            .1
+            .column(schema::column_index("eventid"))
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.unwrap().to_string())
+            .collect();
+        assert_eq!(ids, ["e1", "e2"]);
+        assert_eq!(get(&out[0].1, "eventname").as_deref(), Some("A,]}\"["));
+    }
+    // Truncated: the array does not close, so nothing is split.
+    assert_eq!(split_records(b"{\"Records\":[{\"a\":1},{\"b\":"), None);
+    assert_eq!(split_records(b"{\"Records\":[]}"), Some(vec![]));
+    assert_eq!(
+        split_records(b"{\"x\":[1,2],\"Records\":[ 1 , \"a]\" ,{}]}").map(|v| v.len()),
+        Some(3)
+    );
 }

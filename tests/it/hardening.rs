@@ -755,3 +755,57 @@ fn ten_thousand_ors_in_a_query_or_a_rule_do_not_overflow_the_stack() {
     assert_eq!(by("Long list"), 22, "{err}");
     assert!(by("Bucket listing") >= 1, "{err}");
 }
+
+/// A bad record costs itself, not its file; times no partition could hold
+/// are quarantined with a reason; counts by kind of reason.
+#[test]
+fn bad_records_cost_themselves_and_impossible_times_are_quarantined() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp
+        .path()
+        .join("src/AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/15");
+    std::fs::create_dir_all(&folder).unwrap();
+    let rec = |time: &str, id: &str| {
+        format!(
+            r#"{{"eventVersion":"1.08","eventTime":"{time}","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","eventID":"{id}","recipientAccountId":"111122223333"}}"#
+        )
+    };
+    // One record with an invalid UTF-8 byte between two good ones.
+    let mut doc = format!("{{\"Records\":[{},", rec("2024-01-15T10:00:00Z", "g1")).into_bytes();
+    doc.extend(
+        b"{\"eventTime\":\"2024-01-15T10:01:00Z\",\"eventID\":\"bad\",\"userAgent\":\"\xff\"},",
+    );
+    doc.extend(format!("{}]}}", rec("2024-01-15T10:02:00Z", "g2")).into_bytes());
+    std::fs::write(folder.join("a.json.gz"), gz(&doc)).unwrap();
+    let times = format!(
+        "{{\"Records\":[{},{},{},{}]}}",
+        rec("0000-01-01T00:00:00+01:00", "y0"),
+        rec("9999-12-31T23:59:59-01:00", "y10000"),
+        rec("2024-01-15T12:00:00+99:99", "offset"),
+        rec("2024-01-15T12:00:00+01:00", "g3"),
+    );
+    std::fs::write(folder.join("b.json.gz"), gz(times.as_bytes())).unwrap();
+    let lake = tmp.path().join("lake");
+    let (code, r, err) = compact(&tmp.path().join("src"), &lake, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(r["rows_written"], 3, "{r}");
+    assert_eq!(r["records_quarantined"], 4, "{r}");
+    assert_eq!(r["files_quarantined"], 0, "{r}");
+    let by_reason = r["quarantined_by_reason"].as_object().unwrap();
+    for kind in [
+        "invalid JSON",
+        r#"eventTime "..." is before CloudTrail began (N)"#,
+        r#"eventTime "..." is after N"#,
+        r#"eventTime "..." is not an ISO-8601 time"#,
+    ] {
+        assert_eq!(
+            by_reason.get(kind).and_then(Value::as_u64),
+            Some(1),
+            "{kind}: {by_reason:?}"
+        );
+    }
+    for f in walk(&lake) {
+        let p = f.to_string_lossy().to_string();
+        assert!(!p.contains("year=-") && !p.contains("year=10000"), "{p}");
+    }
+}
