@@ -149,6 +149,14 @@ pub struct QueryArgs {
     /// Read only the days up to this one (inclusive; YYYY-MM-DD or a time ago).
     #[arg(long, value_name = "DATE|AGO")]
     pub until: Option<String>,
+    /// Memory the query may hold, in MiB (default: config
+    /// compact.memory_budget_mb, 512): sorts and aggregations spill to disk
+    /// within it; a query that needs more stops with a clear error.
+    #[arg(long, value_name = "MIB")]
+    pub memory: Option<usize>,
+    /// Stop a query that runs longer than this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
 }
 
 #[derive(Debug, Args)]

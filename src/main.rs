@@ -512,7 +512,7 @@ fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
             std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?
         }
         (None, None, None) if std::io::stdin().is_terminal() => {
-            return prompt::run(&lake, &args);
+            return prompt::run(&lake, &args, config);
         }
         (None, None, None) => read_stdin()?,
     };
@@ -521,7 +521,7 @@ fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
         return Err(usage("no SQL statement given (only comments or nothing)"));
     }
     for statement in &statements {
-        run_statement(&lake, statement, &args)?;
+        run_statement(&lake, statement, &args, config)?;
     }
     Ok(0)
 }
@@ -630,14 +630,72 @@ fn run_statement(
     lake: &traillake::store::Location,
     sql: &str,
     args: &QueryArgs,
+    config: &Config,
 ) -> Result<(), Failure> {
     let ranges = aws_ranges(args.ip_ranges.as_deref(), sql.contains("is_aws_address"))?;
-    let result = query::run(lake, sql, ranges, query_window(args)?)?;
-    emit(&query::render(&result.batches, args.format.into())?)?;
+    let limits = query_limits(args, config)?;
+    let format: query::Format = args.format.into();
+    let scan = if format == query::Format::Table {
+        let result = query::run_with(lake, sql, ranges, query_window(args)?, limits)?;
+        emit(&query::render(&result.batches, format)?)?;
+        result.scan
+    } else {
+        // CSV and JSON lines stream, a batch at a time.
+        let mut first = true;
+        let streamed = query::stream_with(lake, sql, ranges, query_window(args)?, limits, |b| {
+            let mut text = String::new();
+            query::render_rows(b, format, first, &mut text);
+            first = false;
+            write_out(&text)
+        });
+        match streamed {
+            Ok(scan) => scan,
+            // A reader that went away (`| head`): done, quietly.
+            Err(query::QueryError::Output(e)) if e == CLOSED => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    };
     if args.explain {
-        eprint!("{}", result.scan.render());
+        eprint!("{}", scan.render());
     }
     Ok(())
+}
+
+/// What a closed standard output is called while streaming results.
+const CLOSED: &str = "the reader closed standard output";
+
+/// Writes streamed results; a closed reader ends the stream.
+fn write_out(text: &str) -> Result<(), query::QueryError> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            Err(query::QueryError::Output(CLOSED.into()))
+        }
+        Err(e) => Err(query::QueryError::Output(e.to_string())),
+    }
+}
+
+/// `--memory` (else the config's memory budget) and `--timeout`.
+fn query_limits(args: &QueryArgs, config: &Config) -> Result<query::Limits, Failure> {
+    let mib = args
+        .memory
+        .or(config.compact.memory_budget_mb)
+        .unwrap_or(512);
+    if mib == 0 || mib > 1 << 20 {
+        return Err(usage(format!(
+            "--memory {mib}: give MiB between 1 and {}",
+            1 << 20
+        )));
+    }
+    if args.timeout == Some(0) {
+        return Err(usage("--timeout 0: give seconds, 1 or more"));
+    }
+    Ok(query::Limits {
+        memory_bytes: mib << 20,
+        timeout: args.timeout.map(std::time::Duration::from_secs),
+    })
 }
 
 /// The days `--since`/`--until` let a query read.

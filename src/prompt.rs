@@ -11,7 +11,7 @@ use traillake::store::Location;
 use crate::cli::QueryArgs;
 use crate::Failure;
 
-pub fn run(lake: &Location, args: &QueryArgs) -> Result<u8, Failure> {
+pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<u8, Failure> {
     let mut editor =
         DefaultEditor::new().map_err(|e| Failure::Failed(format!("the prompt: {e}")))?;
     let history =
@@ -44,7 +44,7 @@ pub fn run(lake: &Location, args: &QueryArgs) -> Result<u8, Failure> {
                 }
                 let _ = editor.add_history_entry(pending.trim());
                 for sql in statements::split(&pending) {
-                    if let Err(e) = crate::run_statement(lake, &sql, args) {
+                    if let Err(e) = crate::run_statement(lake, &sql, args, config) {
                         eprintln!("traillake: {}", e_message(&e));
                     }
                 }

@@ -29,7 +29,7 @@ use crate::lake::Lake;
 use crate::store::Location;
 
 pub use presets::{list_presets, preset_sql, AwsRanges, Preset, PRESETS};
-pub use render::render;
+pub use render::{render, render_rows};
 pub use table::{LakeTable, Listing, Window};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +41,7 @@ pub enum QueryError {
     #[error("in the SQL: {}", .0.to_string().trim())]
     Sql(#[source] DataFusionError),
     /// The query planned but failed while it ran.
-    #[error("running the query: {}", .0.to_string().trim())]
+    #[error("running the query: {}", reword(&.0.to_string()))]
     Execution(#[source] DataFusionError),
     /// The lake could not be read (a store error, a missing or damaged
     /// file): the run failed, the SQL is not at fault.
@@ -53,6 +53,19 @@ pub enum QueryError {
     Lake(#[source] DataFusionError),
     #[error("rendering the results: {0}")]
     Render(#[source] datafusion::arrow::error::ArrowError),
+    /// The query needed more memory than it may take.
+    #[error(
+        "the query needs more than {} MiB of memory (what it holds at once: joins, DISTINCT, \
+         sorts and aggregates beyond what spills to disk); narrow it (--since/--until, a WHERE on \
+         the partition columns, fewer columns) or give it more with --memory MIB. ({})",
+        .limit_mib, .detail
+    )]
+    Memory { limit_mib: usize, detail: String },
+    /// The query ran past `--timeout`.
+    #[error("the query ran past --timeout {0} s and was stopped")]
+    Timeout(u64),
+    #[error("writing the results: {0}")]
+    Output(String),
     #[error("could not start the query runtime: {0}")]
     Runtime(#[source] std::io::Error),
 }
@@ -62,6 +75,57 @@ impl QueryError {
     /// parameter), rather than the lake or the machine.
     pub fn is_usage(&self) -> bool {
         matches!(self, QueryError::Preset(_) | QueryError::Sql(_))
+    }
+}
+
+/// DataFusion's words for a failure it did not expect, without the request
+/// to file a bug report (the query was too large, most often a regex
+/// repetition over its size limit).
+fn reword(text: &str) -> String {
+    let text = text.trim();
+    const BUG: &str = "This issue was likely caused by a bug in DataFusion's code";
+    const BUG2: &str = "This was likely caused by a bug in DataFusion's code";
+    match text.find(BUG).or_else(|| text.find(BUG2)) {
+        Some(at) => {
+            let what = text[..at].trim().trim_end_matches('.');
+            let what = what.strip_prefix("Internal error: ").unwrap_or(what);
+            format!("it could not be run: {what}")
+        }
+        None => text.to_string(),
+    }
+}
+
+/// What a query may use: memory (the pool DataFusion's operators reserve
+/// from, spilling sorts and aggregations to disk within it) and time.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub memory_bytes: usize,
+    pub timeout: Option<std::time::Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 512 << 20,
+            timeout: None,
+        }
+    }
+}
+
+impl Limits {
+    /// The error of a run: a memory pool exhausted, or another.
+    fn classify(&self, e: DataFusionError) -> QueryError {
+        if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) {
+            return QueryError::Memory {
+                limit_mib: self.memory_bytes >> 20,
+                detail: e.find_root().to_string().trim().to_string(),
+            };
+        }
+        if reads_the_lake(&e) {
+            QueryError::Lake(e)
+        } else {
+            QueryError::Execution(e)
+        }
     }
 }
 
@@ -162,14 +226,28 @@ pub fn read_only() -> SQLOptions {
 pub struct LakeSession {
     pub ctx: SessionContext,
     pub table: Arc<LakeTable>,
+    pub limits: Limits,
 }
 
 impl LakeSession {
     pub fn new(lake: &Location, ranges: AwsRanges, window: Window) -> Self {
+        Self::with_limits(lake, ranges, window, Limits::default())
+    }
+
+    /// A session whose operators reserve memory from a pool of
+    /// `limits.memory_bytes`: sorts, joins' and aggregates' state spill to
+    /// the system's temporary directory within it, and a query that needs
+    /// more fails with [`QueryError::Memory`] instead of growing.
+    pub fn with_limits(lake: &Location, ranges: AwsRanges, window: Window, limits: Limits) -> Self {
         let config = SessionConfig::new()
             .with_target_partitions(2)
             .with_information_schema(true);
-        let ctx = SessionContext::new_with_config(config);
+        let pool = datafusion::execution::memory_pool::FairSpillPool::new(limits.memory_bytes);
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(pool))
+            .build_arc()
+            .expect("a runtime with a memory pool builds");
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         let root = store_root(&lake.url);
         let url = url::Url::parse(&root).expect("a store root is a URL");
         ctx.register_object_store(&url, lake.store.clone());
@@ -181,7 +259,7 @@ impl LakeSession {
         ));
         ctx.register_table("cloudtrail", table.clone())
             .expect("a fresh session takes the table");
-        Self { ctx, table }
+        Self { ctx, table, limits }
     }
 
     /// `sql` (one statement, Athena's dialect, read-only) as a DataFrame.
@@ -221,8 +299,7 @@ impl LakeSession {
             match collect(plan.clone(), self.ctx.task_ctx()).await {
                 Ok(batches) => return Ok((plan, batches)),
                 Err(e) if tries < 4 && vanished(&e) => continue,
-                Err(e) if reads_the_lake(&e) => return Err(QueryError::Lake(e)),
-                Err(e) => return Err(QueryError::Execution(e)),
+                Err(e) => return Err(self.limits.classify(e)),
             }
         }
     }
@@ -235,7 +312,92 @@ pub fn run(
     ranges: AwsRanges,
     window: Window,
 ) -> Result<QueryResult, QueryError> {
-    runtime()?.block_on(run_async(lake, sql, ranges, window))
+    run_with(lake, sql, ranges, window, Limits::default())
+}
+
+/// [`run`] within `limits`.
+pub fn run_with(
+    lake: &Location,
+    sql: &str,
+    ranges: AwsRanges,
+    window: Window,
+    limits: Limits,
+) -> Result<QueryResult, QueryError> {
+    let rt = runtime()?;
+    let work = run_async(lake, sql, ranges, window, limits);
+    match limits.timeout {
+        None => rt.block_on(work),
+        Some(t) => rt
+            .block_on(async { tokio::time::timeout(t, work).await })
+            .unwrap_or(Err(QueryError::Timeout(t.as_secs()))),
+    }
+}
+
+/// Runs one statement and hands its batches to `out` as they come, so a
+/// result of any size streams to its destination (CSV, JSON lines) in the
+/// memory of a few batches. A file that vanished under a commit is retried
+/// only before the first batch was handed on.
+pub fn stream_with(
+    lake: &Location,
+    sql: &str,
+    ranges: AwsRanges,
+    window: Window,
+    limits: Limits,
+    mut out: impl FnMut(&RecordBatch) -> Result<(), QueryError>,
+) -> Result<ScanReport, QueryError> {
+    use futures::StreamExt;
+    let rt = runtime()?;
+    let work = async {
+        let session = LakeSession::with_limits(lake, ranges, window, limits);
+        let mut tries = 0;
+        let plan = loop {
+            tries += 1;
+            session
+                .table
+                .listings
+                .lock()
+                .expect("no panic holding it")
+                .clear();
+            let plan = session.plan(sql).await?;
+            let mut stream =
+                datafusion::physical_plan::execute_stream(plan.clone(), session.ctx.task_ctx())
+                    .map_err(|e| limits.classify(e))?;
+            let mut sent = false;
+            let mut again = false;
+            while let Some(batch) = stream.next().await {
+                match batch {
+                    Ok(b) => {
+                        sent = true;
+                        out(&b)?;
+                    }
+                    Err(e) if !sent && tries < 4 && vanished(&e) => {
+                        again = true;
+                        break;
+                    }
+                    Err(e) => return Err(limits.classify(e)),
+                }
+            }
+            if !again {
+                break plan;
+            }
+        };
+        let listings = session
+            .table
+            .listings
+            .lock()
+            .expect("no panic holding it")
+            .clone();
+        Ok(ScanReport {
+            listings,
+            metrics: scan_metrics(&plan),
+        })
+    };
+    match limits.timeout {
+        None => rt.block_on(work),
+        Some(t) => rt
+            .block_on(async { tokio::time::timeout(t, work).await })
+            .unwrap_or(Err(QueryError::Timeout(t.as_secs()))),
+    }
 }
 
 /// Whether a failure is a file that vanished between listing and reading:
@@ -251,8 +413,9 @@ async fn run_async(
     sql: &str,
     ranges: AwsRanges,
     window: Window,
+    limits: Limits,
 ) -> Result<QueryResult, QueryError> {
-    let session = LakeSession::new(lake, ranges, window);
+    let session = LakeSession::with_limits(lake, ranges, window, limits);
     let (plan, batches) = session.collect(sql).await?;
     let listings = session
         .table

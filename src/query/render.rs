@@ -10,16 +10,28 @@ use super::{Format, QueryError};
 
 /// Renders results in `format`.
 pub fn render(batches: &[RecordBatch], format: Format) -> Result<String, QueryError> {
-    let failed = |e: datafusion::arrow::error::ArrowError| QueryError::Render(e);
     match format {
         Format::Table => datafusion::arrow::util::pretty::pretty_format_batches(batches)
             .map(|t| format!("{t}\n"))
-            .map_err(failed),
-        Format::Csv => {
+            .map_err(QueryError::Render),
+        Format::Csv | Format::Json => {
             let mut out = String::new();
-            if let Some(first) = batches.first() {
-                let header: Vec<String> = first
-                    .schema()
+            for (i, batch) in batches.iter().enumerate() {
+                render_rows(batch, format, i == 0, &mut out);
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Appends one batch's rows as CSV (with the header row when `first`) or
+/// JSON lines: results are streamed a batch at a time.
+pub fn render_rows(batch: &RecordBatch, format: Format, first: bool, out: &mut String) {
+    let schema = batch.schema();
+    match format {
+        Format::Csv => {
+            if first {
+                let header: Vec<String> = schema
                     .fields()
                     .iter()
                     .map(|f| csv_field(f.name()))
@@ -27,45 +39,36 @@ pub fn render(batches: &[RecordBatch], format: Format) -> Result<String, QueryEr
                 out.push_str(&header.join(","));
                 out.push_str("\r\n");
             }
-            for batch in batches {
-                for row in 0..batch.num_rows() {
-                    let cells: Vec<String> = batch
-                        .columns()
-                        .iter()
-                        .map(|c| match cell_json(c, row) {
-                            serde_json::Value::Null => String::new(),
-                            serde_json::Value::String(s) => csv_field(&s),
-                            other => csv_field(&other.to_string()),
-                        })
-                        .collect();
-                    out.push_str(&cells.join(","));
-                    out.push_str("\r\n");
-                }
+            for row in 0..batch.num_rows() {
+                let cells: Vec<String> = batch
+                    .columns()
+                    .iter()
+                    .map(|c| match cell_json(c, row) {
+                        serde_json::Value::Null => String::new(),
+                        serde_json::Value::String(s) => csv_field(&s),
+                        other => csv_field(&other.to_string()),
+                    })
+                    .collect();
+                out.push_str(&cells.join(","));
+                out.push_str("\r\n");
             }
-            Ok(out)
         }
-        Format::Json => {
-            let mut out = String::new();
-            for batch in batches {
-                let schema = batch.schema();
-                for row in 0..batch.num_rows() {
-                    out.push('{');
-                    for (i, (field, col)) in schema.fields().iter().zip(batch.columns()).enumerate()
-                    {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        let _ = write!(
-                            out,
-                            "{}:{}",
-                            serde_json::Value::String(field.name().clone()),
-                            cell_json(col, row)
-                        );
+        Format::Json | Format::Table => {
+            for row in 0..batch.num_rows() {
+                out.push('{');
+                for (i, (field, col)) in schema.fields().iter().zip(batch.columns()).enumerate() {
+                    if i > 0 {
+                        out.push(',');
                     }
-                    out.push_str("}\n");
+                    let _ = write!(
+                        out,
+                        "{}:{}",
+                        serde_json::Value::String(field.name().clone()),
+                        cell_json(col, row)
+                    );
                 }
+                out.push_str("}\n");
             }
-            Ok(out)
         }
     }
 }

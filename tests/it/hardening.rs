@@ -809,3 +809,68 @@ fn bad_records_cost_themselves_and_impossible_times_are_quarantined() {
         assert!(!p.contains("year=-") && !p.contains("year=10000"), "{p}");
     }
 }
+
+/// A query that needs more memory than `--memory` stops with a clear error
+/// (exit 1), never grows until killed; one past `--timeout` is stopped;
+/// DataFusion's "file a bug report" never reaches the user; CSV and JSON
+/// results stream.
+#[test]
+fn query_memory_and_time_are_bounded_and_results_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    generate_logs(&src, [1, 1, 1, 3000], &[]);
+    let lake = tmp.path().join("lake");
+    let (code, _, err) = compact(&src, &lake, &[]);
+    assert_eq!(code, 0, "{err}");
+    let join = "select count(*) from (select distinct a.eventid, b.eventid, b.requestparameters \
+                from cloudtrail a join cloudtrail b on a.eventname = b.eventname)";
+    let (code, _, err) = on_lake("query", &lake, &["--memory", "4", join]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("more than 4 MiB of memory") && err.contains("--memory"),
+        "{err}"
+    );
+    let cross = "select count(*) from cloudtrail a cross join cloudtrail b cross join cloudtrail c";
+    let (code, _, err) = on_lake(
+        "query",
+        &lake,
+        &["--timeout", "1", "--memory", "4096", cross],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("ran past --timeout 1 s"), "{err}");
+    let (code, _, err) = on_lake(
+        "query",
+        &lake,
+        &["select count(*) from cloudtrail where regexp_like(eventname, 'a{1000}{1000}')"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        !err.contains("bug report") && !err.contains("likely caused by a bug"),
+        "{err}"
+    );
+    // Streamed JSON lines and CSV hold every row once.
+    let (code, out, err) = on_lake(
+        "query",
+        &lake,
+        &["--format", "json", "select eventid from cloudtrail"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let ids: std::collections::BTreeSet<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["eventid"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!((out.lines().count(), ids.len()), (3000, 3000));
+    let (code, out, err) = on_lake(
+        "query",
+        &lake,
+        &["--format", "csv", "select eventid from cloudtrail"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 3001);
+    assert_eq!(out.lines().next(), Some("eventid"));
+}
