@@ -77,6 +77,11 @@ pub const BUILTIN: &[(&str, &str)] = &[(
     include_str!("../../rules/traillake/seed-signals.yml"),
 )];
 
+/// The largest rule file read. SigmaHQ's largest CloudTrail rule is a few
+/// KB; a file of megabytes is a mistake or an attack, and its values would
+/// be held by the planner several times over.
+pub const MAX_RULE_FILE_BYTES: u64 = 1 << 20;
+
 /// The `.yml`/`.yaml` files under the given files and folders, each
 /// folder's in name order; a path that cannot be read is reported.
 pub fn files(paths: &[PathBuf]) -> (Vec<(String, String)>, Vec<Skipped>) {
@@ -102,10 +107,21 @@ pub fn files(paths: &[PathBuf]) -> (Vec<(String, String)>, Vec<Skipped>) {
                     walk(&e, texts, skipped, false);
                 }
             }
-            Ok(_) => {
+            Ok(m) => {
                 let yaml = matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"));
                 // A file named on the command line is read whatever its name.
-                if yaml || top {
+                if (yaml || top) && m.len() > MAX_RULE_FILE_BYTES {
+                    skipped.push(Skipped {
+                        file: name.clone(),
+                        rule: String::new(),
+                        reason: format!(
+                            "{} bytes, over the {} MiB a rule file may have (a list that long \
+                             belongs in a lookup table, not a rule)",
+                            m.len(),
+                            MAX_RULE_FILE_BYTES >> 20
+                        ),
+                    });
+                } else if yaml || top {
                     match std::fs::read_to_string(p) {
                         Ok(t) => texts.push((name, t)),
                         Err(e) => fail(skipped, e),

@@ -754,6 +754,59 @@ fn ten_thousand_ors_in_a_query_or_a_rule_do_not_overflow_the_stack() {
     let by = |title: &str| alerts.iter().filter(|a| a["title"] == title).count();
     assert_eq!(by("Long list"), 22, "{err}");
     assert!(by("Bucket listing") >= 1, "{err}");
+
+    // 10,000 `contains` values are one regular expression; a rule file of
+    // 2 MiB is refused by name; the others still alert.
+    let values: String = (0..10_000)
+        .map(|i| format!("      - NoSuch{i}x\n"))
+        .collect();
+    std::fs::write(
+        rules.join("contains.yml"),
+        format!(
+            "title: Long contains\nid: 0f3c8a7e-0000-4000-8000-000000000003\nstatus: test\n\
+             logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    \
+             eventName|contains:\n{values}      - tObjec\n  condition: selection\nlevel: low\n"
+        ),
+    )
+    .unwrap();
+    let huge = "x".repeat(2 << 20);
+    std::fs::write(
+        rules.join("huge.yml"),
+        format!(
+            "title: Huge\nid: 0f3c8a7e-0000-4000-8000-000000000004\nstatus: test\n\
+             logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    \
+             eventName: '{huge}'\n  condition: selection\nlevel: low\n"
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = on_lake(
+        "detect",
+        &lake,
+        &["--format", "json", "--rules", rules.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("huge.yml") && err.contains("over the 1 MiB"),
+        "{err}"
+    );
+    let alerts: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by = |title: &str| alerts.iter().filter(|a| a["title"] == title).count();
+    let (_, n, _) = on_lake(
+        "query",
+        &lake,
+        &[
+            "--format",
+            "csv",
+            "select count(*) from cloudtrail where eventname ilike '%tobjec%'",
+        ],
+    );
+    let n: usize = n.lines().nth(1).unwrap().parse().unwrap();
+    assert!(n >= 22);
+    assert_eq!(by("Long contains"), n, "{err}");
+    assert_eq!(by("Long list"), 22, "{err}");
 }
 
 /// A bad record costs itself, not its file; times no partition could hold
