@@ -12,7 +12,7 @@ use super::plan::{self, Plan};
 use super::stage::StagedPartition;
 use super::{CompactError, CompactOptions, Reconcile};
 use crate::lake::ledger;
-use crate::lake::manifest::{Manifest, ManifestFile};
+use crate::lake::manifest::{Manifest, ManifestFile, Superseded};
 use crate::lake::{layout, Journal, Lake};
 use crate::partition::PartitionKey;
 use crate::report::{self, RunReport};
@@ -44,6 +44,16 @@ pub fn prepare(
     let mut conflicts = Conflicts::default();
     let mut puts: Vec<(String, Vec<u8>)> = Vec::new();
     for (key, s) in staged {
+        if !s.superseded.is_empty() {
+            // The owner's list in the partition, with this run's added.
+            let rel = layout::superseded(&key, &opts.owner().tag());
+            let mut list: Superseded = rt.block_on(lake.get_json(&rel))?.unwrap_or_default();
+            let before = list.original_event_ids.len();
+            list.original_event_ids.extend(s.superseded.iter().cloned());
+            if list.original_event_ids.len() > before {
+                puts.push((rel, serde_json::to_vec(&list).expect("list serializes")));
+            }
+        }
         if !s.moves.is_empty() || !s.deletes.is_empty() {
             let (writes, stale) = next_manifests(&key, opts.owner(), &s);
             for (rel, m) in writes {

@@ -562,6 +562,7 @@ fn run(
                 b.bytes += size;
                 b.rows += batch.num_rows() as u64;
                 crate::lake::manifest::note_sources(&batch, &mut b.sources);
+                crate::lake::manifest::note_superseded(&batch, &mut b.superseded);
                 b.batches.push(batch);
                 b.last_chunk = i;
             }

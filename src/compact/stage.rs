@@ -46,6 +46,8 @@ pub struct PartitionBuffer {
     pub last_chunk: usize,
     /// The source folders its rows came from (for the manifest).
     pub sources: BTreeSet<String>,
+    /// Events its new rows' updates supersede.
+    pub superseded: BTreeSet<String>,
 }
 
 /// A spill written: the file, and the new rows dropped as duplicates of
@@ -191,6 +193,8 @@ pub struct StagedPartition {
     pub written: Vec<ManifestFile>,
     /// The source folders of the new rows.
     pub sources: BTreeSet<String>,
+    /// Events the new rows' updates supersede.
+    pub superseded: BTreeSet<String>,
 }
 
 /// What every staging job of a run shares.
@@ -365,6 +369,7 @@ impl Staging {
             manifests,
             written: written_files,
             sources: std::mem::take(&mut buffer.sources),
+            superseded: std::mem::take(&mut buffer.superseded),
         };
         staged.new_duplicates = buffer
             .duplicates
@@ -415,6 +420,7 @@ impl Staging {
                 p.bytes_out += staged.bytes_out;
                 p.written.append(&mut staged.written);
                 p.sources.append(&mut staged.sources);
+                p.superseded.append(&mut staged.superseded);
                 p
             }
         })

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! account=A/region=R/year=Y/month=M/day=D/part-<run>-g<G>-<n>.parquet
+//! account=A/.../day=D/_superseded-<owner>.json events updates replaced
 //! _traillake/journal/<run>.json               a committing run's switch
 //! _traillake/staging/<run>/<final path>.staged a run's files before its switch
 //! _traillake/ledger/<source>/<folder>/<run>.json source objects ingested
@@ -221,6 +222,17 @@ pub fn run_report(run_id: &str) -> String {
 pub fn quarantine(run_id: &str) -> String {
     state(&format!("quarantine/{run_id}.jsonl"))
 }
+
+/// The events an owner's runs saw superseded in a partition (CloudTrail's
+/// `addendum.reason = UPDATED_DATA`): `_superseded-<owner>.json` in the
+/// partition's folder, where a query lists anyway, so it costs a GET only
+/// where it exists. The leading `_` keeps engines from reading it as data.
+pub fn superseded(key: &PartitionKey, tag: &str) -> String {
+    format!("{}/{SUPERSEDED_PREFIX}{tag}.json", key.hive_path())
+}
+
+/// The start of a superseded list's name.
+pub const SUPERSEDED_PREFIX: &str = "_superseded-";
 
 /// The folder of a partition's manifests.
 pub fn manifest_dir(key: &PartitionKey) -> String {

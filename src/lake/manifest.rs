@@ -259,6 +259,46 @@ pub async fn read(lake: &Lake, key: &PartitionKey, owner: Owner) -> Result<Manif
     Ok(out)
 }
 
+/// What a `_superseded-<owner>.json` holds: the `eventID`s of events an
+/// update (`addendum.reason = UPDATED_DATA`, `addendum.originalEventID`)
+/// replaced, in that partition.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Superseded {
+    pub original_event_ids: BTreeSet<String>,
+}
+
+/// Adds to `into` the original event ids that `batch`'s updates supersede.
+/// The addendum is null on nearly every row: a batch without one costs a
+/// look at its null count.
+pub fn note_superseded(batch: &RecordBatch, into: &mut BTreeSet<String>) {
+    let Some(col) = batch.column_by_name("addendum") else {
+        return;
+    };
+    if col.null_count() == col.len() {
+        return;
+    }
+    let Some(text) = col.as_string_opt::<i32>() else {
+        return;
+    };
+    for v in text.iter().flatten() {
+        let Ok(a) = serde_json::from_str::<serde_json::Value>(v) else {
+            continue;
+        };
+        let field = |name: &str| {
+            a.as_object().and_then(|o| {
+                o.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .and_then(|(_, v)| v.as_str())
+            })
+        };
+        if field("reason") == Some("UPDATED_DATA") {
+            if let Some(id) = field("originalEventID") {
+                into.insert(id.to_string());
+            }
+        }
+    }
+}
+
 /// Adds the folders of the `sourcekey`s of `batch` to `into` (rows of one
 /// object come together, so mostly one comparison a row).
 pub fn note_sources(batch: &RecordBatch, into: &mut BTreeSet<String>) {

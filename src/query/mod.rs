@@ -259,6 +259,14 @@ impl LakeSession {
         ));
         ctx.register_table("cloudtrail", table.clone())
             .expect("a fresh session takes the table");
+        let all = LakeTable::new(
+            Lake::new(lake.clone()),
+            ObjectStoreUrl::parse(&root).expect("a store root is a URL"),
+            window,
+        )
+        .all_versions();
+        ctx.register_table("cloudtrail_all_versions", Arc::new(all))
+            .expect("a fresh session takes the table");
         Self { ctx, table, limits }
     }
 

@@ -99,6 +99,9 @@ pub struct LakeTable {
     store_url: ObjectStoreUrl,
     schema: SchemaRef,
     window: Window,
+    /// Whether events an update superseded are left out (`cloudtrail`) or
+    /// every version is read (`cloudtrail_all_versions`).
+    current_only: bool,
     /// Listings of the scans planned, in order.
     pub listings: Arc<Mutex<Vec<Listing>>>,
 }
@@ -120,8 +123,15 @@ impl LakeTable {
             store_url,
             schema: Arc::new(Schema::new(fields)),
             window,
+            current_only: true,
             listings: Arc::default(),
         }
+    }
+
+    /// The same table with every version of an updated event.
+    pub fn all_versions(mut self) -> Self {
+        self.current_only = false;
+        self
     }
 
     /// Partitions that pass `conjuncts`, found level by level.
@@ -276,12 +286,31 @@ impl TableProvider for LakeTable {
             .await;
         // path relative to the lake -> (size, partition values)
         let mut files: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new();
+        let mut superseded_lists: Vec<(String, Vec<String>)> = Vec::new();
         for (values, objects) in listed {
             listing.folders_listed += 1;
             for m in objects.map_err(ext)? {
                 let rel = lake.loc.relative(&m.location);
-                if layout::is_data_file(rel.rsplit('/').next().unwrap_or("")) {
+                let name = rel.rsplit('/').next().unwrap_or("");
+                if layout::is_data_file(name) {
                     files.insert(rel, (m.size, values.clone()));
+                } else if name.starts_with(layout::SUPERSEDED_PREFIX) && name.ends_with(".json") {
+                    superseded_lists.push((rel, values.clone()));
+                }
+            }
+        }
+        // Events updates superseded, by partition: rare, so read only where
+        // a list lies in a partition folder already listed.
+        let mut superseded: Vec<String> = Vec::new();
+        if self.current_only {
+            for (rel, values) in &superseded_lists {
+                let list = lake
+                    .get_json::<crate::lake::manifest::Superseded>(rel)
+                    .await
+                    .map_err(ext)?
+                    .unwrap_or_default();
+                for id in list.original_event_ids {
+                    superseded.push(format!("{}/{id}", values.join("/")));
                 }
             }
         }
@@ -367,14 +396,77 @@ impl TableProvider for LakeTable {
                     .collect::<Vec<_>>(),
             )
             .build();
+        // With superseded events to leave out: read `eventid` and the
+        // partition columns too, drop the superseded rows, then project
+        // what was asked for (and no limit below the filter).
+        let all: Vec<usize> = (0..self.schema.fields().len()).collect();
+        let wanted: Vec<usize> = projection.cloned().unwrap_or(all);
+        let mut read = wanted.clone();
+        if !superseded.is_empty() {
+            let mut extra = vec![self.schema.index_of(schema::EVENT_ID)?];
+            for c in PARTITION_COLUMNS {
+                extra.push(self.schema.index_of(c)?);
+            }
+            for i in extra {
+                if !read.contains(&i) {
+                    read.push(i);
+                }
+            }
+        }
         let config =
             FileScanConfigBuilder::new(self.store_url.clone(), format.file_source(table_schema))
                 .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
-                .with_projection_indices(projection.cloned())?
-                .with_limit(limit)
+                .with_projection_indices(Some(read.clone()))?
+                .with_limit(if superseded.is_empty() { limit } else { None })
                 .build();
-        format.create_physical_plan(state, config).await
+        let scan = format.create_physical_plan(state, config).await?;
+        if superseded.is_empty() {
+            return Ok(scan);
+        }
+        drop_superseded(state, scan, &read, &wanted, &self.schema, superseded)
     }
+}
+
+/// `scan` (columns `read` of `table`) without the rows whose partition
+/// and `eventid` are in `superseded` (`account/region/year/month/day/id`),
+/// projected to `wanted`.
+fn drop_superseded(
+    state: &dyn Session,
+    scan: Arc<dyn ExecutionPlan>,
+    read: &[usize],
+    wanted: &[usize],
+    table: &SchemaRef,
+    superseded: Vec<String>,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    use datafusion::logical_expr::{col, in_list, lit};
+    use datafusion::physical_expr::expressions::Column;
+    let input = scan.schema();
+    let df_schema = DFSchema::try_from(input.as_ref().clone())?;
+    let mut parts: Vec<Expr> = PARTITION_COLUMNS.iter().map(|c| col(*c)).collect();
+    parts.push(col(schema::EVENT_ID));
+    let key = datafusion::functions::string::expr_fn::concat_ws(lit("/"), parts);
+    let keep = in_list(key, superseded.into_iter().map(lit).collect(), true);
+    // A row without an eventid is never superseded.
+    let keep = keep.or(col(schema::EVENT_ID).is_null());
+    let predicate = state.create_physical_expr(keep, &df_schema)?;
+    let filtered: Arc<dyn ExecutionPlan> = Arc::new(
+        datafusion::physical_plan::filter::FilterExec::try_new(predicate, scan)?,
+    );
+    let exprs: Vec<(Arc<dyn datafusion::physical_expr::PhysicalExpr>, String)> = wanted
+        .iter()
+        .map(|i| {
+            let at = read.iter().position(|r| r == i).expect("read holds wanted");
+            let name = table.field(*i).name().clone();
+            (
+                Arc::new(Column::new(&name, at))
+                    as Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+                name,
+            )
+        })
+        .collect();
+    Ok(Arc::new(
+        datafusion::physical_plan::projection::ProjectionExec::try_new(exprs, filtered)?,
+    ))
 }
 
 #[cfg(test)]

@@ -533,3 +533,104 @@ fn the_query_corpus_answers_like_duckdb_and_the_public_queries_run() {
     );
     assert!(text.contains("public: 80 of 80 run unchanged"), "{text}");
 }
+
+/// An event CloudTrail sends again with `addendum.reason = UPDATED_DATA`
+/// supersedes its original: both rows are kept (`cloudtrail_all_versions`),
+/// and `cloudtrail`, the presets and `detect` see the event once, in its
+/// latest version, whether the update came in the same run or a later one.
+#[test]
+fn an_updated_event_supersedes_its_original_and_both_are_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp
+        .path()
+        .join("src/AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/15");
+    std::fs::create_dir_all(&folder).unwrap();
+    let rec = |id: &str, agent: &str, addendum: &str| {
+        format!(
+            r#"{{"eventVersion":"1.09","eventTime":"2024-01-15T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateAccessKey","awsRegion":"us-east-1","eventID":"{id}","userAgent":"{agent}","recipientAccountId":"111122223333"{addendum}}}"#
+        )
+    };
+    let write = |name: &str, records: &[String]| {
+        let doc = format!("{{\"Records\":[{}]}}", records.join(","));
+        std::fs::write(folder.join(name), gz(doc.as_bytes())).unwrap();
+    };
+    let update = |id: &str, original: &str| {
+        rec(
+            id,
+            "updated",
+            &format!(
+                r#","addendum":{{"reason":"UPDATED_DATA","updatedFields":"userAgent","originalRequestID":"r","originalEventID":"{original}"}}"#
+            ),
+        )
+    };
+    // Run 1: an original and, in the same run, another original with its
+    // update; run 2: the update of the first.
+    write(
+        "a.json.gz",
+        &[rec("e1", "first", ""), rec("e2", "first", "")],
+    );
+    write("b.json.gz", &[update("u2", "e2")]);
+    let lake = tmp.path().join("lake");
+    let src = tmp.path().join("src");
+    let (code, _, err) = compact(&src, &lake, &[]);
+    assert_eq!(code, 0, "{err}");
+    let ids = |table: &str| -> Vec<String> {
+        json_rows(
+            &lake,
+            &[&format!("select eventid from {table} order by eventid")],
+        )
+        .into_iter()
+        .map(|r| r["eventid"].as_str().unwrap().to_string())
+        .collect()
+    };
+    assert_eq!(ids("cloudtrail"), ["e1", "u2"]);
+    write("c.json.gz", &[update("u1", "e1")]);
+    let (code, _, err) = compact(&src, &lake, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(ids("cloudtrail"), ["u1", "u2"]);
+    assert_eq!(ids("cloudtrail_all_versions"), ["e1", "e2", "u1", "u2"]);
+    // Columns the query does not name are read to decide, not returned;
+    // counts and presets see each event once.
+    let rows = json_rows(
+        &lake,
+        &["select count(*) as n, min(useragent) as a from cloudtrail"],
+    );
+    assert_eq!(
+        (rows[0]["n"].as_i64(), rows[0]["a"].as_str()),
+        (Some(2), Some("updated"))
+    );
+    let rows = json_rows(&lake, &["--preset", "top-events"]);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        rows[0]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(Value::as_i64)
+            .next(),
+        Some(2)
+    );
+    // detect: one alert per event.
+    let rules = tmp.path().join("rule.yml");
+    std::fs::write(
+        &rules,
+        "title: Key created\nid: 0f3c8a7e-0000-4000-8000-0000000000aa\nstatus: test\n\
+         logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    \
+         eventName: CreateAccessKey\n  condition: selection\nlevel: low\n",
+    )
+    .unwrap();
+    let (code, out, err) = on_lake(
+        "detect",
+        &lake,
+        &["--format", "json", "--rules", rules.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let alerted: Vec<String> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|a| a["title"] == "Key created")
+        .map(|a| a["eventid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(alerted.len(), 2, "{out}");
+    assert!(alerted.iter().all(|id| id.starts_with('u')), "{alerted:?}");
+}
