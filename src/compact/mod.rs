@@ -105,7 +105,10 @@ impl std::fmt::Display for Damaged {
         }
         write!(
             f,
-            "\nNothing of this run was committed. `traillake verify --lake {lake}` lists all              damage; `traillake repair --source {src} --lake {lake}` sets aside what is              unreadable or foreign and reads the source folders that fed these partitions again,              then compact runs as before",
+            "\nNothing of this run was committed. `traillake verify --lake {lake}` lists all \
+             damage; `traillake repair --source {src} --lake {lake}` sets aside what is \
+             unreadable or foreign and reads the source folders that fed these partitions \
+             again; then compact runs as before",
             lake = crate::store::shell_word(&self.lake),
             src = crate::store::shell_word(&self.source_url),
         )

@@ -1,9 +1,8 @@
 //! Integration tests, one binary (one link of DataFusion): a module per
 //! area, driving the real `traillake` binary on real and generated logs,
 //! with the real engines (Spark SQL, DuckDB) and a real S3-compatible
-//! server (moto) on loopback. Tests that need an engine skip with a note
-//! when it is missing under a plain `cargo test`; `scripts/test.sh` sets
-//! `TRAILLAKE_REQUIRE_ENGINES=1`, which makes a missing engine a failure.
+//! server (moto) on loopback. A test whose engine is missing fails, naming
+//! it: a skip never counts as a pass. `scripts/test.sh` installs them.
 
 mod helpers;
 
