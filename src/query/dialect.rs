@@ -13,14 +13,21 @@
 //! - result columns are named as Athena names them: a field reached through
 //!   structs (`useridentity.sessioncontext.sessionissuer.arn`) by its last
 //!   name (`arn`), in every query and subquery; in the outermost query, an
-//!   unnamed expression `_col<N>` by its position.
+//!   unnamed expression `_col<N>` by its position;
+//! - names as saved ([`names_as_saved`]): a query naming one table reads
+//!   the lake whatever the name (`cloudtrail_logs`, `"db"."table"`,
+//!   `default.cloudtrail_logs_bucket`), quoted identifiers match whatever
+//!   their case (`"eventName"`), and the partition columns of common Athena
+//!   tables (`date_partition`, `dt`, `"timestamp"` as `yyyy/MM/dd`,
+//!   `account_partition`, `region_partition`, `yyyy`/`mm`/`dd`) are
+//!   `year/month/day`, `account` and `region`, pruning at every level.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
-    Join, JoinConstraint, JoinOperator, OrderByKind, Query, SelectItem, SetExpr, Subscript,
-    TableFactor, TableWithJoins, VisitMut, VisitorMut,
+    AccessExpr, BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, Join, JoinConstraint, JoinOperator, OrderByKind, Query, SelectItem,
+    SetExpr, Subscript, TableFactor, TableWithJoins, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -112,12 +119,26 @@ pub fn prepare(sql: &str) -> String {
     };
     // Everything but the rewritten literals is copied from the text as it
     // was written (quotes, escapes and comments included).
-    let offset = |loc: Location| byte_offset(sql, loc);
+    let mut cursor = Cursor::default();
+    let mut offset = |loc: Location| cursor.byte_offset(sql, loc);
     let mut out = String::with_capacity(sql.len());
     let mut copied = 0;
     let mut i = 0;
     while i < tokens.len() {
         if let Token::Word(w) = &tokens[i].token {
+            // Athena's identifiers ignore case, quoted or not: `"eventName"`
+            // is the column `eventname`, and so is its result name.
+            if w.quote_style == Some('"') && w.value.chars().any(char::is_uppercase) {
+                let start = offset(tokens[i].span.start);
+                let end = offset(tokens[i].span.end);
+                out.push_str(&sql[copied..start]);
+                out.push('"');
+                out.push_str(&w.value.to_lowercase().replace('"', "\"\""));
+                out.push('"');
+                copied = end;
+                i += 1;
+                continue;
+            }
             let name = w.value.to_ascii_uppercase();
             if w.quote_style.is_none() && (name == "IPADDRESS" || name == "IPPREFIX") {
                 // The next token past whitespace: a string literal?
@@ -145,29 +166,283 @@ pub fn prepare(sql: &str) -> String {
     out
 }
 
-/// The byte offset of a tokenizer location (1-based line and column, the
-/// column in characters) in `sql`.
-fn byte_offset(sql: &str, loc: Location) -> usize {
-    let mut line = 1;
-    let mut column = 1;
-    for (at, c) in sql.char_indices() {
-        if line == loc.line && column == loc.column {
-            return at;
+/// Byte offsets of tokenizer locations (1-based line and column, the
+/// column in characters) in `sql`, asked for in increasing order: each is
+/// found from the last, so a statement's tokens cost one pass over it.
+#[derive(Default)]
+struct Cursor {
+    at: usize,
+    line: u64,
+    column: u64,
+}
+
+impl Cursor {
+    fn byte_offset(&mut self, sql: &str, loc: Location) -> usize {
+        if self.line == 0 || (loc.line, loc.column) < (self.line, self.column) {
+            *self = Cursor {
+                at: 0,
+                line: 1,
+                column: 1,
+            };
         }
-        if c == '\n' {
-            line += 1;
-            column = 1;
-        } else {
-            column += 1;
+        for (i, c) in sql[self.at..].char_indices() {
+            if self.line == loc.line && self.column == loc.column {
+                self.at += i;
+                return self.at;
+            }
+            if c == '\n' {
+                self.line += 1;
+                self.column = 1;
+            } else {
+                self.column += 1;
+            }
         }
+        self.at = sql.len();
+        sql.len()
     }
-    sql.len()
 }
 
 /// Rewrites one parsed statement in place.
 pub fn rewrite(stmt: &mut datafusion::sql::parser::Statement) {
     if let datafusion::sql::parser::Statement::Statement(s) = stmt {
+        names_as_saved(s);
         let _ = s.visit(&mut Rewriter { depth: 0 });
+    }
+}
+
+/// The lake's own table names: left as they are.
+const OWN_TABLES: [&str; 2] = ["cloudtrail", "cloudtrail_all_versions"];
+
+/// Table names and partition columns as saved queries write them (see the
+/// module's comment). A query naming two or more tables other than its
+/// CTEs is left alone: which is the lake is not for us to guess.
+pub fn names_as_saved(s: &mut datafusion::sql::sqlparser::ast::Statement) {
+    let mut seen = Names::default();
+    let _ = s.visit(&mut seen);
+    let others: std::collections::BTreeSet<String> = seen
+        .tables
+        .iter()
+        .filter(|n| !seen.ctes.contains(n.as_str()))
+        .filter(|n| !n.starts_with("information_schema."))
+        .filter(|n| !OWN_TABLES.contains(&n.as_str()))
+        .cloned()
+        .collect();
+    let to = match others.len() {
+        1 => others.into_iter().next(),
+        _ => None,
+    };
+    let _ = s.visit(&mut SavedNames {
+        table: to,
+        aliases: seen.aliases,
+    });
+}
+
+/// What a statement names: tables (lower case, dotted), CTEs, and the
+/// result and table aliases it defines.
+#[derive(Default)]
+struct Names {
+    tables: Vec<String>,
+    ctes: std::collections::BTreeSet<String>,
+    aliases: std::collections::BTreeSet<String>,
+}
+
+fn dotted(name: &datafusion::sql::sqlparser::ast::ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|p| p.to_string().trim_matches('"').to_lowercase())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+impl VisitorMut for Names {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                self.ctes.insert(normalized(&cte.alias.name));
+            }
+        }
+        if let SetExpr::Select(select) = q.body.as_ref() {
+            for item in &select.projection {
+                if let SelectItem::ExprWithAlias { alias, .. } = item {
+                    self.aliases.insert(normalized(alias));
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+        match t {
+            TableFactor::Table { name, alias, .. } => {
+                self.tables.push(dotted(name));
+                if let Some(a) = alias {
+                    self.aliases.insert(normalized(&a.name));
+                }
+            }
+            TableFactor::Derived { alias: Some(a), .. }
+            | TableFactor::UNNEST { alias: Some(a), .. } => {
+                self.aliases.insert(normalized(&a.name));
+                for c in &a.columns {
+                    self.aliases.insert(normalized(&c.name));
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Renames the one table to `cloudtrail` (keeping the old name as its
+/// alias, so `cloudtrail_logs.eventname` still resolves) and the saved
+/// partition columns to the lake's.
+struct SavedNames {
+    table: Option<String>,
+    aliases: std::collections::BTreeSet<String>,
+}
+
+/// A `yyyy/MM/dd` partition column of a saved table, as the lake's.
+const DATE_COLUMNS: [&str; 3] = ["date_partition", "dt", "timestamp"];
+
+fn date_string() -> Expr {
+    parse_expr("concat(year, '/', month, '/', day)").expect("parses")
+}
+
+impl SavedNames {
+    /// A partition column of a saved table that this statement does not
+    /// define itself (as an alias): the lake's expression for it.
+    fn column(&self, e: &Expr) -> Option<Expr> {
+        let Expr::Identifier(id) = e else {
+            return None;
+        };
+        let name = normalized(id);
+        if self.aliases.contains(&name) {
+            return None;
+        }
+        match name.as_str() {
+            "account_partition" => Some(Expr::Identifier(Ident::new("account"))),
+            "region_partition" => Some(Expr::Identifier(Ident::new("region"))),
+            // Tables partitioned as `yyyy/mm/dd` folders.
+            "yyyy" => Some(Expr::Identifier(Ident::new("year"))),
+            "mm" => Some(Expr::Identifier(Ident::new("month"))),
+            "dd" => Some(Expr::Identifier(Ident::new("day"))),
+            n if DATE_COLUMNS.contains(&n) => Some(date_string()),
+            _ => None,
+        }
+    }
+
+    fn is_date(&self, e: &Expr) -> bool {
+        matches!(self.column(e), Some(Expr::Function(_)))
+    }
+
+    /// `date OP e` as the comparison and the comparisons of its prefixes
+    /// that it implies (`year OP' substr(e, 1, 4)`, `year/month ...`), so
+    /// that the folders are pruned at every level, not only the day's.
+    fn date_comparison(&self, op: &BinaryOperator, other: &Expr, date_left: bool) -> Option<Expr> {
+        use BinaryOperator::*;
+        let op = if date_left {
+            op.clone()
+        } else {
+            match op {
+                Gt => Lt,
+                GtEq => LtEq,
+                Lt => Gt,
+                LtEq => GtEq,
+                Eq => Eq,
+                _ => return None,
+            }
+        };
+        let prefix_op = match op {
+            Gt | GtEq => ">=",
+            Lt | LtEq => "<=",
+            Eq => "=",
+            _ => return None,
+        };
+        let full = Expr::BinaryOp {
+            left: Box::new(date_string()),
+            op: op.clone(),
+            right: Box::new(other.clone()),
+        };
+        let other = other.to_string();
+        parse_expr(&format!(
+            "(year {prefix_op} substr({other}, 1, 4) AND concat(year, '/', month) {prefix_op} \
+             substr({other}, 1, 7) AND ({full}))"
+        ))
+    }
+}
+
+impl VisitorMut for SavedNames {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+        let TableFactor::Table { name, alias, .. } = t else {
+            return ControlFlow::Continue(());
+        };
+        let dotted_name = dotted(name);
+        let own = dotted_name.rsplit('.').next().unwrap_or("");
+        let to = if self.table.as_deref() == Some(dotted_name.as_str()) {
+            "cloudtrail"
+        } else if dotted_name.contains('.') && OWN_TABLES.contains(&own) {
+            // `traillake.cloudtrail`, the DDL's own database.
+            own
+        } else {
+            return ControlFlow::Continue(());
+        };
+        if alias.is_none() {
+            let last = name.0.last().map(|p| p.to_string()).unwrap_or_default();
+            let last = last.trim_matches('"').to_lowercase();
+            if last != to {
+                *alias = Some(datafusion::sql::sqlparser::ast::TableAlias {
+                    explicit: true,
+                    name: Ident::new(last),
+                    columns: Vec::new(),
+                    at: None,
+                });
+            }
+        }
+        *name = datafusion::sql::sqlparser::ast::ObjectName::from(vec![Ident::new(to)]);
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        match e {
+            Expr::BinaryOp { left, op, right } => {
+                let new = if self.is_date(left) && !self.is_date(right) {
+                    self.date_comparison(op, right, true)
+                } else if self.is_date(right) && !self.is_date(left) {
+                    self.date_comparison(op, left, false)
+                } else {
+                    None
+                };
+                if let Some(new) = new {
+                    *e = new;
+                    return ControlFlow::Continue(());
+                }
+            }
+            Expr::Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            } if self.is_date(expr) => {
+                let lo = self.date_comparison(&BinaryOperator::GtEq, low, true);
+                let hi = self.date_comparison(&BinaryOperator::LtEq, high, true);
+                if let (Some(lo), Some(hi)) = (lo, hi) {
+                    *e = Expr::BinaryOp {
+                        left: Box::new(lo),
+                        op: BinaryOperator::And,
+                        right: Box::new(hi),
+                    };
+                    return ControlFlow::Continue(());
+                }
+            }
+            _ => {}
+        }
+        if let Some(new) = self.column(e) {
+            *e = new;
+        }
+        ControlFlow::Continue(())
     }
 }
 
@@ -574,21 +849,46 @@ mod tests {
     }
 
     #[test]
+    fn saved_names_become_the_lakes() {
+        assert_eq!(
+            roundtrip(
+                r#"SELECT "eventName" FROM "Db"."CloudTrail_Logs" WHERE account_partition = '1'"#
+            ),
+            r#"SELECT "eventname" FROM cloudtrail AS cloudtrail_logs WHERE account = '1'"#
+        );
+        assert_eq!(
+            roundtrip("SELECT 1 FROM logs WHERE date_partition >= '2024/01/02'"),
+            "SELECT 1 AS _col0 FROM cloudtrail AS logs WHERE (year >= SUBSTR('2024/01/02', 1, 4) \
+             AND concat(year, '/', month) >= SUBSTR('2024/01/02', 1, 7) AND \
+             (concat(year, '/', month, '/', day) >= '2024/01/02'))"
+        );
+        // A CTE, the lake's own names and a name defined by the query stay.
+        assert_eq!(
+            roundtrip("WITH dt AS (SELECT day AS dt FROM cloudtrail) SELECT dt FROM dt"),
+            "WITH dt AS (SELECT day AS dt FROM cloudtrail) SELECT dt FROM dt"
+        );
+        assert_eq!(
+            roundtrip("SELECT x FROM a JOIN b ON a.x = b.x"),
+            "SELECT x FROM a JOIN b ON a.x = b.x"
+        );
+    }
+
+    #[test]
     fn long_or_chains_of_one_column_against_literals_become_in_lists() {
         let ors =
             |n: usize, f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<Vec<_>>().join(" OR ");
         let s = roundtrip(&format!(
-            "SELECT x FROM t WHERE a = 1 AND ({})",
+            "SELECT x FROM cloudtrail WHERE a = 1 AND ({})",
             ors(9, &|i| format!("eventname = 'E{i}'"))
         ));
         assert_eq!(
             s,
-            "SELECT x FROM t WHERE a = 1 AND (eventname IN ('E0', 'E1', 'E2', 'E3', 'E4', \
+            "SELECT x FROM cloudtrail WHERE a = 1 AND (eventname IN ('E0', 'E1', 'E2', 'E3', 'E4', \
              'E5', 'E6', 'E7', 'E8'))"
         );
         // Literal first, numbers, nested parentheses: still one list.
         let s = roundtrip(&format!(
-            "SELECT x FROM t WHERE ({}) OR 9 = n",
+            "SELECT x FROM cloudtrail WHERE ({}) OR 9 = n",
             ors(8, &|i| format!("{i} = n"))
         ));
         assert!(s.ends_with("WHERE n IN (0, 1, 2, 3, 4, 5, 6, 7, 9)"), "{s}");
@@ -601,7 +901,7 @@ mod tests {
             format!("a LIKE 'x%' OR {a8}"),
             ors(7, &|i| format!("a = 'v{i}'")),
         ] {
-            let s = roundtrip(&format!("SELECT x FROM t WHERE {sql}"));
+            let s = roundtrip(&format!("SELECT x FROM cloudtrail WHERE {sql}"));
             assert!(!s.contains(" IN ("), "{s}");
         }
     }
