@@ -274,11 +274,29 @@ fn parse_with(s: &str, pattern: &str) -> Option<i64> {
         .and_then(|d| nanos(d.and_hms_opt(0, 0, 0)?.and_utc()))
 }
 
-fn format_with(t: i64, pattern: &str) -> Option<String> {
+fn format_with(t: i64, pattern: &str, zone: Option<&Tz>) -> Option<String> {
     use std::fmt::Write as _;
     let mut out = String::new();
-    write!(out, "{}", to_utc(t).format(pattern)).ok()?;
+    match zone {
+        Some(z) => write!(out, "{}", to_utc(t).with_timezone(z).format(pattern)).ok()?,
+        None => write!(out, "{}", to_utc(t).format(pattern)).ok()?,
+    }
     Some(out)
+}
+
+/// Arrow's time zone (IANA names and offsets).
+type Tz = datafusion::arrow::array::timezone::Tz;
+
+/// The zone a timestamp argument carries (`x AT TIME ZONE 'Europe/Madrid'`,
+/// `with_timezone(...)`): formatting and date parts are in it, as Trino's
+/// are for a timestamp with time zone. None for UTC, text and naive values.
+fn zone_of(a: &ArrayRef) -> Option<Tz> {
+    match a.data_type() {
+        DataType::Timestamp(_, Some(z)) if !matches!(z.as_ref(), "UTC" | "+00:00" | "Z") => {
+            z.parse().ok()
+        }
+        _ => None,
+    }
 }
 
 /// `date_add`'s arithmetic: a calendar unit and a count.
@@ -476,8 +494,21 @@ pub fn register(ctx: &SessionContext) {
         Ok(Arc::new(d))
     });
     udf(ctx, "date", &[1], DataType::Date32, |a, _| {
+        let zone = zone_of(&a[0]);
         let t = timestamps(&a[0])?;
-        Ok(cast(&(Arc::new(t) as ArrayRef), &DataType::Date32)?)
+        let Some(zone) = zone else {
+            return Ok(cast(&(Arc::new(t) as ArrayRef), &DataType::Date32)?);
+        };
+        // The date where the zone is, not in UTC.
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
+        let d: Date32Array = t
+            .iter()
+            .map(|v| {
+                let local = to_utc(v?).with_timezone(&zone).date_naive();
+                i32::try_from((local - epoch).num_days()).ok()
+            })
+            .collect();
+        Ok(Arc::new(d))
     });
     for (name, convert) in [
         ("date_parse", mysql_to_chrono as fn(&str) -> String),
@@ -496,13 +527,14 @@ pub fn register(ctx: &SessionContext) {
         ("format_datetime", joda_to_chrono),
     ] {
         udf(ctx, name, &[2], DataType::Utf8, move |a, rows| {
+            let zone = zone_of(&a[0]);
             let (t, p) = (timestamps(&a[0])?, strings(&a[1])?);
             let out: StringArray = (0..rows)
                 .map(|i| {
                     if t.is_null(i) {
                         return None;
                     }
-                    format_with(t.value(i), &convert(str_at(&p, i)?))
+                    format_with(t.value(i), &convert(str_at(&p, i)?), zone.as_ref())
                 })
                 .collect();
             Ok(Arc::new(out))
@@ -892,11 +924,11 @@ mod tests {
     fn patterns_follow_mysql_and_joda() {
         let t = ts("2024-01-05T07:08:09Z");
         assert_eq!(
-            format_with(t, &mysql_to_chrono("%Y/%m/%d %H:%i:%s")).unwrap(),
+            format_with(t, &mysql_to_chrono("%Y/%m/%d %H:%i:%s"), None).unwrap(),
             "2024/01/05 07:08:09"
         );
         assert_eq!(
-            format_with(t, &joda_to_chrono("yyyy-MM-dd'T'HH:mm:ss")).unwrap(),
+            format_with(t, &joda_to_chrono("yyyy-MM-dd'T'HH:mm:ss"), None).unwrap(),
             "2024-01-05T07:08:09"
         );
         assert_eq!(

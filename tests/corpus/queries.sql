@@ -407,3 +407,9 @@ SELECT useridentity.arn, count(*) AS calls FROM cloudtrail GROUP BY useridentity
 -- name: source-evidence
 -- about: the log object each StopLogging came from (sourcekey)
 SELECT eventid, sourcekey FROM cloudtrail WHERE eventname = 'StopLogging'
+
+-- name: local-time-in-a-zone
+-- about: hour and date of each event where the responder is, AT TIME ZONE with an IANA name
+SELECT eventid, format_datetime(from_iso8601_timestamp(eventtime) AT TIME ZONE 'Europe/Madrid', 'yyyy-MM-dd HH:mm') AS madrid, date_format(from_iso8601_timestamp(eventtime) AT TIME ZONE 'America/Los_Angeles', '%Y-%m-%d %H:%i') AS los_angeles, date(from_iso8601_timestamp(eventtime) AT TIME ZONE 'Asia/Tokyo') AS tokyo_day FROM cloudtrail
+-- duckdb:
+SELECT eventid, strftime(timezone('Europe/Madrid', CAST(eventtime AS TIMESTAMPTZ)), '%Y-%m-%d %H:%M') AS madrid, strftime(timezone('America/Los_Angeles', CAST(eventtime AS TIMESTAMPTZ)), '%Y-%m-%d %H:%M') AS los_angeles, CAST(timezone('Asia/Tokyo', CAST(eventtime AS TIMESTAMPTZ)) AS DATE) AS tokyo_day FROM cloudtrail
