@@ -777,50 +777,17 @@ impl VisitorMut for Rewriter {
     fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
         let outermost = self.depth == 1;
         self.depth -= 1;
-        let SetExpr::Select(select) = q.body.as_mut() else {
-            return ControlFlow::Continue(());
-        };
-        // Names already given, which a generated name must not repeat.
-        let mut taken: Vec<String> = select
-            .projection
-            .iter()
-            .filter_map(|item| match item {
-                SelectItem::ExprWithAlias { alias, .. } => Some(normalized(alias)),
-                SelectItem::UnnamedExpr(Expr::Identifier(id)) => Some(normalized(id)),
-                _ => None,
-            })
-            .collect();
+        // Every SELECT of the query's body: a UNION's, EXCEPT's or
+        // INTERSECT's branches too (the first names the result's columns).
         let mut generated: Vec<(Expr, Ident)> = Vec::new();
-        for (i, item) in select.projection.iter_mut().enumerate() {
-            let SelectItem::UnnamedExpr(e) = item else {
-                continue;
-            };
-            let alias = match last_field(e) {
-                Some(name) => Some(name),
-                None if outermost
-                    && !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) =>
-                {
-                    Some(Ident::new(format!("_col{i}")))
-                }
-                None => None,
-            };
-            if let Some(mut alias) = alias {
-                // Athena allows two result columns of one name; DataFusion
-                // does not, so a repeated one gets a suffix, as DuckDB's do.
-                let base = normalized(&alias);
-                let mut n = 0;
-                while taken.contains(&normalized(&alias)) {
-                    n += 1;
-                    alias = Ident::new(format!("{base}_{n}"));
-                }
-                taken.push(normalized(&alias));
-                generated.push((e.clone(), alias.clone()));
-                *item = SelectItem::ExprWithAlias {
-                    expr: e.clone(),
-                    alias,
-                };
+        let mut first = true;
+        for_each_select(q.body.as_mut(), &mut |select| {
+            let g = name_columns(select, outermost);
+            if first {
+                generated = g;
+                first = false;
             }
-        }
+        });
         // ORDER BY the expression of a result column that got a name: the
         // name (SELECT DISTINCT allows only result columns there).
         if let Some(order_by) = q.order_by.as_mut() {
@@ -834,6 +801,71 @@ impl VisitorMut for Rewriter {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Calls `f` on each SELECT of a query body, left to right.
+fn for_each_select(
+    body: &mut SetExpr,
+    f: &mut dyn FnMut(&mut datafusion::sql::sqlparser::ast::Select),
+) {
+    match body {
+        SetExpr::Select(select) => f(select),
+        SetExpr::SetOperation { left, right, .. } => {
+            for_each_select(left, f);
+            for_each_select(right, f);
+        }
+        _ => {}
+    }
+}
+
+/// Names a SELECT's result columns as Athena does; returns the
+/// expressions it named, with their names.
+fn name_columns(
+    select: &mut datafusion::sql::sqlparser::ast::Select,
+    outermost: bool,
+) -> Vec<(Expr, Ident)> {
+    // Names already given, which a generated name must not repeat.
+    let mut taken: Vec<String> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(normalized(alias)),
+            SelectItem::UnnamedExpr(Expr::Identifier(id)) => Some(normalized(id)),
+            _ => None,
+        })
+        .collect();
+    let mut generated: Vec<(Expr, Ident)> = Vec::new();
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let SelectItem::UnnamedExpr(e) = item else {
+            continue;
+        };
+        let alias = match last_field(e) {
+            Some(name) => Some(name),
+            None if outermost
+                && !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) =>
+            {
+                Some(Ident::new(format!("_col{i}")))
+            }
+            None => None,
+        };
+        if let Some(mut alias) = alias {
+            // Athena allows two result columns of one name; DataFusion
+            // does not, so a repeated one gets a suffix, as DuckDB's do.
+            let base = normalized(&alias);
+            let mut n = 0;
+            while taken.contains(&normalized(&alias)) {
+                n += 1;
+                alias = Ident::new(format!("{base}_{n}"));
+            }
+            taken.push(normalized(&alias));
+            generated.push((e.clone(), alias.clone()));
+            *item = SelectItem::ExprWithAlias {
+                expr: e.clone(),
+                alias,
+            };
+        }
+    }
+    generated
 }
 
 #[cfg(test)]

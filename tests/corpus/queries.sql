@@ -413,3 +413,7 @@ SELECT eventid, sourcekey FROM cloudtrail WHERE eventname = 'StopLogging'
 SELECT eventid, format_datetime(from_iso8601_timestamp(eventtime) AT TIME ZONE 'Europe/Madrid', 'yyyy-MM-dd HH:mm') AS madrid, date_format(from_iso8601_timestamp(eventtime) AT TIME ZONE 'America/Los_Angeles', '%Y-%m-%d %H:%i') AS los_angeles, date(from_iso8601_timestamp(eventtime) AT TIME ZONE 'Asia/Tokyo') AS tokyo_day FROM cloudtrail
 -- duckdb:
 SELECT eventid, strftime(timezone('Europe/Madrid', CAST(eventtime AS TIMESTAMPTZ)), '%Y-%m-%d %H:%M') AS madrid, strftime(timezone('America/Los_Angeles', CAST(eventtime AS TIMESTAMPTZ)), '%Y-%m-%d %H:%M') AS los_angeles, CAST(timezone('Asia/Tokyo', CAST(eventtime AS TIMESTAMPTZ)) AS DATE) AS tokyo_day FROM cloudtrail
+
+-- name: set-operation-struct-names
+-- about: identities that listed buckets or asked who they are, minus those that ever failed, a CTE over a UNION and EXCEPT of struct fields
+WITH x AS (SELECT useridentity.arn FROM cloudtrail WHERE eventname = 'ListBuckets' UNION SELECT useridentity.arn FROM cloudtrail WHERE eventname = 'GetCallerIdentity' EXCEPT SELECT useridentity.arn FROM cloudtrail WHERE errorcode IS NOT NULL) SELECT arn FROM x WHERE arn IS NOT NULL
