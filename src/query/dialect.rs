@@ -140,6 +140,42 @@ pub fn prepare(sql: &str) -> String {
                 continue;
             }
             let name = w.value.to_ascii_uppercase();
+            // Trino's `CAST(x AS ARRAY(VARCHAR))`: DataFusion's `VARCHAR[]`.
+            if w.quote_style.is_none() && name == "ARRAY" {
+                let at = |k: usize| tokens.get(k).map(|t| &t.token);
+                let skip_ws = |mut k: usize| {
+                    while matches!(at(k), Some(Token::Whitespace(_))) {
+                        k += 1;
+                    }
+                    k
+                };
+                let mut back = i;
+                let after_as = loop {
+                    if back == 0 {
+                        break false;
+                    }
+                    back -= 1;
+                    match at(back) {
+                        Some(Token::Whitespace(_)) => continue,
+                        Some(Token::Word(p)) => break p.value.eq_ignore_ascii_case("AS"),
+                        _ => break false,
+                    }
+                };
+                let open = skip_ws(i + 1);
+                let ty = skip_ws(open + 1);
+                let close = skip_ws(ty + 1);
+                if let (true, Some(Token::LParen), Some(Token::Word(t)), Some(Token::RParen)) =
+                    (after_as, at(open), at(ty), at(close))
+                {
+                    let start = offset(tokens[i].span.start);
+                    let end = offset(tokens[close].span.end);
+                    out.push_str(&sql[copied..start]);
+                    out.push_str(&format!("{}[]", t.value));
+                    copied = end;
+                    i = close + 1;
+                    continue;
+                }
+            }
             if w.quote_style.is_none() && (name == "IPADDRESS" || name == "IPPREFIX") {
                 // The next token past whitespace: a string literal?
                 let mut j = i + 1;
@@ -478,6 +514,80 @@ fn plain_args(args: &FunctionArguments) -> Option<Vec<&Expr>> {
 
 fn rewrite_expr(e: &Expr) -> Option<Expr> {
     match e {
+        // `LIKE 'a!_%' ESCAPE '!'`: DataFusion takes only `\` as the escape,
+        // so the pattern is written with it.
+        Expr::Like {
+            negated,
+            any,
+            expr,
+            pattern,
+            escape_char: Some(esc),
+        }
+        | Expr::ILike {
+            negated,
+            any,
+            expr,
+            pattern,
+            escape_char: Some(esc),
+        } => {
+            let esc_text = match &esc.value {
+                datafusion::sql::sqlparser::ast::Value::SingleQuotedString(s) => s.clone(),
+                _ => return None,
+            };
+            let mut chars = esc_text.chars();
+            let (Some(c), None) = (chars.next(), chars.next()) else {
+                return None;
+            };
+            if c == '\\' {
+                return None;
+            }
+            let Expr::Value(v) = pattern.as_ref() else {
+                return None;
+            };
+            let datafusion::sql::sqlparser::ast::Value::SingleQuotedString(p) = &v.value else {
+                return None;
+            };
+            let mut out = String::new();
+            let mut it = p.chars();
+            while let Some(ch) = it.next() {
+                if ch == c {
+                    match it.next() {
+                        Some(next) => {
+                            out.push('\\');
+                            out.push(next);
+                        }
+                        None => out.push(ch),
+                    }
+                } else if ch == '\\' {
+                    out.push_str("\\\\");
+                } else {
+                    out.push(ch);
+                }
+            }
+            let pattern = Box::new(Expr::Value(
+                datafusion::sql::sqlparser::ast::Value::SingleQuotedString(out).into(),
+            ));
+            let backslash = Some(
+                datafusion::sql::sqlparser::ast::Value::SingleQuotedString("\\".to_string()).into(),
+            );
+            Some(if matches!(e, Expr::Like { .. }) {
+                Expr::Like {
+                    negated: *negated,
+                    any: *any,
+                    expr: expr.clone(),
+                    pattern,
+                    escape_char: backslash,
+                }
+            } else {
+                Expr::ILike {
+                    negated: *negated,
+                    any: *any,
+                    expr: expr.clone(),
+                    pattern,
+                    escape_char: backslash,
+                }
+            })
+        }
         // `element_at(resources, 1).type`, `resources[1].arn`: a field of
         // something other than a column, which DataFusion's planner takes
         // only through `get_field`.
@@ -569,6 +679,32 @@ fn rewrite_expr(e: &Expr) -> Option<Expr> {
                 ("day_of_year" | "doy", 1) => {
                     format!("CAST(date_part('doy', {}) AS BIGINT)", a(0)?)
                 }
+                ("if", 2) => format!("CASE WHEN {} THEN {} END", a(0)?, a(1)?),
+                ("if", 3) => format!("CASE WHEN {} THEN {} ELSE {} END", a(0)?, a(1)?, a(2)?),
+                ("levenshtein_distance", 2) => format!("levenshtein({}, {})", a(0)?, a(1)?),
+                // Seconds, fractions kept, as Trino's from_unixtime(double).
+                ("from_unixtime", 1) => {
+                    format!("to_timestamp_nanos(CAST(({}) * 1e9 AS BIGINT))", a(0)?)
+                }
+                ("approx_percentile", 2) => {
+                    format!("approx_percentile_cont({}, {})", a(0)?, a(1)?)
+                }
+                ("approx_percentile", 3) => {
+                    format!(
+                        "approx_percentile_cont_with_weight({}, {}, {})",
+                        a(0)?,
+                        a(1)?,
+                        a(2)?
+                    )
+                }
+                // Trino's type names for what the planner knows.
+                ("typeof", 1) => format!(
+                    "CASE arrow_typeof({0}) WHEN 'Utf8' THEN 'varchar' WHEN 'Utf8View' THEN \
+                     'varchar' WHEN 'Int64' THEN 'bigint' WHEN 'Int32' THEN 'integer' WHEN \
+                     'Float64' THEN 'double' WHEN 'Boolean' THEN 'boolean' WHEN 'Date32' THEN \
+                     'date' WHEN 'Null' THEN 'unknown' ELSE lower(arrow_typeof({0})) END",
+                    a(0)?
+                ),
                 _ => return None,
             };
             parse_expr(&text)
@@ -777,6 +913,21 @@ impl VisitorMut for Rewriter {
     fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
         let outermost = self.depth == 1;
         self.depth -= 1;
+        // `FETCH FIRST n ROWS ONLY` (without PERCENT or WITH TIES) is LIMIT n.
+        if let Some(fetch) = &q.fetch {
+            if !fetch.percent && !fetch.with_ties && q.limit_clause.is_none() {
+                let n = fetch
+                    .quantity
+                    .clone()
+                    .unwrap_or_else(|| parse_expr("1").expect("parses"));
+                q.limit_clause = Some(datafusion::sql::sqlparser::ast::LimitClause::LimitOffset {
+                    limit: Some(n),
+                    offset: None,
+                    limit_by: Vec::new(),
+                });
+                q.fetch = None;
+            }
+        }
         // Every SELECT of the query's body: a UNION's, EXCEPT's or
         // INTERSECT's branches too (the first names the result's columns).
         let mut generated: Vec<(Expr, Ident)> = Vec::new();

@@ -417,3 +417,26 @@ SELECT eventid, strftime(timezone('Europe/Madrid', CAST(eventtime AS TIMESTAMPTZ
 -- name: set-operation-struct-names
 -- about: identities that listed buckets or asked who they are, minus those that ever failed, a CTE over a UNION and EXCEPT of struct fields
 WITH x AS (SELECT useridentity.arn FROM cloudtrail WHERE eventname = 'ListBuckets' UNION SELECT useridentity.arn FROM cloudtrail WHERE eventname = 'GetCallerIdentity' EXCEPT SELECT useridentity.arn FROM cloudtrail WHERE errorcode IS NOT NULL) SELECT arn FROM x WHERE arn IS NOT NULL
+
+-- name: if-and-levenshtein
+-- about: Trino's if() and levenshtein_distance: event names one edit from a well-known one, labelled by outcome
+SELECT eventname, if(errorcode IS NULL, 'ok', 'failed') AS outcome, levenshtein_distance(eventname, 'ListBuckets') AS edits, count(*) AS n FROM cloudtrail WHERE levenshtein_distance(eventname, 'ListBuckets') <= 3 GROUP BY 1, 2, 3
+-- duckdb:
+SELECT eventname, CASE WHEN errorcode IS NULL THEN 'ok' ELSE 'failed' END AS outcome, levenshtein(eventname, 'ListBuckets') AS edits, count(*) AS n FROM cloudtrail WHERE levenshtein(eventname, 'ListBuckets') <= 3 GROUP BY 1, 2, 3
+
+-- name: like-escape-other-char
+-- about: LIKE with an escape character other than backslash, as saved queries write it
+SELECT count(*) AS n FROM cloudtrail WHERE useragent LIKE '%!_%' ESCAPE '!' OR eventname LIKE 'Get!%%' ESCAPE '!'
+
+-- name: fetch-first-rows
+-- about: FETCH FIRST n ROWS ONLY, the standard's LIMIT
+-- ordered
+SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY eventname ORDER BY n DESC, eventname FETCH FIRST 5 ROWS ONLY
+-- duckdb:
+SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY eventname ORDER BY n DESC, eventname LIMIT 5
+
+-- name: cast-as-array-varchar
+-- about: CAST(... AS ARRAY(VARCHAR)), Trino's array type syntax
+SELECT eventname, cardinality(CAST(split(eventname, 'e') AS ARRAY(VARCHAR))) AS parts FROM cloudtrail WHERE eventsource = 'sts.amazonaws.com'
+-- duckdb:
+SELECT eventname, len(CAST(string_split(eventname, 'e') AS VARCHAR[])) AS parts FROM cloudtrail WHERE eventsource = 'sts.amazonaws.com'
