@@ -105,7 +105,7 @@ pub enum Engine {
     Duckdb,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct QueryArgs {
     /// The lake (default: config `lake`).
     #[arg(long, value_name = "LAKE")]

@@ -695,6 +695,7 @@ fn query_limits(args: &QueryArgs, config: &Config) -> Result<query::Limits, Fail
     Ok(query::Limits {
         memory_bytes: mib << 20,
         timeout: args.timeout.map(std::time::Duration::from_secs),
+        interruptible: false,
     })
 }
 

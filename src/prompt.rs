@@ -1,15 +1,35 @@
 //! `traillake query` with no SQL on a terminal: a prompt, as duckdb and
-//! datafusion-cli have. A statement may span lines and ends with `;`;
-//! history is kept in `~/.traillake_history`; `.quit`, `\q`, `exit` or
-//! Ctrl-D leave. An error is printed and the prompt goes on.
+//! datafusion-cli have. A statement may span lines and ends with `;`.
+//! History is kept in `~/.traillake_history`, saved after every statement.
+//! Ctrl-C while a query runs cancels it and keeps the prompt; Ctrl-C while
+//! typing drops the statement; `.quit`, `\q`, `exit` or Ctrl-D leave.
+//! Tables show the first [`SHOWN`] rows (with the count of all) and lines
+//! fit the terminal's width. Dot commands: `.help`, `.tables`, `.schema`
+//! (`\d`), `.mode table|csv|json`, `.timer on|off`, `.quit`.
+
+use std::time::Instant;
 
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
-use traillake::query::statements;
+use traillake::query::{self, statements, Format, QueryError};
+use traillake::schema::COLUMNS;
 use traillake::store::Location;
 
 use crate::cli::QueryArgs;
 use crate::Failure;
+
+/// Rows a table shows at the prompt (the rest are counted).
+const SHOWN: usize = 40;
+
+const HELP: &str = "\
+SQL over the table `cloudtrail` (Athena's dialect), ending with ';'. Also:
+  .tables            the tables
+  .schema, \\d        cloudtrail's columns, with Athena's types
+  .mode MODE         results as table (default), csv or json
+  .timer on|off      print each statement's time
+  .help              this
+  .quit, \\q, Ctrl-D  leave
+Ctrl-C cancels a running query (the prompt stays) or drops what is typed.";
 
 pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<u8, Failure> {
     let mut editor =
@@ -20,9 +40,11 @@ pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<
         let _ = editor.load_history(h);
     }
     eprintln!(
-        "traillake query on {}: SQL over the table cloudtrail, ending with ';' (.quit to leave)",
+        "traillake query on {}: SQL over the table cloudtrail, ending with ';' (.help, .quit)",
         lake.url
     );
+    let mut mode: Format = args.format.into();
+    let mut timer = false;
     let mut pending = String::new();
     loop {
         let prompt = if pending.is_empty() {
@@ -33,8 +55,16 @@ pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<
         match editor.readline(prompt) {
             Ok(line) => {
                 let word = line.trim();
-                if pending.is_empty() && matches!(word, ".quit" | ".exit" | "\\q" | "exit" | "quit")
-                {
+                if pending.is_empty() && (word.starts_with('.') || word.starts_with('\\')) {
+                    let _ = editor.add_history_entry(word);
+                    save(&mut editor, &history);
+                    match dot(word, &mut mode, &mut timer) {
+                        Dot::Quit => break,
+                        Dot::Done => {}
+                    }
+                    continue;
+                }
+                if pending.is_empty() && matches!(word, "exit" | "quit") {
                     break;
                 }
                 pending.push_str(&line);
@@ -43,9 +73,19 @@ pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<
                     continue;
                 }
                 let _ = editor.add_history_entry(pending.trim());
+                save(&mut editor, &history);
+                let width = editor
+                    .dimensions()
+                    .map(|(w, _)| w as usize)
+                    .filter(|&w| w >= 20)
+                    .unwrap_or(120);
                 for sql in statements::split(&pending) {
-                    if let Err(e) = crate::run_statement(lake, &sql, args, config) {
+                    let started = Instant::now();
+                    if let Err(e) = statement(lake, &sql, args, config, mode, width) {
                         eprintln!("traillake: {}", e_message(&e));
+                    }
+                    if timer {
+                        eprintln!("time: {:.3} s", started.elapsed().as_secs_f64());
                     }
                 }
                 pending.clear();
@@ -56,10 +96,119 @@ pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<
             Err(e) => return Err(Failure::Failed(format!("the prompt: {e}"))),
         }
     }
-    if let Some(h) = &history {
+    save(&mut editor, &history);
+    Ok(0)
+}
+
+fn save(editor: &mut DefaultEditor, history: &Option<std::path::PathBuf>) {
+    if let Some(h) = history {
         let _ = editor.save_history(h);
     }
-    Ok(0)
+}
+
+enum Dot {
+    Done,
+    Quit,
+}
+
+/// A dot command.
+fn dot(word: &str, mode: &mut Format, timer: &mut bool) -> Dot {
+    let mut parts = word.split_whitespace();
+    let cmd = parts.next().unwrap_or("");
+    let arg = parts.next();
+    match (cmd, arg) {
+        (".quit" | ".exit" | "\\q", _) => return Dot::Quit,
+        (".help" | "\\?" | "\\h", _) => eprintln!("{HELP}"),
+        (".tables" | "\\dt", _) => println!("cloudtrail\ncloudtrail_all_versions"),
+        (".schema" | "\\d", _) => print!("{}", schema_text()),
+        (".mode", Some("table")) => *mode = Format::Table,
+        (".mode", Some("csv")) => *mode = Format::Csv,
+        (".mode", Some("json")) => *mode = Format::Json,
+        (".timer", Some("on")) => *timer = true,
+        (".timer", Some("off")) => *timer = false,
+        _ => eprintln!("traillake: unknown command {word:?}; .help lists them"),
+    }
+    Dot::Done
+}
+
+/// `cloudtrail`'s columns with Athena's types, as the DDL writes them.
+fn schema_text() -> String {
+    let mut out = String::new();
+    for c in COLUMNS {
+        out.push_str(&format!(
+            "{:<28} {}\n",
+            c.name,
+            traillake::ddl::hive_type(&c.kind)
+        ));
+    }
+    for p in traillake::schema::PARTITION_COLUMNS {
+        out.push_str(&format!("{p:<28} string (partition)\n"));
+    }
+    out
+}
+
+/// Runs one statement at the prompt: cancelled by Ctrl-C; a table shows
+/// the first [`SHOWN`] rows and counts the rest; lines fit the terminal.
+fn statement(
+    lake: &Location,
+    sql: &str,
+    args: &QueryArgs,
+    config: &crate::Config,
+    mode: Format,
+    width: usize,
+) -> Result<(), Failure> {
+    if mode != Format::Table {
+        let mut a = args.clone();
+        a.format = match mode {
+            Format::Csv => crate::cli::Format::Csv,
+            _ => crate::cli::Format::Json,
+        };
+        return crate::run_statement(lake, sql, &a, config);
+    }
+    let ranges = crate::aws_ranges(args.ip_ranges.as_deref(), sql.contains("is_aws_address"))?;
+    let mut limits = crate::query_limits(args, config)?;
+    limits.interruptible = true;
+    let mut kept = Vec::new();
+    let mut rows = 0usize;
+    query::stream_with(lake, sql, ranges, crate::query_window(args)?, limits, |b| {
+        let room = SHOWN.saturating_sub(rows);
+        if room > 0 {
+            kept.push(b.slice(0, room.min(b.num_rows())));
+        }
+        rows += b.num_rows();
+        Ok(())
+    })
+    .map_err(|e| match e {
+        QueryError::Cancelled => Failure::Failed("cancelled".into()),
+        e => e.into(),
+    })?;
+    let text = query::render(&kept, Format::Table)?;
+    let mut out = String::new();
+    for line in text.lines() {
+        out.push_str(&fit(line, width));
+        out.push('\n');
+    }
+    if rows > SHOWN {
+        out.push_str(&format!(
+            "({rows} rows, the first {SHOWN} shown; .mode csv for all)\n"
+        ));
+    } else {
+        out.push_str(&format!(
+            "({rows} row{})\n",
+            if rows == 1 { "" } else { "s" }
+        ));
+    }
+    crate::emit(&out)
+}
+
+/// A line cut to `width` characters, ending in `…` when cut.
+fn fit(line: &str, width: usize) -> String {
+    if line.chars().count() <= width {
+        return line.to_string();
+    }
+    let mut s: String = line.chars().take(width.saturating_sub(1)).collect();
+    s.push('…');
+    s
 }
 
 fn e_message(f: &Failure) -> &str {

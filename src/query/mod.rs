@@ -66,6 +66,9 @@ pub enum QueryError {
     Timeout(u64),
     #[error("writing the results: {0}")]
     Output(String),
+    /// Ctrl-C at the prompt.
+    #[error("cancelled")]
+    Cancelled,
     #[error("could not start the query runtime: {0}")]
     Runtime(#[source] std::io::Error),
 }
@@ -101,6 +104,9 @@ fn reword(text: &str) -> String {
 pub struct Limits {
     pub memory_bytes: usize,
     pub timeout: Option<std::time::Duration>,
+    /// Ctrl-C cancels the query instead of ending the process (the
+    /// prompt's).
+    pub interruptible: bool,
 }
 
 impl Default for Limits {
@@ -108,7 +114,36 @@ impl Default for Limits {
         Self {
             memory_bytes: 512 << 20,
             timeout: None,
+            interruptible: false,
         }
+    }
+}
+
+impl Limits {
+    /// Runs `work` on `rt` within the time limit, cancelled by Ctrl-C when
+    /// interruptible.
+    fn block_on<T>(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        work: impl std::future::Future<Output = Result<T, QueryError>>,
+    ) -> Result<T, QueryError> {
+        rt.block_on(async {
+            let timed = async {
+                match self.timeout {
+                    None => work.await,
+                    Some(t) => tokio::time::timeout(t, work)
+                        .await
+                        .unwrap_or(Err(QueryError::Timeout(t.as_secs()))),
+                }
+            };
+            if !self.interruptible {
+                return timed.await;
+            }
+            tokio::select! {
+                r = timed => r,
+                _ = tokio::signal::ctrl_c() => Err(QueryError::Cancelled),
+            }
+        })
     }
 }
 
@@ -332,13 +367,7 @@ pub fn run_with(
     limits: Limits,
 ) -> Result<QueryResult, QueryError> {
     let rt = runtime()?;
-    let work = run_async(lake, sql, ranges, window, limits);
-    match limits.timeout {
-        None => rt.block_on(work),
-        Some(t) => rt
-            .block_on(async { tokio::time::timeout(t, work).await })
-            .unwrap_or(Err(QueryError::Timeout(t.as_secs()))),
-    }
+    limits.block_on(&rt, run_async(lake, sql, ranges, window, limits))
 }
 
 /// Runs one statement and hands its batches to `out` as they come, so a
@@ -400,12 +429,7 @@ pub fn stream_with(
             metrics: scan_metrics(&plan),
         })
     };
-    match limits.timeout {
-        None => rt.block_on(work),
-        Some(t) => rt
-            .block_on(async { tokio::time::timeout(t, work).await })
-            .unwrap_or(Err(QueryError::Timeout(t.as_secs()))),
-    }
+    limits.block_on(&rt, work)
 }
 
 /// Whether a failure is a file that vanished between listing and reading:
