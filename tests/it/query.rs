@@ -712,3 +712,30 @@ fn saved_names_and_partition_columns_read_the_lake_and_prune() {
     let (code, _, err) = query(&lake, &["select * from a join b on a.x = b.x"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// The prompt on a terminal (a pseudo-terminal, `tests/pty/prompt.py`):
+/// a table capped at 40 rows with the count, Ctrl-C during a slow query
+/// cancels it and keeps the prompt (exit 0 at `.quit`), dot commands, the
+/// history saved.
+#[test]
+fn the_prompt_cancels_a_query_on_ctrl_c_and_keeps_going() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    generate_logs(&src, [1, 1, 1, 2000], &[]);
+    let lake = tmp.path().join("lake");
+    let (code, _, err) = compact(&src, &lake, &[]);
+    assert_eq!(code, 0, "{err}");
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("tests/pty/prompt.py"))
+        .arg(env!("CARGO_BIN_EXE_traillake"))
+        .arg(&lake)
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
