@@ -333,11 +333,7 @@ impl LakeSession {
         let mut tries = 0;
         loop {
             tries += 1;
-            self.table
-                .listings
-                .lock()
-                .expect("no panic holding it")
-                .clear();
+            self.table.clear_listings();
             let plan = self.plan(sql).await?;
             match collect(plan.clone(), self.ctx.task_ctx()).await {
                 Ok(batches) => return Ok((plan, batches)),
@@ -389,12 +385,7 @@ pub fn stream_with(
         let mut tries = 0;
         let plan = loop {
             tries += 1;
-            session
-                .table
-                .listings
-                .lock()
-                .expect("no panic holding it")
-                .clear();
+            session.table.clear_listings();
             let plan = session.plan(sql).await?;
             let mut stream =
                 datafusion::physical_plan::execute_stream(plan.clone(), session.ctx.task_ctx())
@@ -418,12 +409,7 @@ pub fn stream_with(
                 break plan;
             }
         };
-        let listings = session
-            .table
-            .listings
-            .lock()
-            .expect("no panic holding it")
-            .clone();
+        let listings = session.table.listings();
         Ok(ScanReport {
             listings,
             metrics: scan_metrics(&plan),
@@ -449,12 +435,7 @@ async fn run_async(
 ) -> Result<QueryResult, QueryError> {
     let session = LakeSession::with_limits(lake, ranges, window, limits);
     let (plan, batches) = session.collect(sql).await?;
-    let listings = session
-        .table
-        .listings
-        .lock()
-        .expect("no panic holding it")
-        .clone();
+    let listings = session.table.listings();
     Ok(QueryResult {
         batches,
         scan: ScanReport {

@@ -128,6 +128,16 @@ impl LakeTable {
         }
     }
 
+    /// The listings of the scans planned since the last clear.
+    pub fn listings(&self) -> Vec<Listing> {
+        self.listings.lock().expect("no panic holding it").clone()
+    }
+
+    /// Forgets the listings (a statement planned again).
+    pub fn clear_listings(&self) {
+        self.listings.lock().expect("no panic holding it").clear();
+    }
+
     /// The same table with every version of an updated event.
     pub fn all_versions(mut self) -> Self {
         self.current_only = false;
