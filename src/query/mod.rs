@@ -164,6 +164,66 @@ impl Limits {
     }
 }
 
+/// The memory pool, except that a `RepartitionExec`'s buffers always fit:
+/// DataFusion 55's RepartitionExec, refused memory, spills to a pool of
+/// files whose reader can wait forever on the wrong file
+/// (apache/datafusion#24883, fixed after 55): a query under the limit hung
+/// with every worker parked (2 runs in 12 of a self-join with DISTINCT at
+/// `--memory 4`). Its buffers are a few batches per partition, counted in
+/// the pool; sorts, joins and aggregates still spill or fail within it.
+#[derive(Debug)]
+struct NoRepartitionSpill<P>(P);
+
+impl<P: std::fmt::Display> std::fmt::Display for NoRepartitionSpill<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<P: datafusion::execution::memory_pool::MemoryPool>
+    datafusion::execution::memory_pool::MemoryPool for NoRepartitionSpill<P>
+{
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn register(&self, consumer: &datafusion::execution::memory_pool::MemoryConsumer) {
+        self.0.register(consumer)
+    }
+
+    fn unregister(&self, consumer: &datafusion::execution::memory_pool::MemoryConsumer) {
+        self.0.unregister(consumer)
+    }
+
+    fn grow(&self, r: &datafusion::execution::memory_pool::MemoryReservation, additional: usize) {
+        self.0.grow(r, additional)
+    }
+
+    fn shrink(&self, r: &datafusion::execution::memory_pool::MemoryReservation, shrink: usize) {
+        self.0.shrink(r, shrink)
+    }
+
+    fn try_grow(
+        &self,
+        r: &datafusion::execution::memory_pool::MemoryReservation,
+        additional: usize,
+    ) -> datafusion::error::Result<()> {
+        if r.consumer().name().starts_with("RepartitionExec") {
+            self.0.grow(r, additional);
+            return Ok(());
+        }
+        self.0.try_grow(r, additional)
+    }
+
+    fn reserved(&self) -> usize {
+        self.0.reserved()
+    }
+
+    fn memory_limit(&self) -> datafusion::execution::memory_pool::MemoryLimit {
+        self.0.memory_limit()
+    }
+}
+
 /// A planning error as the user's (bad SQL) or the lake's (a store or
 /// file error met while listing or reading footers).
 fn planning(e: DataFusionError) -> QueryError {
@@ -277,7 +337,9 @@ impl LakeSession {
         let config = SessionConfig::new()
             .with_target_partitions(2)
             .with_information_schema(true);
-        let pool = datafusion::execution::memory_pool::FairSpillPool::new(limits.memory_bytes);
+        let pool = NoRepartitionSpill(datafusion::execution::memory_pool::FairSpillPool::new(
+            limits.memory_bytes,
+        ));
         let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(pool))
             .build_arc()
