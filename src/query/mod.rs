@@ -277,8 +277,9 @@ impl ScanReport {
             let _ = writeln!(
                 s,
                 "partitions: {} kept ({} folders pruned by the partition filters, unlisted below)\n\
-                 files: {} kept of {} listed, {} bytes\nfolders listed: {}",
-                l.partitions_kept, l.folders_pruned, l.files, l.files, l.file_bytes, l.folders_listed
+                 files: {} in those partitions, {} bytes (row groups are pruned below)\n\
+                 folders listed: {}",
+                l.partitions_kept, l.folders_pruned, l.files, l.file_bytes, l.folders_listed
             );
             if l.journals_applied > 0 {
                 let _ = writeln!(s, "commits in progress applied: {}", l.journals_applied);
