@@ -196,7 +196,7 @@ pub fn verify(
                     ),
                 }
             }
-            "manifest" if rel.ends_with(".json") => {
+            "manifest" if layout::is_state_file(&rel) => {
                 let dir = state
                     .strip_prefix("manifest/")
                     .and_then(|p| p.rsplit_once('/'))
@@ -214,7 +214,7 @@ pub fn verify(
                     ),
                 }
             }
-            "ledger" if rel.ends_with(".json") => {
+            "ledger" if layout::is_state_file(&rel) => {
                 // Segments lie at `ledger/<source>/_/<folder>/<run>.json`;
                 // lists of older releases directly in `ledger/`.
                 let segment = state.strip_prefix("ledger/").and_then(|p| {
@@ -239,7 +239,7 @@ pub fn verify(
                     found(Severity::Error, &rel, format!("ledger {e}"), kind);
                 }
             }
-            "sources" if rel.ends_with(".json") => {
+            "sources" if layout::is_state_file(&rel) => {
                 if let Err(e) = parse("source state").and_then(|b| {
                     serde_json::from_slice::<SourceState>(&b)
                         .map_err(|e| format!("unreadable: {e}"))
@@ -456,20 +456,27 @@ fn put_right(
             out.set_aside.push(f.path.clone());
         }
     }
-    // The source folders that fed each damaged partition.
-    for dir in &damaged {
+    // Each partition to put right, read once: its manifests (with the bad
+    // ones set aside above) and the source folders that fed it.
+    let mut partitions: BTreeMap<&String, (PartitionKey, Manifests, BTreeSet<String>)> =
+        BTreeMap::new();
+    for dir in damaged.iter().chain(&rebuild_manifest) {
         let key = PartitionKey::from_hive_path(dir).expect("a partition folder");
         let m = rt.block_on(manifest::read(lake, &key, Owner::All))?;
         let mut sources = m.sources();
         if sources.is_empty() {
             sources = sources_in_files(lake, rt, &key)?;
         }
-        for url in sources {
+        partitions.insert(dir, (key, m, sources));
+    }
+    // The source folders that fed each damaged partition.
+    for dir in &damaged {
+        for url in &partitions[dir].2 {
             match url.strip_prefix(&source_prefix) {
                 Some(folder) => {
                     folders.insert(folder.to_string());
                 }
-                None if url == opts.source.url => {
+                None if *url == opts.source.url => {
                     folders.insert(String::new());
                 }
                 None => out.other_sources.push(format!("{dir}: fed also by {url}")),
@@ -483,7 +490,7 @@ fn put_right(
             .block_on(lake.list(&dir))?
             .iter()
             .map(|m| lake.loc.relative(&m.location))
-            .filter(|r| r.ends_with(".json") && !out.set_aside.contains(r))
+            .filter(|r| layout::is_state_file(r) && !out.set_aside.contains(r))
             .collect();
         if states.is_empty() {
             states.push(layout::source_state(&source_id, Owner::All));
@@ -503,7 +510,7 @@ fn put_right(
             let (segments, _) = rt.block_on(lake.list_dir(&dir))?;
             for meta in segments {
                 let rel = lake.loc.relative(&meta.location);
-                if rel.ends_with(".json") && !ledger_aside.contains(&rel) {
+                if layout::is_state_file(&rel) && !ledger_aside.contains(&rel) {
                     set_aside(lake, rt, run_id, &rel)?;
                     out.set_aside.push(rel);
                 }
@@ -511,14 +518,8 @@ fn put_right(
         }
     }
     // 3. Manifests say what the damaged partitions now hold.
-    for dir in damaged.iter().chain(&rebuild_manifest) {
-        let key = PartitionKey::from_hive_path(dir).expect("a partition folder");
-        let m = rt.block_on(manifest::read(lake, &key, Owner::All))?;
-        let mut sources = m.sources();
-        let listed = rt.block_on(lake.partition_files(&key))?;
-        if sources.is_empty() {
-            sources = sources_in_files(lake, rt, &key)?;
-        }
+    for (key, m, sources) in partitions.values() {
+        let listed = rt.block_on(lake.partition_files(key))?;
         let recorded = m.files();
         let files: Vec<manifest::ManifestFile> = listed
             .iter()
@@ -532,7 +533,7 @@ fn put_right(
                     .and_then(|r| r.rows),
             })
             .collect();
-        let (writes, deletes) = m.next(&key, Owner::All, &files, &sources);
+        let (writes, deletes) = m.next(key, Owner::All, &files, sources);
         for (rel, m) in writes {
             rt.block_on(lake.put(&rel, serde_json::to_vec(&m).expect("serializes")))?;
         }

@@ -319,8 +319,7 @@ async fn read_state(
     for meta in lake.list(&layout::source_state_dir(source_id)).await? {
         let rel = lake.loc.relative(&meta.location);
         // Stray files (`.DS_Store`, notes) are not state.
-        let name = rel.rsplit('/').next().unwrap_or("");
-        if !name.ends_with(".json") || name.starts_with('.') {
+        if !layout::is_state_file(&rel) {
             continue;
         }
         let Some(s) = lake.get_json::<SourceState>(&rel).await? else {
@@ -358,8 +357,7 @@ async fn read_legacy(lake: &Lake, source: &str) -> Result<Option<Legacy>, Compac
     let prefix = format!("{source}/");
     for meta in objects {
         let rel = lake.loc.relative(&meta.location);
-        let name = rel.rsplit('/').next().unwrap_or("");
-        if !name.ends_with(".json") || name.starts_with('.') {
+        if !layout::is_state_file(&rel) {
             continue;
         }
         let Some(urls) = lake.get_json::<Vec<String>>(&rel).await? else {

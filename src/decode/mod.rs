@@ -169,23 +169,25 @@ impl Decoder {
             };
         };
         let mut stats = FileStats::default();
-        for (index, range) in records.into_iter().enumerate() {
-            let element = &text[range];
+        // A record alone as a document of its own (parsed in place, so made
+        // again for a second parse).
+        let alone = |element: &[u8]| {
             let mut doc = Vec::with_capacity(element.len() + 16);
             doc.extend_from_slice(b"{\"Records\":[");
             doc.extend_from_slice(element);
             doc.extend_from_slice(b"]}");
+            doc
+        };
+        for (index, range) in records.into_iter().enumerate() {
+            let element = &text[range];
+            let mut doc = alone(element);
             self.record_base = index;
             let len = doc.len();
             let mut one = self.parse_and_decode(key, len, |buffers, tape| {
                 simd_json::fill_tape(&mut doc, buffers, tape)
             });
             if one.wide_numbers {
-                let mut doc = Vec::with_capacity(element.len() + 16);
-                doc.extend_from_slice(b"{\"Records\":[");
-                doc.extend_from_slice(element);
-                doc.extend_from_slice(b"]}");
-                one = match numbers::quote_wide_numbers(&doc) {
+                one = match numbers::quote_wide_numbers(&alone(element)) {
                     Some(mut quoted) => {
                         let len = quoted.len();
                         self.parse_and_decode(key, len, |buffers, tape| {

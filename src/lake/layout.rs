@@ -162,9 +162,15 @@ pub fn journal(run_id: &str) -> String {
 /// in it), not a stray file.
 pub fn is_journal(rel: &str) -> bool {
     rel.strip_prefix(&format!("{}/", journal_dir()))
-        .is_some_and(|name| {
-            !name.contains('/') && name.ends_with(".json") && !name.starts_with('.')
-        })
+        .is_some_and(|name| !name.contains('/') && is_state_file(name))
+}
+
+/// Whether a path in a state folder names a state file (`<name>.json`),
+/// not a stray one (`.DS_Store`, `._x.json`, notes): every reader of state
+/// skips the others.
+pub fn is_state_file(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    name.ends_with(".json") && !name.starts_with('.')
 }
 
 pub fn staging_dir() -> String {

@@ -138,8 +138,7 @@ async fn read_folder(lake: &Lake, source: &str, folder: &str) -> Result<FolderLe
         let mut ledger = FolderLedger::default();
         for meta in objects {
             let rel = lake.loc.relative(&meta.location);
-            if !rel.ends_with(".json") || rel.rsplit('/').next().is_some_and(|n| n.starts_with('.'))
-            {
+            if !layout::is_state_file(&rel) {
                 continue;
             }
             match lake.get_json::<Segment>(&rel).await? {

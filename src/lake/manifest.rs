@@ -246,7 +246,7 @@ pub async fn read(lake: &Lake, key: &PartitionKey, owner: Owner) -> Result<Manif
             .0
             .iter()
             .map(|m| lake.loc.relative(&m.location))
-            .filter(|r| r.ends_with(".json"))
+            .filter(|r| layout::is_state_file(r))
             .collect(),
         Owner::Shard { .. } => vec![layout::manifest(key, &owner.tag())],
     };

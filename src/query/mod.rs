@@ -380,6 +380,14 @@ impl LakeSession {
         self.ctx.execute_logical_plan(plan).await.map_err(planning)
     }
 
+    /// What the last planned statement's scans listed and read.
+    pub fn scan_report(&self, plan: &Arc<dyn ExecutionPlan>) -> ScanReport {
+        ScanReport {
+            listings: self.table.listings(),
+            metrics: scan_metrics(plan),
+        }
+    }
+
     /// Plans `sql` (one statement, read-only).
     pub async fn plan(&self, sql: &str) -> Result<Arc<dyn ExecutionPlan>, QueryError> {
         let df = self.dataframe(sql).await?;
@@ -472,11 +480,7 @@ pub fn stream_with(
                 break plan;
             }
         };
-        let listings = session.table.listings();
-        Ok(ScanReport {
-            listings,
-            metrics: scan_metrics(&plan),
-        })
+        Ok(session.scan_report(&plan))
     };
     limits.block_on(&rt, work)
 }
@@ -498,13 +502,9 @@ async fn run_async(
 ) -> Result<QueryResult, QueryError> {
     let session = LakeSession::with_limits(lake, ranges, window, limits);
     let (plan, batches) = session.collect(sql).await?;
-    let listings = session.table.listings();
     Ok(QueryResult {
         batches,
-        scan: ScanReport {
-            listings,
-            metrics: scan_metrics(&plan),
-        },
+        scan: session.scan_report(&plan),
     })
 }
 
