@@ -727,30 +727,24 @@ fn ten_thousand_ors_in_a_query_or_a_rule_do_not_overflow_the_stack() {
         .collect();
     std::fs::write(
         rules.join("long.yml"),
-        format!(
-            "title: Long list\nid: 0f3c8a7e-0000-4000-8000-000000000001\nstatus: test\n\
-             logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    \
-             eventName:\n{values}      - GetObject\n  condition: selection\nlevel: low\n"
+        sigma_rule(
+            "Long list",
+            "0f3c8a7e-0000-4000-8000-000000000001",
+            &format!("eventName:\n{values}      - GetObject"),
         ),
     )
     .unwrap();
     std::fs::write(
         rules.join("short.yml"),
-        "title: Bucket listing\nid: 0f3c8a7e-0000-4000-8000-000000000002\nstatus: test\n\
-         logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    \
-         eventName: ListBuckets\n  condition: selection\nlevel: low\n",
+        sigma_rule(
+            "Bucket listing",
+            "0f3c8a7e-0000-4000-8000-000000000002",
+            "eventName: ListBuckets",
+        ),
     )
     .unwrap();
-    let (code, out, err) = on_lake(
-        "detect",
-        &lake,
-        &["--format", "json", "--rules", rules.to_str().unwrap()],
-    );
+    let (code, alerts, err) = detect_json(&lake, &rules);
     assert_eq!(code, 0, "{err}");
-    let alerts: Vec<Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     let by = |title: &str| alerts.iter().filter(|a| a["title"] == title).count();
     assert_eq!(by("Long list"), 22, "{err}");
     assert!(by("Bucket listing") >= 1, "{err}");
@@ -762,37 +756,29 @@ fn ten_thousand_ors_in_a_query_or_a_rule_do_not_overflow_the_stack() {
         .collect();
     std::fs::write(
         rules.join("contains.yml"),
-        format!(
-            "title: Long contains\nid: 0f3c8a7e-0000-4000-8000-000000000003\nstatus: test\n\
-             logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    \
-             eventName|contains:\n{values}      - tObjec\n  condition: selection\nlevel: low\n"
+        sigma_rule(
+            "Long contains",
+            "0f3c8a7e-0000-4000-8000-000000000003",
+            &format!("eventName|contains:\n{values}      - tObjec"),
         ),
     )
     .unwrap();
     let huge = "x".repeat(2 << 20);
     std::fs::write(
         rules.join("huge.yml"),
-        format!(
-            "title: Huge\nid: 0f3c8a7e-0000-4000-8000-000000000004\nstatus: test\n\
-             logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    \
-             eventName: '{huge}'\n  condition: selection\nlevel: low\n"
+        sigma_rule(
+            "Huge",
+            "0f3c8a7e-0000-4000-8000-000000000004",
+            &format!("eventName: '{huge}'"),
         ),
     )
     .unwrap();
-    let (code, out, err) = on_lake(
-        "detect",
-        &lake,
-        &["--format", "json", "--rules", rules.to_str().unwrap()],
-    );
+    let (code, alerts, err) = detect_json(&lake, &rules);
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("huge.yml") && err.contains("over the 1 MiB"),
         "{err}"
     );
-    let alerts: Vec<Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     let by = |title: &str| alerts.iter().filter(|a| a["title"] == title).count();
     let (_, n, _) = on_lake(
         "query",

@@ -718,3 +718,28 @@ pub fn read_raw_as(src: &Path, url: &str) -> Vec<RawEvent> {
         })
         .collect()
 }
+
+/// A Sigma rule over CloudTrail matching one field: `selection` is the
+/// field's key and value(s) as YAML under `selection:` (e.g.
+/// `"eventName: ListBuckets"`, or `"eventName|contains:\n      - a\n"`).
+pub fn sigma_rule(title: &str, id: &str, selection: &str) -> String {
+    format!(
+        "title: {title}\nid: {id}\nstatus: test\nlogsource:\n  product: aws\n  service: \
+         cloudtrail\ndetection:\n  selection:\n    {selection}\n  condition: selection\nlevel: low\n"
+    )
+}
+
+/// `traillake detect --format json --rules RULES` on `lake`: (exit code,
+/// the alerts, stderr).
+pub fn detect_json(lake: &Path, rules: &Path) -> (i32, Vec<Value>, String) {
+    let (code, out, err) = on_lake(
+        "detect",
+        lake,
+        &["--format", "json", "--rules", rules.to_str().unwrap()],
+    );
+    let alerts = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (code, alerts, err)
+}

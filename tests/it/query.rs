@@ -618,24 +618,21 @@ fn an_updated_event_supersedes_its_original_and_both_are_kept() {
     let rules = tmp.path().join("rule.yml");
     std::fs::write(
         &rules,
-        "title: Key created\nid: 0f3c8a7e-0000-4000-8000-0000000000aa\nstatus: test\n\
-         logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    \
-         eventName: CreateAccessKey\n  condition: selection\nlevel: low\n",
+        sigma_rule(
+            "Key created",
+            "0f3c8a7e-0000-4000-8000-0000000000aa",
+            "eventName: CreateAccessKey",
+        ),
     )
     .unwrap();
-    let (code, out, err) = on_lake(
-        "detect",
-        &lake,
-        &["--format", "json", "--rules", rules.to_str().unwrap()],
-    );
+    let (code, alerts, err) = detect_json(&lake, &rules);
     assert_eq!(code, 0, "{err}");
-    let alerted: Vec<String> = out
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    let alerted: Vec<String> = alerts
+        .iter()
         .filter(|a| a["title"] == "Key created")
         .map(|a| a["eventid"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(alerted.len(), 2, "{out}");
+    assert_eq!(alerted.len(), 2, "{alerts:?}");
     assert!(alerted.iter().all(|id| id.starts_with('u')), "{alerted:?}");
 }
 
@@ -647,9 +644,7 @@ fn saved_names_and_partition_columns_read_the_lake_and_prune() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     generate_logs(&src, [2, 2, 3, 40], &[]);
-    let lake = tmp.path().join("lake");
-    let (code, _, err) = compact(&src, &lake, &[]);
-    assert_eq!(code, 0, "{err}");
+    let lake = lake_for(tmp.path(), &src, &[]);
     let count = |sql: &str| -> (i64, String) {
         let (code, out, err) = query(&lake, &["--format", "csv", "--explain", sql]);
         assert_eq!(code, 0, "{sql}: {err}");
@@ -723,9 +718,7 @@ fn the_prompt_cancels_a_query_on_ctrl_c_and_keeps_going() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     generate_logs(&src, [1, 1, 1, 2000], &[]);
-    let lake = tmp.path().join("lake");
-    let (code, _, err) = compact(&src, &lake, &[]);
-    assert_eq!(code, 0, "{err}");
+    let lake = lake_for(tmp.path(), &src, &[]);
     let out = std::process::Command::new("python3")
         .arg(repo().join("tests/pty/prompt.py"))
         .arg(env!("CARGO_BIN_EXE_traillake"))
