@@ -7,8 +7,10 @@
 //! only read: a statement that would write (DDL, DML, `COPY`, `SET`) is
 //! refused.
 
+pub mod athena;
 pub mod dialect;
 pub mod functions;
+pub mod maps;
 pub mod presets;
 pub mod render;
 pub mod statements;
@@ -18,7 +20,6 @@ pub mod trino;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::common::config::Dialect;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -224,6 +225,30 @@ impl<P: datafusion::execution::memory_pool::MemoryPool>
     }
 }
 
+/// One statement of Athena's SQL ([`athena::Athena`]), parsed as
+/// `SessionState::sql_to_statement` parses, with the session's recursion
+/// limit.
+fn parse_statement(
+    state: &datafusion::execution::SessionState,
+    sql: &str,
+) -> Result<datafusion::sql::parser::Statement, DataFusionError> {
+    let limit = state.config().options().sql_parser.recursion_limit.get();
+    let mut statements = datafusion::sql::parser::DFParserBuilder::new(sql)
+        .with_dialect(&athena::Athena)
+        .with_recursion_limit(limit)
+        .build()?
+        .parse_statements()?;
+    if statements.len() > 1 {
+        return Err(DataFusionError::Plan(format!(
+            "{} statements given: run one at a time",
+            statements.len()
+        )));
+    }
+    statements
+        .pop_front()
+        .ok_or_else(|| DataFusionError::Plan("no SQL statement given".into()))
+}
+
 /// A planning error as the user's (bad SQL) or the lake's (a store or
 /// file error met while listing or reading footers).
 fn planning(e: DataFusionError) -> QueryError {
@@ -350,6 +375,7 @@ impl LakeSession {
         let url = url::Url::parse(&root).expect("a store root is a URL");
         ctx.register_object_store(&url, lake.store.clone());
         functions::register(&ctx, Arc::new(ranges));
+        maps::register(&ctx);
         let table = Arc::new(LakeTable::new(
             Lake::new(lake.clone()),
             ObjectStoreUrl::parse(&root).expect("a store root is a URL"),
@@ -371,9 +397,7 @@ impl LakeSession {
     /// `sql` (one statement, Athena's dialect, read-only) as a DataFrame.
     pub async fn dataframe(&self, sql: &str) -> Result<DataFrame, QueryError> {
         let state = self.ctx.state();
-        let mut stmt = state
-            .sql_to_statement(&dialect::prepare(sql), &Dialect::Generic)
-            .map_err(QueryError::Sql)?;
+        let mut stmt = parse_statement(&state, &dialect::prepare(sql)).map_err(QueryError::Sql)?;
         dialect::rewrite(&mut stmt);
         let plan = state.statement_to_plan(stmt).await.map_err(planning)?;
         read_only().verify_plan(&plan).map_err(QueryError::Sql)?;

@@ -81,8 +81,8 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// One cell as JSON: strings, numbers and booleans as such, structs as
-/// objects, lists as arrays, anything else as its display text.
+/// One cell as JSON: strings, numbers and booleans as such, structs and
+/// maps as objects, lists as arrays, anything else as its display text.
 fn cell_json(col: &ArrayRef, row: usize) -> serde_json::Value {
     use serde_json::Value;
     if col.is_null(row) {
@@ -106,6 +106,22 @@ fn cell_json(col: &ArrayRef, row: usize) -> serde_json::Value {
         DataType::List(_) => {
             let values = col.as_list::<i32>().value(row);
             Value::Array((0..values.len()).map(|i| cell_json(&values, i)).collect())
+        }
+        // A map as an object, its keys as text (as Trino's JSON cast).
+        DataType::Map(..) => {
+            let entries = col.as_map().value(row);
+            let (keys, values) = (entries.column(0), entries.column(1));
+            Value::Object(
+                (0..entries.len())
+                    .map(|i| {
+                        let key = match cell_json(keys, i) {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        (key, cell_json(values, i))
+                    })
+                    .collect(),
+            )
         }
         dt if dt.is_integer() || dt.is_floating() => {
             let text = display(col, row);
