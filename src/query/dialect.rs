@@ -139,6 +139,18 @@ pub fn prepare(sql: &str) -> String {
                 continue;
             }
             let name = w.value.to_ascii_uppercase();
+            // Trino's `VALUES 1, 2, 3`: one-column rows without their
+            // parentheses, which the parser wants.
+            if w.quote_style.is_none() && name == "VALUES" {
+                if let Some((text, next)) = values_rows(sql, &tokens, i, &mut offset) {
+                    let start = offset(tokens[i].span.start);
+                    out.push_str(&sql[copied..start]);
+                    out.push_str(&text);
+                    copied = offset(tokens[next - 1].span.end);
+                    i = next;
+                    continue;
+                }
+            }
             // Trino's `CAST(x AS ARRAY(VARCHAR))`: DataFusion's `VARCHAR[]`.
             if w.quote_style.is_none() && name == "ARRAY" {
                 let at = |k: usize| tokens.get(k).map(|t| &t.token);
@@ -199,6 +211,77 @@ pub fn prepare(sql: &str) -> String {
     }
     out.push_str(&sql[copied..]);
     out
+}
+
+/// `VALUES a, b, c` (at token `at`) as `VALUES (a), (b), (c)`, and the
+/// index of the token after it; None when the rows have their parentheses
+/// (`VALUES (1, 'a'), ...`).
+fn values_rows(
+    sql: &str,
+    tokens: &[datafusion::sql::sqlparser::tokenizer::TokenWithSpan],
+    at: usize,
+    offset: &mut impl FnMut(Location) -> usize,
+) -> Option<(String, usize)> {
+    let mut j = at + 1;
+    while matches!(tokens.get(j).map(|t| &t.token), Some(Token::Whitespace(_))) {
+        j += 1;
+    }
+    if matches!(tokens.get(j).map(|t| &t.token), Some(Token::LParen) | None) {
+        return None;
+    }
+    // The rows end at a closing parenthesis, `;`, the end, or a clause
+    // keyword at depth 0.
+    let mut depth = 0usize;
+    let mut items: Vec<(usize, usize)> = Vec::new(); // token ranges
+    let mut first = j;
+    let mut k = j;
+    let mut last = j; // last non-space token of the current item
+    while let Some(t) = tokens.get(k) {
+        match &t.token {
+            Token::LParen | Token::LBracket => depth += 1,
+            Token::RParen | Token::RBracket if depth == 0 => break,
+            Token::RParen | Token::RBracket => depth -= 1,
+            Token::SemiColon if depth == 0 => break,
+            Token::Comma if depth == 0 => {
+                items.push((first, last));
+                first = k + 1;
+                while matches!(
+                    tokens.get(first).map(|t| &t.token),
+                    Some(Token::Whitespace(_))
+                ) {
+                    first += 1;
+                }
+            }
+            Token::Word(w)
+                if depth == 0
+                    && w.quote_style.is_none()
+                    && matches!(
+                        w.value.to_ascii_uppercase().as_str(),
+                        "ORDER" | "LIMIT" | "UNION" | "EXCEPT" | "INTERSECT" | "OFFSET" | "FETCH"
+                    ) =>
+            {
+                break
+            }
+            Token::Whitespace(_) => {}
+            _ => {}
+        }
+        if !matches!(t.token, Token::Whitespace(_) | Token::Comma) {
+            last = k;
+        }
+        k += 1;
+    }
+    if last < first {
+        return None;
+    }
+    items.push((first, last));
+    let rows: Vec<String> = items
+        .iter()
+        .map(|&(a, b)| {
+            let (from, to) = (offset(tokens[a].span.start), offset(tokens[b].span.end));
+            format!("({})", &sql[from..to])
+        })
+        .collect();
+    Some((format!("VALUES {}", rows.join(", ")), last + 1))
 }
 
 /// Byte offsets of tokenizer locations (1-based line and column, the
@@ -694,6 +777,48 @@ fn rewrite_expr(e: &Expr) -> Option<Expr> {
                 ("day_of_year" | "doy", 1) => {
                     format!("CAST(date_part('doy', {}) AS BIGINT)", a(0)?)
                 }
+                // Trino's names for what DataFusion has under another.
+                ("array_remove", 2) => format!("array_remove_all({}, {})", a(0)?, a(1)?),
+                ("repeat", 2) => format!("array_repeat({}, {})", a(0)?, a(1)?),
+                ("sequence", 2) => format!("generate_series({}, {})", a(0)?, a(1)?),
+                ("sequence", 3) => format!("generate_series({}, {}, {})", a(0)?, a(1)?, a(2)?),
+                ("codepoint", 1) => format!("CAST(ascii({}) AS INTEGER)", a(0)?),
+                ("every", 1) => format!("bool_and({})", a(0)?),
+                ("mod", 2) => format!("({} % {})", a(0)?, a(1)?),
+                ("sign", 1) => format!("signum({})", a(0)?),
+                ("truncate", 1) => format!("trunc({})", a(0)?),
+                ("rand", 0) => "random()".to_string(),
+                ("is_nan", 1) => format!("isnan({})", a(0)?),
+                ("bitwise_and", 2) => format!("({} & {})", a(0)?, a(1)?),
+                ("bitwise_or", 2) => format!("({} | {})", a(0)?, a(1)?),
+                ("bitwise_xor", 2) => format!("({} ^ {})", a(0)?, a(1)?),
+                ("at_timezone", 2) => format!("({} AT TIME ZONE {})", a(0)?, args[1]),
+                ("variance", 1) => format!("var_samp({})", a(0)?),
+                // -1 when there is no match, where regexp_instr gives 0.
+                ("regexp_position", 2) => format!(
+                    "CASE regexp_instr({0}, {1}) WHEN 0 THEN -1 ELSE regexp_instr({0}, {1}) END",
+                    a(0)?,
+                    a(1)?
+                ),
+                ("trim_array", 2) => {
+                    format!("array_slice({0}, 1, CAST(cardinality({0}) AS BIGINT) - {1})", a(0)?, a(1)?)
+                }
+                // Equal-width buckets of [low, high): 0 below, n + 1 at or
+                // above high.
+                ("width_bucket", 4) => format!(
+                    "CASE WHEN {0} < {1} THEN 0 WHEN {0} >= {2} THEN {3} + 1 ELSE \
+                     CAST(floor(({0} - {1}) * {3} / ({2} - {1})) AS BIGINT) + 1 END",
+                    a(0)?,
+                    a(1)?,
+                    a(2)?,
+                    a(3)?
+                ),
+                ("nan", 0) => "CAST('NaN' AS DOUBLE)".to_string(),
+                ("infinity", 0) => "CAST('Infinity' AS DOUBLE)".to_string(),
+                ("last_day_of_month", 1) => format!(
+                    "CAST(date_trunc('month', CAST({} AS DATE)) + INTERVAL '1' MONTH - INTERVAL '1' DAY AS DATE)",
+                    a(0)?
+                ),
                 ("if", 2) => format!("CASE WHEN {} THEN {} END", a(0)?, a(1)?),
                 ("if", 3) => format!("CASE WHEN {} THEN {} ELSE {} END", a(0)?, a(1)?, a(2)?),
                 ("levenshtein_distance", 2) => format!("levenshtein({}, {})", a(0)?, a(1)?),
@@ -1300,6 +1425,17 @@ mod tests {
         let mut stmt = datafusion::sql::parser::Statement::Statement(Box::new(stmts.remove(0)));
         rewrite(&mut stmt);
         stmt.to_string()
+    }
+
+    #[test]
+    fn values_rows_get_their_parentheses() {
+        assert_eq!(
+            prepare("SELECT * FROM (VALUES 1, 2 + 3, f(4, 5)) t(x) ORDER BY x"),
+            "SELECT * FROM (VALUES (1), (2 + 3), (f(4, 5))) t(x) ORDER BY x"
+        );
+        assert_eq!(prepare("VALUES 'a', 'b'"), "VALUES ('a'), ('b')");
+        let rows = "SELECT * FROM (VALUES (1, 'a'), (2, 'b')) t(x, y)";
+        assert_eq!(prepare(rows), rows);
     }
 
     #[test]

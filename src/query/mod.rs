@@ -8,9 +8,11 @@
 //! refused.
 
 pub mod athena;
+pub mod binary;
 pub mod dialect;
 pub mod functions;
 pub mod maps;
+pub mod overloads;
 pub mod presets;
 pub mod render;
 pub mod statements;
@@ -376,6 +378,8 @@ impl LakeSession {
         ctx.register_object_store(&url, lake.store.clone());
         functions::register(&ctx, Arc::new(ranges));
         maps::register(&ctx);
+        binary::register(&ctx);
+        overloads::register(&ctx);
         let table = Arc::new(LakeTable::new(
             Lake::new(lake.clone()),
             ObjectStoreUrl::parse(&root).expect("a store root is a URL"),

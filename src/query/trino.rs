@@ -46,7 +46,7 @@ fn list_of_strings() -> DataType {
 
 /// A function over arrays of `arities` arguments of any type, each cast
 /// by the body as it needs.
-fn udf(
+pub(super) fn udf(
     ctx: &SessionContext,
     name: &str,
     arities: &[usize],
@@ -73,7 +73,7 @@ fn udf(
     )));
 }
 
-fn strings(a: &ArrayRef) -> Result<StringArray> {
+pub(super) fn strings(a: &ArrayRef) -> Result<StringArray> {
     Ok(cast(a, &DataType::Utf8)?.as_string::<i32>().clone())
 }
 

@@ -497,7 +497,8 @@ fn since_and_until_read_only_the_windows_days_for_presets_and_sql() {
 
 /// Our corpus of Athena queries (tests/corpus/queries.sql) answers as DuckDB
 /// does on the same files, and the 80 public queries run unchanged, those
-/// with rows on these logs answering as DuckDB does too.
+/// with rows on these logs answering as DuckDB does too; every function of
+/// the Trino function table answers as Trino does.
 #[test]
 fn the_query_corpus_answers_like_duckdb_and_the_public_queries_run() {
     if !engines(&["duckdb"]) {
@@ -536,6 +537,22 @@ fn the_query_corpus_answers_like_duckdb_and_the_public_queries_run() {
     // As published (original_sql): all but the templates (`${...}`,
     // `{database}.`), which fail on Athena too.
     assert!(text.contains("public as published: 73 of 80 run"), "{text}");
+    // Trino's functions, each as Trino answers, and docs/trino-functions.md
+    // saying exactly that.
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("tests/corpus/functions.py"))
+        .arg(env!("CARGO_BIN_EXE_traillake"))
+        .arg(&lake)
+        .arg("--check")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(", 0 error(s)"), "{text}");
 }
 
 /// An event CloudTrail sends again with `addendum.reason = UPDATED_DATA`
