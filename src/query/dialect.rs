@@ -794,6 +794,9 @@ fn rewrite_expr(e: &Expr) -> Option<Expr> {
                 ("bitwise_xor", 2) => format!("({} ^ {})", a(0)?, a(1)?),
                 ("at_timezone", 2) => format!("({} AT TIME ZONE {})", a(0)?, args[1]),
                 ("variance", 1) => format!("var_samp({})", a(0)?),
+                // A bigint, as Trino's (DataFusion's is unsigned, and
+                // `cardinality(x) - 1` became a decimal).
+                ("cardinality", 1) => format!("CAST(cardinality({}) AS BIGINT)", a(0)?),
                 // -1 when there is no match, where regexp_instr gives 0.
                 ("regexp_position", 2) => format!(
                     "CASE regexp_instr({0}, {1}) WHEN 0 THEN -1 ELSE regexp_instr({0}, {1}) END",

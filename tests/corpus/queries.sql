@@ -440,3 +440,495 @@ SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY eventname ORDER BY n DE
 SELECT eventname, cardinality(CAST(split(eventname, 'e') AS ARRAY(VARCHAR))) AS parts FROM cloudtrail WHERE eventsource = 'sts.amazonaws.com'
 -- duckdb:
 SELECT eventname, len(CAST(string_split(eventname, 'e') AS VARCHAR[])) AS parts FROM cloudtrail WHERE eventsource = 'sts.amazonaws.com'
+
+-- name: lambda-transform-arns
+-- about: the ARNs of an event's resources, transform() with a field of the lambda's parameter
+SELECT eventid, transform(resources, r -> r.arn) AS arns FROM cloudtrail WHERE cardinality(resources) > 0
+-- duckdb:
+SELECT eventid, list_transform(resources, lambda r: r.arn) AS arns FROM cloudtrail WHERE len(resources) > 0
+
+-- name: lambda-filter-iam-resources
+-- about: only the IAM resources of each event, filter()
+SELECT eventname, filter(resources, r -> r.type LIKE 'AWS::IAM::%') AS iam FROM cloudtrail WHERE cardinality(filter(resources, r -> r.type LIKE 'AWS::IAM::%')) > 0
+-- duckdb:
+SELECT eventname, list_filter(resources, lambda r: r.type LIKE 'AWS::IAM::%') AS iam FROM cloudtrail WHERE len(list_filter(resources, lambda r: r.type LIKE 'AWS::IAM::%')) > 0
+
+-- name: lambda-any-match-bucket
+-- about: events touching an S3 bucket, any_match()
+SELECT eventname, count(*) FROM cloudtrail WHERE any_match(resources, r -> r.type = 'AWS::S3::Bucket') GROUP BY 1
+-- duckdb:
+SELECT eventname, count(*) FROM cloudtrail WHERE len(list_filter(resources, lambda r: r.type = 'AWS::S3::Bucket')) > 0 GROUP BY 1
+
+-- name: lambda-all-match-own-account
+-- about: events whose every resource is in the caller's account, all_match()
+SELECT eventname, count(*) FROM cloudtrail WHERE cardinality(resources) > 0 AND all_match(resources, r -> r.accountid = recipientaccountid) GROUP BY 1
+-- duckdb:
+SELECT eventname, count(*) FROM cloudtrail WHERE len(resources) > 0 AND len(list_filter(resources, lambda r: NOT (r.accountid = recipientaccountid))) = 0 AND len(list_filter(resources, lambda r: (r.accountid = recipientaccountid) IS NULL)) = 0 GROUP BY 1
+
+-- name: lambda-none-match-kms
+-- about: events with resources but none a KMS key, none_match()
+SELECT count(*) FROM cloudtrail WHERE cardinality(resources) > 0 AND none_match(resources, r -> r.type = 'AWS::KMS::Key')
+-- duckdb:
+SELECT count(*) FROM cloudtrail WHERE len(resources) > 0 AND len(list_filter(resources, lambda r: r.type = 'AWS::KMS::Key')) = 0 AND len(list_filter(resources, lambda r: r.type IS NULL)) = 0
+
+-- name: lambda-transform-split
+-- about: the first word of every user-agent token, transform() over split()
+SELECT DISTINCT transform(split(useragent, ' '), w -> split_part(w, '/', 1)) AS products FROM cloudtrail WHERE year = '2018'
+-- duckdb:
+SELECT DISTINCT list_transform(string_split(useragent, ' '), lambda w: split_part(w, '/', 1)) AS products FROM cloudtrail WHERE year = '2018'
+
+-- name: histogram-sources-per-account
+-- about: calls per service for each account, histogram()
+SELECT account, histogram(eventsource) AS calls FROM cloudtrail GROUP BY account
+
+-- name: histogram-element-at
+-- about: one service's count out of a histogram, element_at() on a map
+SELECT account, element_at(histogram(eventsource), 'sts.amazonaws.com') AS sts FROM cloudtrail GROUP BY account HAVING element_at(histogram(eventsource), 'sts.amazonaws.com') > 0
+-- duckdb:
+SELECT account, histogram(eventsource)['sts.amazonaws.com'] AS sts FROM cloudtrail GROUP BY account HAVING histogram(eventsource)['sts.amazonaws.com'] > 0
+
+-- name: map-agg-last-call
+-- about: each identity's calls mapped to their last time, map_agg() over a grouped subquery
+SELECT arn, map_agg(eventname, last) AS calls FROM (SELECT useridentity.arn AS arn, eventname, max(eventtime) AS last FROM cloudtrail WHERE useridentity.arn IS NOT NULL AND year = '2018' GROUP BY 1, 2) GROUP BY arn
+-- duckdb:
+SELECT arn, map_from_entries(list(struct_pack(k := eventname, v := last))) AS calls FROM (SELECT useridentity.arn AS arn, eventname, max(eventtime) AS last FROM cloudtrail WHERE useridentity.arn IS NOT NULL AND year = '2018' GROUP BY 1, 2) GROUP BY arn
+
+-- name: map-keys-of-histogram
+-- about: the error codes seen, map_keys(histogram())
+SELECT array_sort(map_keys(histogram(errorcode))) AS codes FROM cloudtrail
+-- duckdb:
+SELECT list_sort(map_keys(histogram(errorcode))) AS codes FROM cloudtrail
+
+-- name: left-join-unnest
+-- about: every event with its resources, events without any kept once, LEFT JOIN UNNEST ON TRUE
+SELECT eventid, r.arn FROM cloudtrail LEFT JOIN UNNEST(resources) AS t(r) ON TRUE WHERE eventsource = 'kms.amazonaws.com'
+-- duckdb:
+SELECT eventid, r.arn FROM cloudtrail LEFT JOIN (SELECT eventid AS id, unnest(resources) AS r FROM cloudtrail) u ON u.id = cloudtrail.eventid WHERE eventsource = 'kms.amazonaws.com'
+
+-- name: left-join-unnest-count
+-- about: resources per event including zero, LEFT JOIN UNNEST ON TRUE and count(r)
+SELECT eventsource, count(*) AS rows, count(r) AS resources FROM cloudtrail LEFT JOIN UNNEST(resources) AS t(r) ON TRUE GROUP BY eventsource
+-- duckdb:
+SELECT eventsource, sum(greatest(coalesce(len(resources), 0), 1)) AS rows, sum(coalesce(len(resources), 0)) AS resources FROM cloudtrail GROUP BY eventsource
+
+-- name: lateral-derived-name
+-- about: a name computed once in a LATERAL subquery and used twice
+SELECT l.who, count(*) FROM cloudtrail c CROSS JOIN LATERAL (SELECT coalesce(c.useridentity.username, split_part(c.useridentity.arn, '/', 2), c.useridentity.type) AS who) l GROUP BY l.who
+-- duckdb:
+SELECT coalesce(useridentity.username, split_part(useridentity.arn, '/', 2), useridentity.type) AS who, count(*) FROM cloudtrail GROUP BY 1
+
+-- name: correlated-scalar-subquery
+-- about: for each assumed-role call, how many calls its identity made in all, a correlated scalar subquery over a struct field
+SELECT DISTINCT c.useridentity.arn AS arn, (SELECT count(*) FROM cloudtrail d WHERE d.useridentity.arn = c.useridentity.arn) AS total FROM cloudtrail c WHERE c.useridentity.type = 'AssumedRole'
+
+-- name: correlated-exists
+-- about: identities that also logged in to the console, EXISTS over the outer row's struct field
+SELECT c.useridentity.arn AS arn, count(*) FROM cloudtrail c WHERE EXISTS (SELECT 1 FROM cloudtrail d WHERE d.eventname = 'ConsoleLogin' AND d.useridentity.arn = c.useridentity.arn) GROUP BY 1
+
+-- name: correlated-not-exists
+-- about: identities that never called GetCallerIdentity, NOT EXISTS
+SELECT c.useridentity.arn AS arn, count(*) FROM cloudtrail c WHERE c.useridentity.arn IS NOT NULL AND NOT EXISTS (SELECT 1 FROM cloudtrail d WHERE d.eventname = 'GetCallerIdentity' AND d.useridentity.arn = c.useridentity.arn) GROUP BY 1
+
+-- name: in-subquery-struct
+-- about: calls from addresses that ever got AccessDenied, IN (subquery)
+SELECT sourceipaddress, count(*) FROM cloudtrail WHERE sourceipaddress IN (SELECT sourceipaddress FROM cloudtrail WHERE errorcode = 'AccessDenied') GROUP BY 1
+
+-- name: row-number-first-call
+-- about: each identity's first call, row_number() in a subquery
+SELECT arn, eventname, eventtime FROM (SELECT useridentity.arn AS arn, eventname, eventtime, row_number() OVER (PARTITION BY useridentity.arn ORDER BY eventtime, eventid) AS rn FROM cloudtrail WHERE useridentity.arn IS NOT NULL) WHERE rn = 1
+
+-- name: rank-services
+-- about: services ranked by calls within each account, rank()
+SELECT account, eventsource, n, rank() OVER (PARTITION BY account ORDER BY n DESC) AS rk FROM (SELECT account, eventsource, count(*) AS n FROM cloudtrail GROUP BY 1, 2)
+
+-- name: dense-rank-errors
+-- about: error codes ranked by count, dense_rank()
+SELECT errorcode, n, dense_rank() OVER (ORDER BY n DESC) AS rk FROM (SELECT errorcode, count(*) AS n FROM cloudtrail WHERE errorcode IS NOT NULL GROUP BY 1)
+
+-- name: lead-next-call
+-- about: what each identity did next, lead()
+SELECT useridentity.arn AS arn, eventname, lead(eventname) OVER (PARTITION BY useridentity.arn ORDER BY eventtime, eventid) AS next FROM cloudtrail WHERE year = '2018'
+
+-- name: first-last-value
+-- about: the first and last call of each address, first_value() and last_value() over a whole frame
+SELECT DISTINCT sourceipaddress, first_value(eventname) OVER w AS first, last_value(eventname) OVER w AS last FROM cloudtrail WHERE year = '2018' WINDOW w AS (PARTITION BY sourceipaddress ORDER BY eventtime, eventid ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+
+-- name: running-count
+-- about: a running count of an identity's calls, count(*) OVER (ORDER BY ...)
+SELECT useridentity.arn AS arn, eventtime, count(*) OVER (PARTITION BY useridentity.arn ORDER BY eventtime, eventid ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n FROM cloudtrail WHERE year = '2018'
+
+-- name: ntile-quartiles
+-- about: accounts in quartiles by activity, ntile()
+SELECT account, n, ntile(4) OVER (ORDER BY n, account) AS quartile FROM (SELECT account, count(*) AS n FROM cloudtrail GROUP BY 1)
+
+-- name: percent-rank-sources
+-- about: each service's percentile by calls, percent_rank() and cume_dist()
+SELECT eventsource, n, percent_rank() OVER (ORDER BY n) AS pr, cume_dist() OVER (ORDER BY n) AS cd FROM (SELECT eventsource, count(*) AS n FROM cloudtrail GROUP BY 1)
+
+-- name: sliding-window-sum
+-- about: calls in a sliding window of three hours, sum() over a ROWS frame on hourly counts
+SELECT hour, n, sum(n) OVER (ORDER BY hour ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS last3 FROM (SELECT date_trunc('hour', from_iso8601_timestamp(eventtime)) AS hour, count(*) AS n FROM cloudtrail WHERE year = '2024' GROUP BY 1)
+-- duckdb:
+SELECT hour, n, sum(n) OVER (ORDER BY hour ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS last3 FROM (SELECT date_trunc('hour', CAST(eventtime AS TIMESTAMPTZ)) AS hour, count(*) AS n FROM cloudtrail WHERE year = '2024' GROUP BY 1)
+
+-- name: count-distinct-beside-count
+-- about: calls and distinct callers per service, count(DISTINCT) beside count(*)
+SELECT eventsource, count(*) AS calls, count(DISTINCT useridentity.arn) AS callers, count(DISTINCT sourceipaddress) AS ips FROM cloudtrail GROUP BY 1
+
+-- name: grouping-sets
+-- about: totals per account, per region and overall, GROUPING SETS
+SELECT account, region, count(*) FROM cloudtrail GROUP BY GROUPING SETS ((account), (region), ())
+
+-- name: rollup-day
+-- about: per day with subtotals per month and year, ROLLUP
+SELECT year, month, day, count(*) FROM cloudtrail GROUP BY ROLLUP (year, month, day)
+
+-- name: cube-type-error
+-- about: identity type by error, CUBE
+SELECT useridentity.type, errorcode IS NOT NULL AS failed, count(*) FROM cloudtrail GROUP BY CUBE (useridentity.type, errorcode IS NOT NULL)
+-- duckdb:
+SELECT useridentity.type AS type, errorcode IS NOT NULL AS failed, count(*) FROM cloudtrail GROUP BY CUBE (useridentity.type, errorcode IS NOT NULL)
+
+-- name: filter-clause
+-- about: successes and failures per call, count(*) FILTER (WHERE ...)
+SELECT eventname, count(*) FILTER (WHERE errorcode IS NULL) AS ok, count(*) FILTER (WHERE errorcode IS NOT NULL) AS failed FROM cloudtrail GROUP BY 1
+
+-- name: except-set
+-- about: calls made in 2024 but never in 2023, EXCEPT
+SELECT eventname FROM cloudtrail WHERE year = '2024' EXCEPT SELECT eventname FROM cloudtrail WHERE year = '2023'
+
+-- name: intersect-set
+-- about: calls made in two years, INTERSECT
+SELECT eventname FROM cloudtrail WHERE year = '2024' INTERSECT SELECT eventname FROM cloudtrail WHERE year = '2023'
+
+-- name: values-allowlist
+-- about: calls from an allow-list given inline, a VALUES list without parentheses
+SELECT eventname, count(*) FROM cloudtrail JOIN (VALUES 'ListBuckets', 'GetCallerIdentity', 'AssumeRole') AS allow(name) ON eventname = allow.name GROUP BY 1
+-- duckdb:
+SELECT eventname, count(*) FROM cloudtrail JOIN (VALUES ('ListBuckets'), ('GetCallerIdentity'), ('AssumeRole')) AS allow(name) ON eventname = allow.name GROUP BY 1
+
+-- name: values-pairs
+-- about: event names mapped to a tactic from an inline table of pairs
+SELECT t.tactic, count(*) FROM cloudtrail JOIN (VALUES ('ListBuckets', 'discovery'), ('GetCallerIdentity', 'discovery'), ('CreateAccessKey', 'persistence'), ('StopLogging', 'defense-evasion')) AS t(name, tactic) ON eventname = t.name GROUP BY 1
+
+-- name: regexp-count-digits
+-- about: how many digits an access key holds, regexp_count()
+SELECT useridentity.accesskeyid AS key, regexp_count(useridentity.accesskeyid, '[0-9]') AS digits FROM cloudtrail WHERE useridentity.accesskeyid IS NOT NULL AND year = '2018'
+-- duckdb:
+SELECT useridentity.accesskeyid AS key, len(regexp_extract_all(useridentity.accesskeyid, '[0-9]')) AS digits FROM cloudtrail WHERE useridentity.accesskeyid IS NOT NULL AND year = '2018'
+
+-- name: regexp-position-first-digit
+-- about: where the first digit of a user agent is, regexp_position() (-1 for none)
+SELECT useragent, regexp_position(useragent, '[0-9]') AS at FROM cloudtrail WHERE year = '2018'
+-- duckdb:
+SELECT useragent, CASE WHEN regexp_matches(useragent, '[0-9]') THEN strpos(useragent, regexp_extract(useragent, '[0-9]')) ELSE -1 END AS at FROM cloudtrail WHERE year = '2018'
+
+-- name: regexp-replace-backreference
+-- about: an ARN's account and name swapped, regexp_replace() with $1 and $2
+SELECT DISTINCT regexp_replace(useridentity.arn, '^arn:aws:iam::([0-9]+):user/(.+)$', '$2@$1') AS who FROM cloudtrail WHERE useridentity.type = 'IAMUser'
+-- duckdb:
+SELECT DISTINCT regexp_replace(useridentity.arn, '^arn:aws:iam::([0-9]+):user/(.+)$', '\2@\1', 'g') AS who FROM cloudtrail WHERE useridentity.type = 'IAMUser'
+
+-- name: regexp-extract-group
+-- about: the role name of an assumed-role ARN, regexp_extract() with a group (NULL when there is no match, where DuckDB gives '')
+SELECT regexp_extract(useridentity.arn, 'assumed-role/([^/]+)/', 1) AS role, count(*) FROM cloudtrail WHERE useridentity.type = 'AssumedRole' GROUP BY 1
+-- duckdb:
+SELECT CASE WHEN regexp_matches(useridentity.arn, 'assumed-role/([^/]+)/') THEN regexp_extract(useridentity.arn, 'assumed-role/([^/]+)/', 1) END AS role, count(*) FROM cloudtrail WHERE useridentity.type = 'AssumedRole' GROUP BY 1
+
+-- name: url-parts
+-- about: a URL taken apart, the url_extract_* functions over a request's URL
+SELECT url_extract_protocol(u) AS protocol, url_extract_host(u) AS host, url_extract_path(u) AS path, url_extract_parameter(u, 'Action') AS action FROM (SELECT 'https://' || eventsource || '/?Action=' || eventname || '&Version=1' AS u FROM cloudtrail WHERE year = '2018')
+-- duckdb:
+SELECT 'https' AS protocol, eventsource AS host, '/' AS path, eventname AS action FROM cloudtrail WHERE year = '2018'
+
+-- name: url-encode-names
+-- about: event names as URL parameters and back, url_encode() and url_decode()
+SELECT eventname, url_encode(eventname || ' by ' || coalesce(useridentity.type, '?')) AS q, url_decode(url_encode(eventname || ' & ' || account)) AS back FROM cloudtrail WHERE year = '2018'
+-- duckdb:
+SELECT eventname, replace(url_encode(eventname || ' by ' || coalesce(useridentity.type, '?')), '%20', '+') AS q, eventname || ' & ' || account AS back FROM cloudtrail WHERE year = '2018'
+
+-- name: sha256-event-ids
+-- about: event ids hashed, lower(to_hex(sha256(to_utf8())))
+SELECT eventid, lower(to_hex(sha256(to_utf8(eventid)))) AS h FROM cloudtrail WHERE year = '2018'
+-- duckdb:
+SELECT eventid, sha256(eventid) AS h FROM cloudtrail WHERE year = '2018'
+
+-- name: sha1-and-base64
+-- about: sha1 and base64 of the request id
+SELECT requestid, lower(to_hex(sha1(to_utf8(requestid)))) AS h, to_base64(to_utf8(requestid)) AS b FROM cloudtrail WHERE year = '2018' AND requestid IS NOT NULL
+-- duckdb:
+SELECT requestid, sha1(requestid) AS h, to_base64(requestid::BLOB) AS b FROM cloudtrail WHERE year = '2018' AND requestid IS NOT NULL
+
+-- name: from-base64-roundtrip
+-- about: base64 and back, from_utf8(from_base64(to_base64()))
+SELECT count(*) FROM cloudtrail WHERE from_utf8(from_base64(to_base64(to_utf8(eventname)))) = eventname
+-- duckdb:
+SELECT count(*) FROM cloudtrail WHERE eventname IS NOT NULL
+
+-- name: lpad-rpad-hours
+-- about: a fixed-width hour label, lpad() and rpad()
+SELECT lpad(CAST(hour(from_iso8601_timestamp(eventtime)) AS VARCHAR), 2, '0') || rpad('h', 3, '.') AS label, count(*) FROM cloudtrail GROUP BY 1
+-- duckdb:
+SELECT lpad(CAST(hour(CAST(eventtime AS TIMESTAMPTZ)) AS VARCHAR), 2, '0') || rpad('h', 3, '.') AS label, count(*) FROM cloudtrail GROUP BY 1
+
+-- name: starts-with-and-reverse
+-- about: services by name, starts_with() and reverse() of a string
+SELECT DISTINCT eventsource, reverse(eventsource) AS backwards FROM cloudtrail WHERE starts_with(eventsource, 's')
+
+-- name: concat-ws-and-translate
+-- about: a label of identity and call, concat_ws() and translate()
+SELECT DISTINCT concat_ws(':', useridentity.type, eventname) AS label, translate(eventsource, '.', '_') AS source FROM cloudtrail WHERE year = '2018'
+
+-- name: chr-codepoint
+-- about: the first letter of each call and its code, substr() and codepoint()
+SELECT substr(eventname, 1, 1) AS letter, codepoint(substr(eventname, 1, 1)) AS code, count(*) FROM cloudtrail GROUP BY 1, 2
+-- duckdb:
+SELECT substr(eventname, 1, 1) AS letter, unicode(substr(eventname, 1, 1)) AS code, count(*) FROM cloudtrail GROUP BY 1, 2
+
+-- name: position-in
+-- about: where the first dot of a service name is, position(... IN ...)
+SELECT DISTINCT eventsource, position('.' IN eventsource) AS dot FROM cloudtrail
+
+-- name: date-trunc-day-counts
+-- about: calls per day from the event time, date_trunc('day')
+SELECT date_trunc('day', from_iso8601_timestamp(eventtime)) AS day, count(*) FROM cloudtrail GROUP BY 1
+-- duckdb:
+SELECT date_trunc('day', CAST(eventtime AS TIMESTAMPTZ)) AS day, count(*) FROM cloudtrail GROUP BY 1
+
+-- name: day-of-week-activity
+-- about: calls per ISO day of the week, day_of_week()
+SELECT day_of_week(from_iso8601_timestamp(eventtime)) AS dow, count(*) FROM cloudtrail GROUP BY 1
+-- duckdb:
+SELECT isodow(CAST(eventtime AS TIMESTAMPTZ)) AS dow, count(*) FROM cloudtrail GROUP BY 1
+
+-- name: at-time-zone-hour
+-- about: calls per hour of the day in Tokyo, AT TIME ZONE and hour()
+SELECT hour(from_iso8601_timestamp(eventtime) AT TIME ZONE 'Asia/Tokyo') AS h, count(*) FROM cloudtrail GROUP BY 1
+-- duckdb:
+SELECT hour(CAST(eventtime AS TIMESTAMPTZ) AT TIME ZONE 'Asia/Tokyo') AS h, count(*) FROM cloudtrail GROUP BY 1
+
+-- name: at-timezone-function
+-- about: the local date in New York, at_timezone() and date()
+SELECT date(at_timezone(from_iso8601_timestamp(eventtime), 'America/New_York')) AS local_day, count(*) FROM cloudtrail GROUP BY 1
+-- duckdb:
+SELECT CAST(CAST(eventtime AS TIMESTAMPTZ) AT TIME ZONE 'America/New_York' AS DATE) AS local_day, count(*) FROM cloudtrail GROUP BY 1
+
+-- name: format-datetime-zone-day
+-- about: the local day name in Sydney, format_datetime() with a zone
+SELECT format_datetime(from_iso8601_timestamp(eventtime) AT TIME ZONE 'Australia/Sydney', 'yyyy-MM-dd') AS d, count(*) FROM cloudtrail GROUP BY 1
+-- duckdb:
+SELECT strftime(CAST(eventtime AS TIMESTAMPTZ) AT TIME ZONE 'Australia/Sydney', '%Y-%m-%d') AS d, count(*) FROM cloudtrail GROUP BY 1
+
+-- name: date-diff-days-since
+-- about: days between an identity's first and last call, date_diff('day')
+SELECT useridentity.arn AS arn, date_diff('day', min(from_iso8601_timestamp(eventtime)), max(from_iso8601_timestamp(eventtime))) AS days FROM cloudtrail WHERE useridentity.arn IS NOT NULL GROUP BY 1
+-- duckdb:
+SELECT useridentity.arn AS arn, date_diff('day', min(CAST(eventtime AS TIMESTAMPTZ)), max(CAST(eventtime AS TIMESTAMPTZ))) AS days FROM cloudtrail WHERE useridentity.arn IS NOT NULL GROUP BY 1
+
+-- name: to-unixtime-bucket
+-- about: ten-minute buckets by epoch seconds, to_unixtime()
+SELECT CAST(floor(to_unixtime(from_iso8601_timestamp(eventtime)) / 600) AS BIGINT) AS bucket, count(*) FROM cloudtrail WHERE year = '2018' GROUP BY 1
+-- duckdb:
+SELECT CAST(floor(epoch(CAST(eventtime AS TIMESTAMPTZ)) / 600) AS BIGINT) AS bucket, count(*) FROM cloudtrail WHERE year = '2018' GROUP BY 1
+
+-- name: last-day-of-month
+-- about: the month's last day of each event, last_day_of_month()
+SELECT last_day_of_month(date(from_iso8601_timestamp(eventtime))) AS month_end, count(*) FROM cloudtrail GROUP BY 1
+-- duckdb:
+SELECT last_day(CAST(CAST(eventtime AS TIMESTAMPTZ) AS DATE)) AS month_end, count(*) FROM cloudtrail GROUP BY 1
+
+-- name: extract-fields
+-- about: EXTRACT of year, month and hour
+SELECT extract(year FROM from_iso8601_timestamp(eventtime)) AS y, extract(month FROM from_iso8601_timestamp(eventtime)) AS m, count(*) FROM cloudtrail GROUP BY 1, 2
+-- duckdb:
+SELECT extract(year FROM CAST(eventtime AS TIMESTAMPTZ)) AS y, extract(month FROM CAST(eventtime AS TIMESTAMPTZ)) AS m, count(*) FROM cloudtrail GROUP BY 1, 2
+
+-- name: json-extract-array-index
+-- about: the first instance id of RunInstances-like calls, json_extract_scalar() with an index
+SELECT eventname, json_extract_scalar(responseelements, '$.instancesSet.items[0].instanceId') AS instance FROM cloudtrail WHERE json_extract_scalar(responseelements, '$.instancesSet.items[0].instanceId') IS NOT NULL
+-- duckdb:
+SELECT eventname, json_extract_string(responseelements, '$.instancesSet.items[0].instanceId') AS instance FROM cloudtrail WHERE json_extract_string(responseelements, '$.instancesSet.items[0].instanceId') IS NOT NULL
+
+-- name: json-extract-object
+-- about: a request's nested object as JSON, json_extract()
+SELECT eventname, json_extract(requestparameters, '$.filterSet') AS filters FROM cloudtrail WHERE json_extract(requestparameters, '$.filterSet') IS NOT NULL
+-- duckdb:
+SELECT eventname, json_extract(requestparameters, '$.filterSet') AS filters FROM cloudtrail WHERE json_extract(requestparameters, '$.filterSet') IS NOT NULL
+
+-- name: json-keys-count
+-- about: how many request parameters a call has, json_size() of the root
+SELECT eventname, json_size(requestparameters, '$') AS n FROM cloudtrail WHERE requestparameters IS NOT NULL AND year = '2018'
+-- duckdb:
+SELECT eventname, CASE json_type(requestparameters) WHEN 'OBJECT' THEN len(json_keys(requestparameters)) WHEN 'ARRAY' THEN json_array_length(requestparameters) ELSE 0 END AS n FROM cloudtrail WHERE requestparameters IS NOT NULL AND year = '2018'
+
+-- name: array-distinct-sorted
+-- about: the distinct resource types of each call, array_sort(array_distinct(array_agg()))
+SELECT eventname, array_sort(array_distinct(array_agg(r.type))) AS types FROM cloudtrail CROSS JOIN UNNEST(resources) AS t(r) WHERE r.type IS NOT NULL GROUP BY 1
+-- duckdb:
+SELECT eventname, list_sort(list_distinct(list(r.type))) AS types FROM cloudtrail CROSS JOIN UNNEST(resources) AS t(r) WHERE r.type IS NOT NULL GROUP BY 1
+
+-- name: array-position-and-contains
+-- about: where 'aws-cli' is among the user agent's words, array_position() and contains()
+SELECT useragent, array_position(transform(split(useragent, ' '), w -> split_part(w, '/', 1)), 'aws-cli') AS at FROM cloudtrail WHERE contains(transform(split(useragent, ' '), w -> split_part(w, '/', 1)), 'aws-cli')
+-- duckdb:
+SELECT useragent, list_position(list_transform(string_split(useragent, ' '), lambda w: split_part(w, '/', 1)), 'aws-cli') AS at FROM cloudtrail WHERE list_contains(list_transform(string_split(useragent, ' '), lambda w: split_part(w, '/', 1)), 'aws-cli')
+
+-- name: array-max-min-len
+-- about: the longest and shortest resource ARN per call, array_max()/array_min() of lengths
+SELECT eventname, array_max(transform(resources, r -> length(r.arn))) AS longest, array_min(transform(resources, r -> length(r.arn))) AS shortest FROM cloudtrail WHERE cardinality(resources) > 0
+-- duckdb:
+SELECT eventname, list_max(list_transform(resources, lambda r: length(r.arn))) AS longest, list_min(list_transform(resources, lambda r: length(r.arn))) AS shortest FROM cloudtrail WHERE len(resources) > 0
+
+-- name: array-concat-and-reverse
+-- about: two arrays joined and turned around, concat() and reverse() of arrays
+SELECT eventid, reverse(concat(ARRAY[eventname], split(eventsource, '.'))) AS parts FROM cloudtrail WHERE year = '2018'
+-- duckdb:
+SELECT eventid, list_reverse(list_concat([eventname], string_split(eventsource, '.'))) AS parts FROM cloudtrail WHERE year = '2018'
+
+-- name: arrays-overlap-intersect
+-- about: calls whose resources share an account with a list, arrays_overlap()
+SELECT eventname, count(*) FROM cloudtrail WHERE arrays_overlap(transform(resources, r -> r.accountid), ARRAY['123837392027', '056392974792']) GROUP BY 1
+-- duckdb:
+SELECT eventname, count(*) FROM cloudtrail WHERE list_has_any(list_transform(resources, lambda r: r.accountid), ['123837392027', '056392974792']) GROUP BY 1
+
+-- name: array-remove-all
+-- about: the words of a user agent without one word, array_remove() (every match)
+SELECT DISTINCT array_remove(split(useragent, ' '), 'exec-env/AWS_Lambda_python3.6') AS words FROM cloudtrail WHERE year = '2018'
+-- duckdb:
+SELECT DISTINCT list_filter(string_split(useragent, ' '), lambda w: w != 'exec-env/AWS_Lambda_python3.6') AS words FROM cloudtrail WHERE year = '2018'
+
+-- name: flatten-resource-arns
+-- about: every ARN of a call in one array, flatten(array_agg())
+SELECT eventname, cardinality(flatten(array_agg(transform(resources, r -> r.arn)))) AS arns FROM cloudtrail WHERE cardinality(resources) > 0 GROUP BY 1
+-- duckdb:
+SELECT eventname, len(flatten(list(list_transform(resources, lambda r: r.arn)))) AS arns FROM cloudtrail WHERE len(resources) > 0 GROUP BY 1
+
+-- name: sequence-hours
+-- about: every hour of a day, with its calls or zero, sequence() unnested
+SELECT h, count(c.eventid) FROM UNNEST(sequence(0, 23)) AS t(h) LEFT JOIN (SELECT eventid, hour(from_iso8601_timestamp(eventtime)) AS hh FROM cloudtrail WHERE year = '2018') c ON c.hh = t.h GROUP BY h
+-- duckdb:
+SELECT h, count(c.eventid) FROM (SELECT unnest(generate_series(0, 23)) AS h) t LEFT JOIN (SELECT eventid, hour(CAST(eventtime AS TIMESTAMPTZ)) AS hh FROM cloudtrail WHERE year = '2018') c ON c.hh = t.h GROUP BY h
+
+-- name: repeat-array
+-- about: an array of one word repeated, repeat() (an array in Trino)
+SELECT DISTINCT cardinality(repeat(eventname, 3)) AS n, array_join(repeat('x', 2), '-') AS xs FROM cloudtrail WHERE year = '2018'
+-- duckdb:
+SELECT DISTINCT 3 AS n, 'x-x' AS xs FROM cloudtrail WHERE year = '2018'
+
+-- name: trim-array-last
+-- about: an ARN's parts without the last, trim_array() over split()
+SELECT DISTINCT array_join(trim_array(split(useridentity.arn, '/'), 1), '/') AS prefix FROM cloudtrail WHERE useridentity.type = 'AssumedRole'
+-- duckdb:
+SELECT DISTINCT array_to_string(string_split(useridentity.arn, '/')[1:len(string_split(useridentity.arn, '/')) - 1], '/') AS prefix FROM cloudtrail WHERE useridentity.type = 'AssumedRole'
+
+-- name: greatest-least-coalesce
+-- about: the later of two times and a default name, greatest(), least(), coalesce(), nullif()
+SELECT eventid, greatest(eventtime, '2018-11-28T23:00:00Z') AS later, least(eventtime, '2018-11-28T23:00:00Z') AS earlier, coalesce(nullif(errorcode, ''), 'ok') AS result FROM cloudtrail WHERE year = '2018'
+
+-- name: typeof-columns
+-- about: the types of a few columns, typeof()
+SELECT DISTINCT typeof(eventname) AS a, typeof(cardinality(resources)) AS b FROM cloudtrail
+-- duckdb:
+SELECT DISTINCT 'varchar' AS a, 'bigint' AS b FROM cloudtrail
+
+-- name: math-functions
+-- about: counts on log and root scales, ln(), log10(), sqrt(), power(), round(x, d), mod()
+SELECT eventsource, round(ln(count(*)), 3) AS l, round(log10(count(*)), 3) AS l10, round(sqrt(count(*)), 2) AS s, power(count(*), 2) AS sq, mod(count(*), 7) AS m FROM cloudtrail GROUP BY 1
+-- duckdb:
+SELECT eventsource, round(ln(count(*)), 3) AS l, round(log10(count(*)), 3) AS l10, round(sqrt(count(*)), 2) AS s, power(count(*), 2) AS sq, count(*) % 7 AS m FROM cloudtrail GROUP BY 1
+
+-- name: width-bucket-hours
+-- about: calls in six-hour buckets, width_bucket()
+SELECT width_bucket(hour(from_iso8601_timestamp(eventtime)), 0, 24, 4) AS bucket, count(*) FROM cloudtrail GROUP BY 1
+-- duckdb:
+SELECT CAST(floor(hour(CAST(eventtime AS TIMESTAMPTZ)) * 4 / 24) AS BIGINT) + 1 AS bucket, count(*) FROM cloudtrail GROUP BY 1
+
+-- name: stddev-variance
+-- about: spread of calls per hour for each account, stddev() and variance()
+SELECT account, round(stddev(n), 4) AS sd, round(variance(n), 4) AS var FROM (SELECT account, substr(eventtime, 1, 13) AS h, count(*) AS n FROM cloudtrail GROUP BY 1, 2) GROUP BY account HAVING count(*) > 1
+
+-- name: bool-and-or
+-- about: accounts where every call succeeded, or any was read-only, bool_and()/bool_or()/every()
+SELECT account, bool_and(errorcode IS NULL) AS all_ok, bool_or(readonly = 'true') AS any_read, every(eventname IS NOT NULL) AS named FROM cloudtrail GROUP BY 1
+-- duckdb:
+SELECT account, bool_and(errorcode IS NULL) AS all_ok, bool_or(readonly = 'true') AS any_read, bool_and(eventname IS NOT NULL) AS named FROM cloudtrail GROUP BY 1
+
+-- name: min-by-first-address
+-- about: each identity's first address, min_by()
+SELECT useridentity.arn AS arn, min_by(sourceipaddress, eventtime || eventid) AS first_ip FROM cloudtrail WHERE useridentity.arn IS NOT NULL GROUP BY 1
+-- duckdb:
+SELECT useridentity.arn AS arn, arg_min(sourceipaddress, eventtime || eventid) AS first_ip FROM cloudtrail WHERE useridentity.arn IS NOT NULL GROUP BY 1
+
+-- name: saved-table-name-date-partition
+-- about: a saved query on the console's table name with the projection's date_partition
+SELECT eventname, count(*) FROM cloudtrail_logs_mybucket WHERE date_partition >= '2024/08/01' AND date_partition <= '2024/08/02' GROUP BY 1
+-- duckdb:
+SELECT eventname, count(*) FROM cloudtrail WHERE concat(year, '/', month, '/', day) BETWEEN '2024/08/01' AND '2024/08/02' GROUP BY 1
+
+-- name: saved-quoted-db-table-camelcase
+-- about: a three-part quoted table name and camelCase quoted columns
+SELECT "eventName", "sourceIPAddress" FROM "awsdatacatalog"."security"."CloudTrail" WHERE "eventSource" = 'sts.amazonaws.com'
+-- duckdb:
+SELECT eventname, sourceipaddress FROM cloudtrail WHERE eventsource = 'sts.amazonaws.com'
+
+-- name: saved-account-region-partition
+-- about: the bootstrap's account_partition and region_partition names
+SELECT account_partition, region_partition, count(*) FROM cloudtrail_000000000000 GROUP BY 1, 2
+-- duckdb:
+SELECT account, region, count(*) FROM cloudtrail GROUP BY 1, 2
+
+-- name: cte-chain-burst
+-- about: two CTEs: calls per identity and minute, then the bursts among them
+WITH per_minute AS (SELECT useridentity.arn AS arn, date_trunc('minute', from_iso8601_timestamp(eventtime)) AS m, count(*) AS n FROM cloudtrail GROUP BY 1, 2), bursts AS (SELECT arn, m, n FROM per_minute WHERE n >= 20) SELECT arn, count(*) AS minutes, max(n) AS peak FROM bursts GROUP BY arn
+-- duckdb:
+WITH per_minute AS (SELECT useridentity.arn AS arn, date_trunc('minute', CAST(eventtime AS TIMESTAMPTZ)) AS m, count(*) AS n FROM cloudtrail GROUP BY 1, 2), bursts AS (SELECT arn, m, n FROM per_minute WHERE n >= 20) SELECT arn, count(*) AS minutes, max(n) AS peak FROM bursts GROUP BY arn
+
+-- name: self-join-within-an-hour
+-- about: a key used from two addresses within an hour, a self-join on a time range
+SELECT DISTINCT a.useridentity.accesskeyid AS key, a.sourceipaddress AS ip1, b.sourceipaddress AS ip2 FROM cloudtrail a JOIN cloudtrail b ON a.useridentity.accesskeyid = b.useridentity.accesskeyid AND a.sourceipaddress < b.sourceipaddress AND from_iso8601_timestamp(b.eventtime) BETWEEN from_iso8601_timestamp(a.eventtime) AND from_iso8601_timestamp(a.eventtime) + INTERVAL '1' HOUR
+-- duckdb:
+SELECT DISTINCT a.useridentity.accesskeyid AS key, a.sourceipaddress AS ip1, b.sourceipaddress AS ip2 FROM cloudtrail a JOIN cloudtrail b ON a.useridentity.accesskeyid = b.useridentity.accesskeyid AND a.sourceipaddress < b.sourceipaddress AND CAST(b.eventtime AS TIMESTAMPTZ) BETWEEN CAST(a.eventtime AS TIMESTAMPTZ) AND CAST(a.eventtime AS TIMESTAMPTZ) + INTERVAL '1' HOUR
+
+-- name: case-simple-form
+-- about: a simple CASE on the identity type
+SELECT CASE useridentity.type WHEN 'Root' THEN 'root' WHEN 'IAMUser' THEN 'user' WHEN 'AssumedRole' THEN 'role' ELSE 'other' END AS kind, count(*) FROM cloudtrail GROUP BY 1
+
+-- name: if-three-args
+-- about: succeeded or failed per call, if() with three arguments
+SELECT eventname, if(errorcode IS NULL, 'ok', 'failed') AS result, count(*) FROM cloudtrail GROUP BY 1, 2
+-- duckdb:
+SELECT eventname, CASE WHEN errorcode IS NULL THEN 'ok' ELSE 'failed' END AS result, count(*) FROM cloudtrail GROUP BY 1, 2
+
+-- name: try-json-number
+-- about: a request's numeric field or NULL, try(CAST(json_extract_scalar() AS INTEGER))
+SELECT eventname, try(CAST(json_extract_scalar(requestparameters, '$.maxResults') AS INTEGER)) AS max_results FROM cloudtrail WHERE json_extract_scalar(requestparameters, '$.maxResults') IS NOT NULL
+-- duckdb:
+SELECT eventname, TRY_CAST(json_extract_string(requestparameters, '$.maxResults') AS INTEGER) AS max_results FROM cloudtrail WHERE json_extract_string(requestparameters, '$.maxResults') IS NOT NULL
+
+-- name: order-by-nulls-last-limit
+-- about: the ten latest failures, ORDER BY ... DESC NULLS LAST with LIMIT
+-- ordered
+SELECT eventtime, eventid, errorcode FROM cloudtrail WHERE errorcode IS NOT NULL ORDER BY eventtime DESC NULLS LAST, eventid LIMIT 10
+
+-- name: offset-paging
+-- about: the second page of calls, OFFSET and LIMIT
+-- ordered
+SELECT eventid, eventtime FROM cloudtrail ORDER BY eventtime, eventid OFFSET 10 LIMIT 10
+-- duckdb:
+SELECT eventid, eventtime FROM cloudtrail ORDER BY eventtime, eventid LIMIT 10 OFFSET 10
+
+-- name: distinct-on-struct
+-- about: the distinct session issuers, SELECT DISTINCT of a nested struct field
+SELECT DISTINCT useridentity.sessioncontext.sessionissuer.username FROM cloudtrail WHERE useridentity.sessioncontext.sessionissuer.username IS NOT NULL
+
+-- name: approx-percentile-gap
+-- about: the median and 90th percentile of the events per identity, approx_percentile() on a small set
+SELECT approx_percentile(n, 0.5) AS p50 FROM (SELECT useridentity.arn, count(*) AS n FROM cloudtrail GROUP BY 1) HAVING count(*) > 0
+-- duckdb:
+SELECT quantile_disc(n, 0.5) AS p50 FROM (SELECT useridentity.arn, count(*) AS n FROM cloudtrail GROUP BY 1) HAVING count(*) > 0
+
+-- name: ip-in-cidr
+-- about: calls from private ranges, contains() with a CIDR and an address
+SELECT sourceipaddress, count(*) FROM cloudtrail WHERE regexp_like(sourceipaddress, '^[0-9.]+$') AND (contains('10.0.0.0/8', CAST(sourceipaddress AS IPADDRESS)) OR contains('172.16.0.0/12', CAST(sourceipaddress AS IPADDRESS)) OR contains('192.168.0.0/16', CAST(sourceipaddress AS IPADDRESS))) GROUP BY 1
+-- duckdb:
+SELECT sourceipaddress, count(*) FROM cloudtrail WHERE regexp_matches(sourceipaddress, '^[0-9.]+$') AND (sourceipaddress LIKE '10.%' OR regexp_matches(sourceipaddress, '^172\.(1[6-9]|2[0-9]|3[01])\.') OR sourceipaddress LIKE '192.168.%') GROUP BY 1
