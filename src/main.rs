@@ -3,6 +3,7 @@
 //! place ([`Failure`]): 0 ok, 1 the run failed, 2 bad usage or config.
 
 mod cli;
+mod complete;
 mod prompt;
 mod settings;
 mod show;

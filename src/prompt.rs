@@ -5,12 +5,15 @@
 //! typing drops the statement; `.quit`, `\q`, `exit` or Ctrl-D leave.
 //! Tables show the first [`SHOWN`] rows (with the count of all) and lines
 //! fit the terminal's width. Dot commands: `.help`, `.tables`, `.schema`
-//! (`\d`), `.mode table|csv|json`, `.timer on|off`, `.quit`.
+//! (`\d`), `.mode table|csv|json`, `.timer on|off`, `.preset NAME
+//! [key=value ...]`, `.quit`. Tab completes keywords, columns, struct
+//! fields, functions and presets ([`crate::complete`]).
 
 use std::time::Instant;
 
 use rustyline::error::ReadlineError;
-use rustyline::DefaultEditor;
+use rustyline::history::DefaultHistory;
+use rustyline::Editor;
 use traillake::query::{self, statements, Format, QueryError};
 use traillake::schema::COLUMNS;
 use traillake::store::Location;
@@ -27,13 +30,17 @@ SQL over the table `cloudtrail` (Athena's dialect), ending with ';'. Also:
   .schema, \\d        cloudtrail's columns, with Athena's types
   .mode MODE         results as table (default), csv or json
   .timer on|off      print each statement's time
+  .preset NAME [k=v] run a preset (traillake query --list-presets)
   .help              this
   .quit, \\q, Ctrl-D  leave
-Ctrl-C cancels a running query (the prompt stays) or drops what is typed.";
+Ctrl-C cancels a running query (the prompt stays) or drops what is typed.
+Tab completes keywords, columns, struct fields (useridentity.<Tab>),
+functions and preset names.";
 
 pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<u8, Failure> {
-    let mut editor =
-        DefaultEditor::new().map_err(|e| Failure::Failed(format!("the prompt: {e}")))?;
+    let mut editor: Editor<crate::complete::Complete, DefaultHistory> =
+        Editor::new().map_err(|e| Failure::Failed(format!("the prompt: {e}")))?;
+    editor.set_helper(Some(crate::complete::Complete));
     let history =
         std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".traillake_history"));
     if let Some(h) = &history {
@@ -61,6 +68,16 @@ pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<
                     match dot(word, &mut mode, &mut timer) {
                         Dot::Quit => break,
                         Dot::Done => {}
+                        Dot::Run(sql) => {
+                            let width = editor
+                                .dimensions()
+                                .map(|(w, _)| w as usize)
+                                .filter(|&w| w >= 20)
+                                .unwrap_or(120);
+                            if let Err(e) = statement(lake, &sql, args, config, mode, width) {
+                                eprintln!("traillake: {}", e_message(&e));
+                            }
+                        }
                     }
                     continue;
                 }
@@ -100,7 +117,10 @@ pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<
     Ok(0)
 }
 
-fn save(editor: &mut DefaultEditor, history: &Option<std::path::PathBuf>) {
+fn save(
+    editor: &mut Editor<crate::complete::Complete, DefaultHistory>,
+    history: &Option<std::path::PathBuf>,
+) {
     if let Some(h) = history {
         let _ = editor.save_history(h);
     }
@@ -109,6 +129,8 @@ fn save(editor: &mut DefaultEditor, history: &Option<std::path::PathBuf>) {
 enum Dot {
     Done,
     Quit,
+    /// Run this SQL (a preset's).
+    Run(String),
 }
 
 /// A dot command.
@@ -126,6 +148,16 @@ fn dot(word: &str, mode: &mut Format, timer: &mut bool) -> Dot {
         (".mode", Some("json")) => *mode = Format::Json,
         (".timer", Some("on")) => *timer = true,
         (".timer", Some("off")) => *timer = false,
+        (".preset", Some(name)) => {
+            let params: Vec<(String, String)> = parts
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            match query::presets::preset_sql(name, &params) {
+                Ok(sql) => return Dot::Run(sql),
+                Err(e) => eprintln!("traillake: {e}"),
+            }
+        }
         _ => eprintln!("traillake: unknown command {word:?}; .help lists them"),
     }
     Dot::Done

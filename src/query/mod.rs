@@ -21,7 +21,7 @@ pub mod trino;
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -227,6 +227,46 @@ impl<P: datafusion::execution::memory_pool::MemoryPool>
     }
 }
 
+/// An Arrow type by Athena's (Hive DDL) name for it.
+fn athena_type(t: &datafusion::arrow::datatypes::DataType) -> String {
+    use datafusion::arrow::datatypes::DataType as D;
+    match t {
+        D::Utf8 | D::LargeUtf8 | D::Utf8View => "string".into(),
+        D::Int8 => "tinyint".into(),
+        D::Int16 => "smallint".into(),
+        D::Int32 => "int".into(),
+        D::Int64 | D::UInt64 | D::UInt32 => "bigint".into(),
+        D::UInt8 | D::UInt16 => "int".into(),
+        D::Float32 => "float".into(),
+        D::Float64 => "double".into(),
+        D::Boolean => "boolean".into(),
+        D::Date32 | D::Date64 => "date".into(),
+        D::Timestamp(..) => "timestamp".into(),
+        D::Binary | D::LargeBinary | D::BinaryView => "binary".into(),
+        D::Decimal128(p, s) | D::Decimal256(p, s) => format!("decimal({p},{s})"),
+        D::List(f) | D::LargeList(f) | D::FixedSizeList(f, _) => {
+            format!("array<{}>", athena_type(f.data_type()))
+        }
+        D::Struct(fields) => format!(
+            "struct<{}>",
+            fields
+                .iter()
+                .map(|f| format!("{}:{}", f.name(), athena_type(f.data_type())))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        D::Map(entries, _) => match entries.data_type() {
+            D::Struct(kv) if kv.len() == 2 => format!(
+                "map<{},{}>",
+                athena_type(kv[0].data_type()),
+                athena_type(kv[1].data_type())
+            ),
+            other => other.to_string().to_lowercase(),
+        },
+        other => other.to_string().to_lowercase(),
+    }
+}
+
 /// One statement of Athena's SQL ([`athena::Athena`]), parsed as
 /// `SessionState::sql_to_statement` parses, with the session's recursion
 /// limit.
@@ -402,10 +442,80 @@ impl LakeSession {
     pub async fn dataframe(&self, sql: &str) -> Result<DataFrame, QueryError> {
         let state = self.ctx.state();
         let mut stmt = parse_statement(&state, &dialect::prepare(sql)).map_err(QueryError::Sql)?;
+        if let Some(df) = self.describe(&stmt).await? {
+            return Ok(df);
+        }
         dialect::rewrite(&mut stmt);
         let plan = state.statement_to_plan(stmt).await.map_err(planning)?;
         read_only().verify_plan(&plan).map_err(QueryError::Sql)?;
         self.ctx.execute_logical_plan(plan).await.map_err(planning)
+    }
+
+    /// `DESCRIBE t` (`DESC t`, `DESCRIBE TABLE t`) as Athena answers it:
+    /// each column with its type as Athena names it (`string`,
+    /// `struct<...>`, `array<...>`, `bigint`) and `partition key` beside
+    /// the partition columns. Any name but `cloudtrail_all_versions` is the
+    /// lake's table, as in a query naming one table.
+    async fn describe(
+        &self,
+        stmt: &datafusion::sql::parser::Statement,
+    ) -> Result<Option<DataFrame>, QueryError> {
+        use datafusion::arrow::array::StringArray;
+        use datafusion::sql::sqlparser::ast::{DescribeAlias, Statement};
+        let datafusion::sql::parser::Statement::Statement(s) = stmt else {
+            return Ok(None);
+        };
+        let Statement::ExplainTable {
+            describe_alias: DescribeAlias::Describe | DescribeAlias::Desc,
+            table_name,
+            ..
+        } = s.as_ref()
+        else {
+            return Ok(None);
+        };
+        let name = table_name
+            .0
+            .last()
+            .map(|p| p.to_string().trim_matches('"').to_lowercase())
+            .unwrap_or_default();
+        let table = if name == "cloudtrail_all_versions" {
+            name.as_str()
+        } else {
+            "cloudtrail"
+        };
+        let provider = self
+            .ctx
+            .table_provider(table)
+            .await
+            .map_err(QueryError::Sql)?;
+        let schema = provider.schema();
+        let partitions = crate::schema::PARTITION_COLUMNS;
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let types: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| athena_type(f.data_type()))
+            .collect();
+        let comments: Vec<&str> = names
+            .iter()
+            .map(|n| {
+                if partitions.contains(n) {
+                    "partition key"
+                } else {
+                    ""
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_from_iter([
+            ("col_name", Arc::new(StringArray::from(names)) as ArrayRef),
+            ("data_type", Arc::new(StringArray::from(types)) as ArrayRef),
+            ("comment", Arc::new(StringArray::from(comments)) as ArrayRef),
+        ])
+        .map_err(|e| QueryError::Sql(e.into()))?;
+        self.ctx
+            .read_batch(batch)
+            .map(Some)
+            .map_err(QueryError::Sql)
     }
 
     /// What the last planned statement's scans listed and read.
@@ -486,9 +596,14 @@ pub fn stream_with(
             tries += 1;
             session.table.clear_listings();
             let plan = session.plan(sql).await?;
-            let mut stream =
+            let stream =
                 datafusion::physical_plan::execute_stream(plan.clone(), session.ctx.task_ctx())
                     .map_err(|e| limits.classify(e))?;
+            let mut stream = if limits.interruptible {
+                on_a_worker(stream)
+            } else {
+                stream
+            };
             let mut sent = false;
             let mut again = false;
             while let Some(batch) = stream.next().await {
@@ -510,7 +625,47 @@ pub fn stream_with(
         };
         Ok(session.scan_report(&plan))
     };
-    limits.block_on(&rt, work)
+    let result = limits.block_on(&rt, work);
+    if matches!(result, Err(QueryError::Cancelled)) {
+        // A worker may be inside one long step of the plan: leave it to
+        // stop at its next yield rather than wait for it here.
+        rt.shutdown_background();
+    }
+    result
+}
+
+/// `stream` polled on a runtime worker, its batches handed over a channel:
+/// the caller waits on the channel, so Ctrl-C is seen at once even while
+/// one step of the plan (a nested-loop join building its side) runs for
+/// long without yielding. The worker stops when the receiver is dropped.
+fn on_a_worker(
+    mut stream: datafusion::physical_plan::SendableRecordBatchStream,
+) -> datafusion::physical_plan::SendableRecordBatchStream {
+    use futures::StreamExt;
+    let schema = stream.schema();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let task = tokio::spawn(async move {
+        while let Some(batch) = stream.next().await {
+            if tx.send(batch).await.is_err() {
+                break;
+            }
+        }
+    });
+    let abort = task.abort_handle();
+    let batches = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    // Dropping the stream (a cancelled query) aborts the worker too.
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let guard = AbortOnDrop(abort);
+    let batches = batches.map(move |b| {
+        let _ = &guard;
+        b
+    });
+    Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, batches))
 }
 
 /// Whether a failure is a file that vanished between listing and reading:

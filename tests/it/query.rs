@@ -280,6 +280,39 @@ fn json_functions_work_on_the_json_text_columns() {
     assert_eq!(got, want);
 }
 
+/// `DESCRIBE` answers as Athena does: Athena's type names (`string`,
+/// `struct<...>`, `array<struct<...>>`), the partition keys marked, and
+/// whatever name the saved query gives the table.
+#[test]
+fn describe_gives_athenas_types() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_for(tmp.path(), &repo().join("tests/data/flaws2"), &[]);
+    for name in [
+        "cloudtrail",
+        "cloudtrail_logs_mybucket",
+        "\"db\".\"CloudTrail\"",
+    ] {
+        let rows = json_rows(&lake, &[&format!("DESCRIBE {name}")]);
+        let row = |col: &str| {
+            rows.iter()
+                .find(|r| r["col_name"] == col)
+                .unwrap_or_else(|| panic!("{col} in {rows:?}"))
+                .clone()
+        };
+        assert_eq!(row("eventname")["data_type"], "string");
+        assert_eq!(
+            row("resources")["data_type"],
+            "array<struct<arn:string,accountid:string,type:string>>"
+        );
+        assert!(row("useridentity")["data_type"]
+            .as_str()
+            .unwrap()
+            .starts_with("struct<type:string,principalid:string,"));
+        assert_eq!(row("day")["comment"], "partition key");
+        assert_eq!(row("eventname")["comment"], "");
+    }
+}
+
 fn explain_number(err: &str, prefix: &str) -> (usize, usize) {
     let line = err
         .lines()
@@ -728,8 +761,8 @@ fn saved_names_and_partition_columns_read_the_lake_and_prune() {
 
 /// The prompt on a terminal (a pseudo-terminal, `tests/pty/prompt.py`):
 /// a table capped at 40 rows with the count, Ctrl-C during a slow query
-/// cancels it and keeps the prompt (exit 0 at `.quit`), dot commands, the
-/// history saved.
+/// cancels it and keeps the prompt (exit 0 at `.quit`), Tab completes a
+/// struct field and a preset name, dot commands, the history saved.
 #[test]
 fn the_prompt_cancels_a_query_on_ctrl_c_and_keeps_going() {
     let tmp = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
 """Drives `traillake query` (no SQL) on a pseudo-terminal, as a person at a
 terminal would: a query with more rows than a table shows, Ctrl-C during a
-slow query, dot commands, .quit. Prints what the terminal showed and exits
+slow query, Tab completion of a struct field and a preset, dot commands
+(.preset, .tables), .quit. Prints what the terminal showed and exits
 1 with the reason if the prompt misbehaved.
 
     prompt.py TRAILLAKE LAKE HOME
@@ -66,6 +67,23 @@ if not at:
     fail("Ctrl-C during a query did not say cancelled")
 if not read_until(b"traillake> ", 20, at):
     fail("Ctrl-C during a query did not give the prompt back")
+seen = b""
+# Tab completes a struct field: the line becomes the full name, and runs.
+os.write(fd, b"select useridentity.sessioncontext.sessioniss\t")
+if not read_until(b"sessionissuer", 10):
+    fail("Tab did not complete the struct field sessionissuer")
+os.write(fd, b".type from cloudtrail limit 1;\r")
+at = read_until(b"(1 row)", 30)
+if not at or not read_until(b"traillake> ", 10, at):
+    fail("the completed query did not run")
+seen = b""
+os.write(fd, b".preset top-ev\t")
+if not read_until(b"top-events", 10):
+    fail("Tab did not complete the preset name")
+os.write(fd, b"\r")
+at = read_until(b"rows", 30)
+if not at or not read_until(b"traillake> ", 10, at):
+    fail(".preset top-events did not run")
 seen = b""
 os.write(fd, b".tables\r")
 if not read_until(b"cloudtrail_all_versions", 10):
