@@ -28,6 +28,14 @@ struct RawConfig {
     ddl: RawDdl,
     #[serde(default)]
     scan_cost: RawScanCost,
+    #[serde(default)]
+    query: RawQuery,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuery {
+    tables: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +111,9 @@ pub struct Config {
     pub table: Option<String>,
     /// Athena's price per TB scanned, USD.
     pub price_per_tb: Option<f64>,
+    /// `[query] tables`: more names saved queries give the lake's table
+    /// (`table` or `db.table`).
+    pub query_tables: Vec<String>,
 }
 
 impl ShardBy {
@@ -217,6 +228,19 @@ impl Config {
             database: raw.ddl.database,
             table: raw.ddl.table,
             price_per_tb: raw.scan_cost.price_per_tb,
+            query_tables: {
+                let tables = raw.query.tables.unwrap_or_default();
+                if let Some(bad) = tables.iter().find(|t| {
+                    t.trim().is_empty()
+                        || t.split('.').count() > 3
+                        || t.split('.').any(str::is_empty)
+                }) {
+                    return Err(invalid(format!(
+                        "query.tables: {bad:?} is not a table name (`table`, `db.table` or `catalog.db.table`)"
+                    )));
+                }
+                tables
+            },
         })
     }
 

@@ -697,7 +697,21 @@ fn query_limits(args: &QueryArgs, config: &Config) -> Result<query::Limits, Fail
         memory_bytes: mib << 20,
         timeout: args.timeout.map(std::time::Duration::from_secs),
         interruptible: false,
+        table_names: table_names(config),
     })
+}
+
+/// The names the config gives the lake's table: `[ddl] table` (alone and
+/// in `[ddl] database`) and `[query] tables`.
+fn table_names(config: &Config) -> Vec<String> {
+    let mut names = config.query_tables.clone();
+    if let Some(t) = &config.table {
+        names.push(t.clone());
+        if let Some(db) = &config.database {
+            names.push(format!("{db}.{t}"));
+        }
+    }
+    names
 }
 
 /// The days `--since`/`--until` let a query read.

@@ -321,9 +321,9 @@ impl Cursor {
 }
 
 /// Rewrites one parsed statement in place.
-pub fn rewrite(stmt: &mut datafusion::sql::parser::Statement) {
+pub fn rewrite(stmt: &mut datafusion::sql::parser::Statement, table_names: &[String]) {
     if let datafusion::sql::parser::Statement::Statement(s) = stmt {
-        names_as_saved(s);
+        names_as_saved(s, table_names);
         let _ = s.visit(&mut Rewriter { depth: 0 });
     }
 }
@@ -333,8 +333,18 @@ const OWN_TABLES: [&str; 2] = ["cloudtrail", "cloudtrail_all_versions"];
 
 /// Table names and partition columns as saved queries write them (see the
 /// module's comment). A query naming two or more tables other than its
-/// CTEs is left alone: which is the lake is not for us to guess.
-pub fn names_as_saved(s: &mut datafusion::sql::sqlparser::ast::Statement) {
+/// CTEs is left alone (which is the lake is not for us to guess), but
+/// for the `table_names` the user configured, which always name the lake
+/// (`db.table` or `table`, any case).
+pub fn names_as_saved(s: &mut datafusion::sql::sqlparser::ast::Statement, table_names: &[String]) {
+    let configured: std::collections::BTreeSet<String> = table_names
+        .iter()
+        .map(|n| n.trim().to_lowercase())
+        .collect();
+    // `db.table` configured matches that; `table` matches it in any db.
+    let is_configured = |n: &str| {
+        configured.contains(n) || n.rsplit('.').next().is_some_and(|t| configured.contains(t))
+    };
     let mut seen = Names::default();
     let _ = s.visit(&mut seen);
     let others: std::collections::BTreeSet<String> = seen
@@ -345,12 +355,17 @@ pub fn names_as_saved(s: &mut datafusion::sql::sqlparser::ast::Statement) {
         .filter(|n| !OWN_TABLES.contains(&n.as_str()))
         .cloned()
         .collect();
-    let to = match others.len() {
-        1 => others.into_iter().next(),
-        _ => None,
-    };
+    let mut lake: std::collections::BTreeSet<String> = others
+        .iter()
+        .filter(|n| is_configured(n))
+        .cloned()
+        .collect();
+    let unknown: Vec<&String> = others.iter().filter(|n| !is_configured(n)).collect();
+    if unknown.len() == 1 && lake.is_empty() {
+        lake.insert(unknown[0].clone());
+    }
     let _ = s.visit(&mut SavedNames {
-        table: to,
+        tables: lake,
         aliases: seen.aliases,
     });
 }
@@ -412,11 +427,12 @@ impl VisitorMut for Names {
     }
 }
 
-/// Renames the one table to `cloudtrail` (keeping the old name as its
+/// Renames the lake's names to `cloudtrail` (keeping the old name as its
 /// alias, so `cloudtrail_logs.eventname` still resolves) and the saved
 /// partition columns to the lake's.
 struct SavedNames {
-    table: Option<String>,
+    /// The names (dotted, lower case) that read the lake here.
+    tables: std::collections::BTreeSet<String>,
     aliases: std::collections::BTreeSet<String>,
 }
 
@@ -499,7 +515,7 @@ impl VisitorMut for SavedNames {
         };
         let dotted_name = dotted(name);
         let own = dotted_name.rsplit('.').next().unwrap_or("");
-        let to = if self.table.as_deref() == Some(dotted_name.as_str()) {
+        let to = if self.tables.contains(&dotted_name) {
             "cloudtrail"
         } else if dotted_name.contains('.') && OWN_TABLES.contains(&own) {
             // `traillake.cloudtrail`, the DDL's own database.
@@ -1158,7 +1174,7 @@ fn unnest_over(
         .zip(&names)
         .map(|(e, n)| {
             if left {
-                format!("unnest(CASE WHEN cardinality({e}) > 0 THEN {e} ELSE make_array(NULL) END) AS {n}")
+                format!("unnest(CASE WHEN array_length({e}) > 0 THEN {e} ELSE make_array(NULL) END) AS {n}")
             } else {
                 format!("unnest({e}) AS {n}")
             }
@@ -1167,7 +1183,7 @@ fn unnest_over(
     if let Some(n) = ordinality {
         let longest = array_exprs
             .iter()
-            .map(|e| format!("CAST(coalesce(cardinality({e}), 0) AS BIGINT)"))
+            .map(|e| format!("CAST(coalesce(array_length({e}), 0) AS BIGINT)"))
             .collect::<Vec<_>>()
             .join(", ");
         let longest = if array_exprs.len() == 1 {
@@ -1426,8 +1442,22 @@ mod tests {
         let sql = prepare(sql);
         let mut stmts = Parser::parse_sql(&crate::query::athena::Athena, &sql).unwrap();
         let mut stmt = datafusion::sql::parser::Statement::Statement(Box::new(stmts.remove(0)));
-        rewrite(&mut stmt);
+        rewrite(&mut stmt, &[]);
         stmt.to_string()
+    }
+
+    #[test]
+    fn configured_table_names_read_the_lake_even_when_two_are_named() {
+        let sql = "SELECT a.eventname FROM prod_trail a JOIN \"Org\".\"Audit_Trail\" b ON a.eventid = b.eventid";
+        let mut stmts = Parser::parse_sql(&crate::query::athena::Athena, sql).unwrap();
+        let mut stmt = datafusion::sql::parser::Statement::Statement(Box::new(stmts.remove(0)));
+        rewrite(&mut stmt, &["prod_trail".into(), "org.audit_trail".into()]);
+        assert_eq!(
+            stmt.to_string(),
+            "SELECT a.eventname AS eventname FROM cloudtrail a JOIN cloudtrail b ON a.eventid = b.eventid"
+        );
+        // Unconfigured, two names are left as they are (table not found).
+        assert!(roundtrip(sql).contains("FROM prod_trail a JOIN"));
     }
 
     #[test]
@@ -1464,7 +1494,7 @@ mod tests {
         assert_eq!(
             s,
             "SELECT r.arn AS arn FROM (SELECT cloudtrail.*, unnest(CASE WHEN \
-             cardinality(resources) > 0 THEN resources ELSE make_array(NULL) END) AS r FROM \
+             array_length(resources) > 0 THEN resources ELSE make_array(NULL) END) AS r FROM \
              cloudtrail) AS cloudtrail"
         );
         let s =
@@ -1639,7 +1669,7 @@ mod tests {
         let s =
             roundtrip("SELECT r, n FROM cloudtrail, UNNEST(resources) WITH ORDINALITY AS u(r, n)");
         assert!(
-            s.contains("unnest(resources) AS r, unnest(range(1, CAST(coalesce(cardinality(resources), 0) AS BIGINT) + 1)) AS n FROM cloudtrail) AS cloudtrail"),
+            s.contains("unnest(resources) AS r, unnest(range(1, CAST(coalesce(array_length(resources), 0) AS BIGINT) + 1)) AS n FROM cloudtrail) AS cloudtrail"),
             "{s}"
         );
     }

@@ -103,13 +103,17 @@ fn reword(text: &str) -> String {
 
 /// What a query may use: memory (the pool DataFusion's operators reserve
 /// from, spilling sorts and aggregations to disk within it) and time.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub memory_bytes: usize,
     pub timeout: Option<std::time::Duration>,
     /// Ctrl-C cancels the query instead of ending the process (the
     /// prompt's).
     pub interruptible: bool,
+    /// Other names of the lake's table (config's `[ddl] table` and
+    /// `[query] tables`): each reads the lake in any query, even one that
+    /// names several tables.
+    pub table_names: Vec<String>,
 }
 
 impl Default for Limits {
@@ -118,6 +122,7 @@ impl Default for Limits {
             memory_bytes: 512 << 20,
             timeout: None,
             interruptible: false,
+            table_names: Vec::new(),
         }
     }
 }
@@ -445,7 +450,7 @@ impl LakeSession {
         if let Some(df) = self.describe(&stmt).await? {
             return Ok(df);
         }
-        dialect::rewrite(&mut stmt);
+        dialect::rewrite(&mut stmt, &self.limits.table_names);
         let plan = state.statement_to_plan(stmt).await.map_err(planning)?;
         read_only().verify_plan(&plan).map_err(QueryError::Sql)?;
         self.ctx.execute_logical_plan(plan).await.map_err(planning)
@@ -572,7 +577,7 @@ pub fn run_with(
     limits: Limits,
 ) -> Result<QueryResult, QueryError> {
     let rt = runtime()?;
-    limits.block_on(&rt, run_async(lake, sql, ranges, window, limits))
+    limits.block_on(&rt, run_async(lake, sql, ranges, window, limits.clone()))
 }
 
 /// Runs one statement and hands its batches to `out` as they come, so a
@@ -590,7 +595,7 @@ pub fn stream_with(
     use futures::StreamExt;
     let rt = runtime()?;
     let work = async {
-        let session = LakeSession::with_limits(lake, ranges, window, limits);
+        let session = LakeSession::with_limits(lake, ranges, window, limits.clone());
         let mut tries = 0;
         let plan = loop {
             tries += 1;
