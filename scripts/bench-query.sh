@@ -22,13 +22,16 @@ IP=$("$BIN" query --lake "$LAKE" --format csv \
 DAY=$("$BIN" query --lake "$LAKE" --format csv "SELECT year, month, day FROM cloudtrail GROUP BY 1,2,3 ORDER BY 1,2,3 LIMIT 1" | sed -n 2p | tr -d "\r")
 IFS=, read -r Y M D <<< "$DAY"
 
-names=(top-events by-ip assumed-roles errors one-day)
+names=(top-events by-ip assumed-roles errors one-day first-3-calls lag-per-arn count-distinct)
 queries=(
   "SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY eventname ORDER BY n DESC"
   "SELECT eventtime, eventname, useridentity.arn FROM cloudtrail WHERE sourceipaddress = '$IP' ORDER BY eventtime"
   "SELECT eventtime, sourceipaddress, eventname, useridentity.arn FROM cloudtrail WHERE useridentity.type = 'AssumedRole' ORDER BY eventtime"
   "SELECT eventtime, eventname, useridentity.arn, errorcode, errormessage FROM cloudtrail WHERE errorcode IS NOT NULL ORDER BY eventtime"
   "SELECT count(*) FROM cloudtrail WHERE year = '$Y' AND month = '$M' AND day = '$D'"
+  "SELECT arn, eventname, eventtime FROM (SELECT useridentity.arn AS arn, eventname, eventtime, row_number() OVER (PARTITION BY useridentity.arn ORDER BY eventtime) AS rn FROM cloudtrail) WHERE rn <= 3"
+  "SELECT useridentity.arn, eventtime, lag(eventtime) OVER (PARTITION BY useridentity.arn ORDER BY eventtime) AS prev FROM cloudtrail"
+  "SELECT eventsource, count(*) AS n, count(DISTINCT useridentity.arn) AS who, count(DISTINCT sourceipaddress) AS ips FROM cloudtrail GROUP BY eventsource"
 )
 
 WORK=$(mktemp -d)

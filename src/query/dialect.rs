@@ -965,6 +965,147 @@ fn lateral_unnest(q: &mut Query) {
     }
 }
 
+/// A query with window functions over one relation: each struct field it
+/// names (`useridentity.arn`) computed once below the window, as a column
+/// of the relation (`(SELECT c.*, c.useridentity.arn AS __field_0 FROM
+/// ...) AS c`). DataFusion's window sorts its input whole; over the
+/// struct it carried every field of `useridentity` through the sort
+/// (`row_number() OVER (PARTITION BY useridentity.arn ...)` over 384,000
+/// events: 0.91 s, DuckDB 0.33 s).
+fn window_fields(q: &mut Query) {
+    use datafusion::sql::sqlparser::ast::visit_expressions_mut;
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return;
+    };
+    if select.from.len() != 1 || !select.from[0].joins.is_empty() {
+        return;
+    }
+    let Some(qualifier) = relation_name(&select.from[0].relation) else {
+        return;
+    };
+    if !matches!(select.from[0].relation, TableFactor::Table { .. }) {
+        return;
+    }
+    let mut windowed = false;
+    let mut nested = false;
+    let _ = datafusion::sql::sqlparser::ast::Visit::visit(
+        select.as_ref(),
+        &mut FindExprs(|e: &Expr| match e {
+            Expr::Function(f) if f.over.is_some() => windowed = true,
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => nested = true,
+            _ => {}
+        }),
+    );
+    if !windowed
+        || nested
+        || select.projection.iter().any(|i| {
+            matches!(
+                i,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            )
+        })
+    {
+        return;
+    }
+    let q_name = normalized(&qualifier);
+    let mut fields: Vec<(String, String, Ident)> = Vec::new();
+    let mut extract = |e: &mut Expr| {
+        let Expr::CompoundIdentifier(parts) = e else {
+            return;
+        };
+        let path: &[Ident] = if normalized(&parts[0]) == q_name {
+            &parts[1..]
+        } else {
+            &parts[..]
+        };
+        if path.len() < 2 {
+            return;
+        }
+        let text = format!(
+            "{qualifier}.{}",
+            path.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(".")
+        );
+        let name = match fields.iter().find(|(_, t, _)| *t == text) {
+            Some((_, _, n)) => n.clone(),
+            None => {
+                let n = Ident::new(format!("__field_{}", fields.len()));
+                fields.push((q_name.clone(), text, n.clone()));
+                n
+            }
+        };
+        *e = Expr::CompoundIdentifier(vec![qualifier.clone(), name]);
+    };
+    for item in select.projection.iter_mut() {
+        match item {
+            // Named as Athena names it (its last field) before it changes.
+            SelectItem::UnnamedExpr(e) => {
+                if let Some(last) = last_field(e) {
+                    let mut expr = e.clone();
+                    let _ = visit_expressions_mut(&mut expr, |x| {
+                        extract(x);
+                        ControlFlow::<()>::Continue(())
+                    });
+                    *item = SelectItem::ExprWithAlias { expr, alias: last };
+                } else {
+                    let _ = visit_expressions_mut(e, |x| {
+                        extract(x);
+                        ControlFlow::<()>::Continue(())
+                    });
+                }
+            }
+            SelectItem::ExprWithAlias { expr, .. } => {
+                let _ = visit_expressions_mut(expr, |x| {
+                    extract(x);
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+            _ => {}
+        }
+    }
+    let mut rest: Vec<&mut Expr> = Vec::new();
+    rest.extend(select.selection.as_mut());
+    rest.extend(select.having.as_mut());
+    if let datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, _) = &mut select.group_by {
+        rest.extend(g.iter_mut());
+    }
+    for w in select.named_window.iter_mut() {
+        if let datafusion::sql::sqlparser::ast::NamedWindowExpr::WindowSpec(spec) = &mut w.1 {
+            rest.extend(spec.partition_by.iter_mut());
+            rest.extend(spec.order_by.iter_mut().map(|o| &mut o.expr));
+        }
+    }
+    if let Some(order_by) = q.order_by.as_mut() {
+        if let OrderByKind::Expressions(list) = &mut order_by.kind {
+            rest.extend(list.iter_mut().map(|o| &mut o.expr));
+        }
+    }
+    for e in rest {
+        let _ = visit_expressions_mut(e, |x| {
+            extract(x);
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return;
+    };
+    with_columns(&mut select.from, &fields);
+}
+
+/// Calls its closure on every expression it visits.
+struct FindExprs<F: FnMut(&Expr)>(F);
+
+impl<F: FnMut(&Expr)> datafusion::sql::sqlparser::ast::Visitor for FindExprs<F> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        (self.0)(e);
+        ControlFlow::Continue(())
+    }
+}
+
 /// A subquery's reference to a field of an outer row (`c.useridentity.arn`
 /// in `WHERE d.x = c.useridentity.arn`), which DataFusion 55 does not plan
 /// ("Nested identifiers are not yet supported for OuterReferenceColumn"):
@@ -1322,6 +1463,7 @@ impl VisitorMut for Rewriter {
         self.depth += 1;
         lateral_unnest(q);
         outer_fields(q);
+        window_fields(q);
         ControlFlow::Continue(())
     }
 
@@ -1458,6 +1600,23 @@ mod tests {
         );
         // Unconfigured, two names are left as they are (table not found).
         assert!(roundtrip(sql).contains("FROM prod_trail a JOIN"));
+    }
+
+    #[test]
+    fn window_queries_compute_struct_fields_below_the_window() {
+        let s = roundtrip(
+            "SELECT useridentity.arn, row_number() OVER (PARTITION BY useridentity.arn ORDER BY eventtime) AS rn FROM cloudtrail WHERE useridentity.type = 'IAMUser'",
+        );
+        assert_eq!(
+            s,
+            "SELECT cloudtrail.__field_0 AS arn, row_number() OVER (PARTITION BY \
+             cloudtrail.__field_0 ORDER BY eventtime) AS rn FROM (SELECT cloudtrail.*, \
+             cloudtrail.useridentity.arn AS __field_0, cloudtrail.useridentity.type AS __field_1 \
+             FROM cloudtrail) AS cloudtrail WHERE cloudtrail.__field_1 = 'IAMUser'"
+        );
+        // Without a window function, left as it is.
+        let plain = roundtrip("SELECT useridentity.arn FROM cloudtrail");
+        assert_eq!(plain, "SELECT useridentity.arn AS arn FROM cloudtrail");
     }
 
     #[test]
