@@ -147,12 +147,46 @@ impl Limits {
             if !self.interruptible {
                 return timed.await;
             }
-            tokio::select! {
+            let (interrupted, done) = ctrl_c_watcher();
+            let r = tokio::select! {
                 r = timed => r,
-                _ = tokio::signal::ctrl_c() => Err(QueryError::Cancelled),
-            }
+                Ok(()) = interrupted => Err(QueryError::Cancelled),
+            };
+            drop(done);
+            r
         })
     }
+}
+
+/// Ctrl-C seen on a thread of its own: the query's runtime notices a
+/// signal only when a worker is idle, and a query's workers may all be
+/// busy for minutes (a cross join). The first receiver fires on Ctrl-C;
+/// dropping the sender ends the watcher.
+fn ctrl_c_watcher() -> (
+    tokio::sync::oneshot::Receiver<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (fire, interrupted) = tokio::sync::oneshot::channel();
+    let (done, mut finished) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => {
+                    if r.is_ok() {
+                        let _ = fire.send(());
+                    }
+                }
+                _ = &mut finished => {}
+            }
+        });
+    });
+    (interrupted, done)
 }
 
 impl Limits {

@@ -97,7 +97,7 @@ f(D, "from_iso8601_timestamp", "from_iso8601_timestamp('2024-05-06T07:08:09Z')",
 f(D, "from_iso8601_timestamp (offset)", "from_iso8601_timestamp('2024-05-06T09:08:09+02:00')", "2024-05-06 07:08:09")
 f(D, "from_iso8601_date", "from_iso8601_date('2024-05-06')", "2024-05-06")
 f(D, "to_iso8601", "to_iso8601(from_iso8601_timestamp('2024-05-06T07:08:09Z'))", "2024-05-06T07:08:09.000Z",
-  "not in DataFusion 55 by this name; format_datetime(t, 'yyyy-MM-dd''T''HH:mm:ss') answers the same")
+  "not in DataFusion 55; format_datetime(t, pattern) writes the same text with a pattern spelled out")
 f(D, "date_parse", "date_parse('2024/05/06 07:08', '%Y/%m/%d %H:%i')", "2024-05-06 07:08:00")
 f(D, "date_format", "date_format(from_iso8601_timestamp('2024-05-06T07:08:09Z'), '%Y-%m-%d %H:%i:%s')", "2024-05-06 07:08:09")
 f(D, "format_datetime", "format_datetime(from_iso8601_timestamp('2024-05-06T07:08:09Z'), 'yyyy-MM-dd HH:mm')", "2024-05-06 07:08")

@@ -767,7 +767,8 @@ fn saved_names_and_partition_columns_read_the_lake_and_prune() {
 fn the_prompt_cancels_a_query_on_ctrl_c_and_keeps_going() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
-    generate_logs(&src, [1, 1, 1, 2000], &[]);
+    // Enough rows that a two-way cross join runs for minutes.
+    generate_logs(&src, [1, 1, 1, 50_000], &[]);
     let lake = lake_for(tmp.path(), &src, &[]);
     let out = std::process::Command::new("python3")
         .arg(repo().join("tests/pty/prompt.py"))
