@@ -71,23 +71,27 @@ if not at:
 if not read_until(b"traillake> ", 20, at):
     fail("Ctrl-C during a query did not give the prompt back")
 seen = b""
-# Tab completes a struct field: the line becomes the full name, and runs.
-os.write(fd, b"select useridentity.sessioncontext.sessioniss\t")
-if not read_until(b"sessionissuer", 10):
-    fail("Tab did not complete the struct field sessionissuer")
-os.write(fd, b".type from cloudtrail limit 1;\r")
-at = read_until(b"(1 row)", 30)
-if not at or not read_until(b"traillake> ", 10, at):
-    fail("the completed query did not run")
-seen = b""
-os.write(fd, b".preset top-ev\t")
-if not read_until(b"top-events", 10):
-    fail("Tab did not complete the preset name")
-os.write(fd, b"\r")
-at = read_until(b"rows", 30)
-if not at or not read_until(b"traillake> ", 10, at):
-    fail(".preset top-events did not run")
-seen = b""
+
+
+def complete_and_run(typed, completed, rest, answer, what):
+    """Types `typed` and Tab, expects `completed` on the line, types `rest`
+    and Enter, expects `answer` and the prompt back."""
+    global seen
+    seen = b""
+    os.write(fd, typed + b"\t")
+    if not read_until(completed, 10):
+        fail(f"Tab did not complete {what}")
+    os.write(fd, rest + b"\r")
+    at = read_until(answer, 30)
+    if not at or not read_until(b"traillake> ", 10, at):
+        fail(f"the line with {what} completed did not run")
+    seen = b""
+
+
+# Tab completes a struct field and a preset name; both lines run.
+complete_and_run(b"select useridentity.sessioncontext.sessioniss", b"sessionissuer",
+                 b".type from cloudtrail limit 1;", b"(1 row)", "the struct field sessionissuer")
+complete_and_run(b".preset top-ev", b"top-events", b"", b"rows", "the preset top-events")
 os.write(fd, b".tables\r")
 if not read_until(b"cloudtrail_all_versions", 10):
     fail(".tables")
