@@ -372,19 +372,24 @@ pub(super) fn with_columns(from: &mut [TableWithJoins], fields: &[(String, Strin
         if items.is_empty() {
             continue;
         }
-        let text = format!(
-            "(SELECT {qualifier}.*, {} FROM {}) AS {qualifier}",
-            items.join(", "),
-            twj.relation
-        );
-        if let Some(derived) = Parser::new(&crate::query::athena::Athena)
-            .try_with_sql(&text)
-            .ok()
-            .and_then(|mut p| p.parse_table_factor().ok())
-        {
+        if let Some(derived) = with_items(&twj.relation, &qualifier, &items) {
             twj.relation = derived;
         }
     }
+}
+
+/// `(SELECT r.*, item, ... FROM relation) AS r`: the relation with more
+/// columns, under its own name.
+fn with_items(relation: &TableFactor, qualifier: &Ident, items: &[String]) -> Option<TableFactor> {
+    let text = format!(
+        "(SELECT {qualifier}.*, {} FROM {relation}) AS {qualifier}",
+        items.join(", ")
+    );
+    Parser::new(&crate::query::athena::Athena)
+        .try_with_sql(&text)
+        .ok()?
+        .parse_table_factor()
+        .ok()
 }
 
 /// The name a relation's columns are qualified by.
@@ -457,15 +462,7 @@ pub(super) fn unnest_over(
         };
         items.push(format!("unnest(range(1, {longest} + 1)) AS {n}"));
     }
-    let text = format!(
-        "(SELECT {qualifier}.*, {} FROM {relation}) AS {qualifier}",
-        items.join(", ")
-    );
-    Parser::new(&crate::query::athena::Athena)
-        .try_with_sql(&text)
-        .ok()?
-        .parse_table_factor()
-        .ok()
+    with_items(relation, qualifier, &items)
 }
 
 /// `(SELECT r.*, e AS x ... FROM r) AS r` for `r, LATERAL (SELECT e AS x
@@ -498,15 +495,7 @@ pub(super) fn lateral_over(
             _ => None,
         })
         .collect::<Option<_>>()?;
-    let text = format!(
-        "(SELECT {qualifier}.*, {} FROM {relation}) AS {qualifier}",
-        items.join(", ")
-    );
-    Parser::new(&crate::query::athena::Athena)
-        .try_with_sql(&text)
-        .ok()?
-        .parse_table_factor()
-        .ok()
+    with_items(relation, qualifier, &items)
 }
 
 /// Reads `u.x...` as `r.x...` once UNNEST's table `u` is folded into `r`.
