@@ -69,11 +69,7 @@ pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<
                         Dot::Quit => break,
                         Dot::Done => {}
                         Dot::Run(sql) => {
-                            let width = editor
-                                .dimensions()
-                                .map(|(w, _)| w as usize)
-                                .filter(|&w| w >= 20)
-                                .unwrap_or(120);
+                            let width = width(&mut editor);
                             if let Err(e) = statement(lake, &sql, args, config, mode, width) {
                                 eprintln!("traillake: {}", e_message(&e));
                             }
@@ -91,11 +87,7 @@ pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<
                 }
                 let _ = editor.add_history_entry(pending.trim());
                 save(&mut editor, &history);
-                let width = editor
-                    .dimensions()
-                    .map(|(w, _)| w as usize)
-                    .filter(|&w| w >= 20)
-                    .unwrap_or(120);
+                let width = width(&mut editor);
                 for sql in statements::split(&pending) {
                     let started = Instant::now();
                     if let Err(e) = statement(lake, &sql, args, config, mode, width) {
@@ -115,6 +107,15 @@ pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<
     }
     save(&mut editor, &history);
     Ok(0)
+}
+
+/// The terminal's width in characters (120 when it cannot be told).
+fn width(editor: &mut Editor<crate::complete::Complete, DefaultHistory>) -> usize {
+    editor
+        .dimensions()
+        .map(|(w, _)| w as usize)
+        .filter(|&w| w >= 20)
+        .unwrap_or(120)
 }
 
 fn save(
