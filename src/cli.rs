@@ -52,10 +52,26 @@ pub enum Command {
     /// Print the statements that open the lake in another engine (DuckDB),
     /// with the right types, as a view named `cloudtrail`.
     Connect(ConnectArgs),
+    /// The table's versions (its Delta log): run, time and counts, newest
+    /// first.
+    History(HistoryArgs),
     /// Print shell completions: `traillake completions bash > ...`.
     Completions(CompletionsArgs),
     /// Print the man page (roff): `traillake manpage > traillake.1`.
     Manpage,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The lake (default: config `lake`).
+    #[arg(long, value_name = "LAKE")]
+    pub lake: Option<String>,
+    /// At most this many versions, newest first.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// `table` for people, `json` (one version per line) for scripts.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: AlertFormat,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +165,10 @@ pub struct QueryArgs {
     /// Read only the days up to this one (inclusive; YYYY-MM-DD or a time ago).
     #[arg(long, value_name = "DATE|AGO")]
     pub until: Option<String>,
+    /// Read the lake as it was: a Delta version (see `traillake history`) or
+    /// a UTC time (2024-06-01T12:00:00Z; a day alone means its end).
+    #[arg(long, value_name = "VERSION|TIME")]
+    pub as_of: Option<String>,
     /// Memory the query may hold, in MiB (default: config
     /// compact.memory_budget_mb, 512): sorts and aggregations spill to disk
     /// within it; a query that needs more stops with a clear error.
@@ -176,6 +196,10 @@ pub struct DetectArgs {
     /// Only events of the days up to this one (inclusive), as --since.
     #[arg(long, value_name = "DATE|AGO")]
     pub until: Option<String>,
+    /// Run over the lake as it was: a Delta version (see `traillake
+    /// history`) or a UTC time, to see what a detection saw then.
+    #[arg(long, value_name = "VERSION|TIME")]
+    pub as_of: Option<String>,
     /// `table` for people, `json` (one alert per line) for a SIEM.
     #[arg(long, value_enum, default_value = "table")]
     pub format: AlertFormat,
@@ -250,6 +274,9 @@ pub enum Style {
     Projection,
     /// A plain Hive table, partitions registered by MSCK REPAIR TABLE.
     Hive,
+    /// The Delta table over the same files (Athena engine v3, Spark):
+    /// whole runs only, older versions readable.
+    Delta,
 }
 
 impl From<Style> for traillake::ddl::Style {
@@ -257,6 +284,7 @@ impl From<Style> for traillake::ddl::Style {
         match s {
             Style::Projection => Self::Projection,
             Style::Hive => Self::Hive,
+            Style::Delta => Self::Delta,
         }
     }
 }
@@ -286,7 +314,8 @@ pub struct DdlArgs {
     /// (e.g. a local lake synced to s3://bucket/prefix).
     #[arg(long, value_name = "URL")]
     pub location: Option<String>,
-    /// projection: Athena partition projection; hive: plain table + MSCK REPAIR.
+    /// projection: Athena partition projection; hive: plain table + MSCK
+    /// REPAIR; delta: the Delta table (Athena and Spark statements).
     #[arg(long, value_enum, default_value = "projection")]
     pub style: Style,
     /// With --style hive: one ALTER TABLE ADD PARTITION per partition in the lake.

@@ -30,6 +30,17 @@ struct RawConfig {
     scan_cost: RawScanCost,
     #[serde(default)]
     query: RawQuery,
+    #[serde(default)]
+    delta: RawDelta,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDelta {
+    enabled: Option<bool>,
+    checkpoint_interval: Option<u32>,
+    log_retention_days: Option<u32>,
+    keep_replaced_hours: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -114,6 +125,8 @@ pub struct Config {
     /// `[query] tables`: more names saved queries give the lake's table
     /// (`table` or `db.table`).
     pub query_tables: Vec<String>,
+    /// `[delta]`: the Delta log over the lake.
+    pub delta: crate::lake::delta::DeltaSettings,
 }
 
 impl ShardBy {
@@ -221,7 +234,31 @@ impl Config {
                 .transpose()
                 .map_err(invalid)?,
         };
+        let d = raw.delta;
+        let defaults = crate::lake::delta::DeltaSettings::default();
+        for (name, v, min, max) in [
+            ("checkpoint_interval", d.checkpoint_interval, 1, 100_000),
+            ("log_retention_days", d.log_retention_days, 1, 36_500),
+            ("keep_replaced_hours", d.keep_replaced_hours, 0, 87_600),
+        ] {
+            if let Some(v) = v.filter(|v| *v < min || *v > max) {
+                return Err(invalid(format!(
+                    "delta.{name} = {v}: expected {min} to {max}"
+                )));
+            }
+        }
+        let delta = crate::lake::delta::DeltaSettings {
+            enabled: d.enabled.unwrap_or(defaults.enabled),
+            checkpoint_interval: d
+                .checkpoint_interval
+                .unwrap_or(defaults.checkpoint_interval),
+            log_retention_days: d.log_retention_days.unwrap_or(defaults.log_retention_days),
+            keep_replaced_hours: d
+                .keep_replaced_hours
+                .unwrap_or(defaults.keep_replaced_hours),
+        };
         Ok(Self {
+            delta,
             source: resolve(raw.source),
             lake: resolve(raw.lake),
             compact,

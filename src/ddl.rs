@@ -20,6 +20,9 @@ pub enum Style {
     /// A plain Hive table, partitions registered by `MSCK REPAIR TABLE`
     /// (or explicit `ALTER TABLE ... ADD PARTITION`).
     Hive,
+    /// The Delta table over the same files: the schema and partitions come
+    /// from the log, so the statement names only the location.
+    Delta,
 }
 
 /// What to print.
@@ -184,6 +187,14 @@ pub fn render(opts: &DdlOptions, partitions: &BTreeSet<PartitionKey>) -> Result<
         quote_ident(&opts.table)
     );
     match opts.style {
+        Style::Delta => {
+            // Athena (engine v3) reads the schema, the partitions and each
+            // file's statistics from the log.
+            statements.push(format!(
+                "CREATE EXTERNAL TABLE {name}\nLOCATION {}\nTBLPROPERTIES ('table_type' = 'DELTA')",
+                quote_str(&dir_url(&opts.location))
+            ));
+        }
         Style::Projection => {
             table.push('\n');
             table.push_str(&projection_properties(opts, partitions)?);
@@ -224,7 +235,16 @@ pub fn render(opts: &DdlOptions, partitions: &BTreeSet<PartitionKey>) -> Result<
     if let Some(raw) = &opts.raw_source {
         statements.push(raw_table(opts, raw));
     }
-    Ok(statements.join(";\n\n") + ";\n")
+    let mut out = statements.join(";\n\n") + ";\n";
+    if opts.style == Style::Delta {
+        let _ = writeln!(
+            out,
+            "\n-- Spark SQL (with delta-spark), the same table:\n-- CREATE TABLE IF NOT EXISTS \
+             {name} USING DELTA LOCATION {}",
+            quote_str(&dir_url(&opts.location))
+        );
+    }
+    Ok(out)
 }
 
 fn projection_properties(
@@ -364,6 +384,17 @@ mod tests {
         ));
         assert!(sql.contains("LOCATION 's3://bucket/lake/'"));
         assert!(!sql.contains("MSCK"));
+    }
+
+    #[test]
+    fn delta_style_names_the_location_and_the_table_type_only() {
+        let sql = render(&opts(Style::Delta), &BTreeSet::new()).unwrap();
+        assert!(sql.contains(
+            "CREATE EXTERNAL TABLE `traillake`.`cloudtrail`\nLOCATION 's3://bucket/lake/'\n\
+             TBLPROPERTIES ('table_type' = 'DELTA');"
+        ));
+        assert!(!sql.contains("PARTITIONED BY"), "{sql}");
+        assert!(sql.contains("USING DELTA LOCATION 's3://bucket/lake/'"));
     }
 
     #[test]

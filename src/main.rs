@@ -161,6 +161,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Repair(args) => repair(args, &config, cli.quiet),
         Command::Generate(args) => generate(args),
         Command::Connect(args) => connect(args, &config),
+        Command::History(args) => history(args, &config),
         Command::Completions(_) | Command::Manpage => unreachable!("handled above"),
     }
 }
@@ -249,6 +250,43 @@ fn open_lake(
     let empty_ok = command == "ddl";
     runtime()?.block_on(Lake::new(lake.clone()).check(empty_ok))?;
     Ok(lake)
+}
+
+/// `traillake history`: the Delta log's versions, newest first.
+fn history(args: cli::HistoryArgs, config: &Config) -> Result<u8, Failure> {
+    let lake = open_lake(&args.lake, config, "history")?;
+    let versions = runtime()?.block_on(traillake::lake::delta::history(
+        &Lake::new(lake.clone()),
+        args.limit,
+    ))?;
+    let mut text = String::new();
+    let n = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+    match args.format {
+        cli::AlertFormat::Json => {
+            for v in &versions {
+                text.push_str(&serde_json::to_string(v).expect("a version serializes"));
+                text.push('\n');
+            }
+        }
+        cli::AlertFormat::Table => {
+            text.push_str("version\ttime\toperation\tfiles_added\tfiles_removed\trows_written\trecords_read\trun\n");
+            for v in &versions {
+                text.push_str(&format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                    v.version,
+                    v.time,
+                    v.operation,
+                    n(v.files_added),
+                    n(v.files_removed),
+                    n(v.rows_written),
+                    n(v.records_read),
+                    v.run.as_deref().unwrap_or("-"),
+                ));
+            }
+        }
+    }
+    emit(&text)?;
+    Ok(0)
 }
 
 /// `traillake connect duckdb`: statements that open the lake in DuckDB
@@ -475,7 +513,18 @@ fn ddl(args: DdlArgs, config: &Config) -> Result<u8, Failure> {
             opts.location
         );
     }
-    let partitions = runtime()?.block_on(Lake::new(lake).partitions())?;
+    let rt = runtime()?;
+    if opts.style == ddl::Style::Delta
+        && !rt.block_on(traillake::lake::delta::exists(&Lake::new(lake.clone())))?
+    {
+        eprintln!(
+            "traillake: warning: {} has no Delta log yet ({}/): the next `traillake compact` \
+             writes it; Athena cannot create the table before",
+            lake.arg(),
+            traillake::lake::delta::LOG_DIR
+        );
+    }
+    let partitions = rt.block_on(Lake::new(lake).partitions())?;
     emit(&ddl::render(&opts, &partitions)?)?;
     Ok(0)
 }
@@ -577,7 +626,7 @@ fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         return Ok(0);
     }
     let lake = open_lake(&args.lake, config, "detect")?;
-    let window = settings::window(&args.since, &args.until, now())?;
+    let window = settings::window(&args.since, &args.until, &args.as_of, now())?;
     let uses_ranges = set
         .detectors
         .iter()
@@ -591,10 +640,19 @@ fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         AlertFormat::Json => {}
         AlertFormat::Table => table.extend(alerts),
     };
-    let outcome = runtime()?.block_on(async {
+    let (outcome, version) = runtime()?.block_on(async {
         let session = query::LakeSession::new(&lake, ranges, window);
-        detect::run(&session, &set, &mut sink).await
-    });
+        // Every rule reads one version of the lake, whoever commits
+        // meanwhile; `--as-of` it to see again what this run saw.
+        session.table.snapshot.pin();
+        let version = session
+            .table
+            .snapshot()
+            .await
+            .map_err(Failure::from)?
+            .version;
+        Ok::<_, Failure>((detect::run(&session, &set, &mut sink).await, version))
+    })?;
     written?;
     if args.format == AlertFormat::Table {
         table.sort();
@@ -609,12 +667,16 @@ fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         eprintln!("traillake: rule not run: {}: {rule}{}", k.file, k.reason);
     }
     eprintln!(
-        "{} alert(s) from {} rule(s) run; {} not translated, {} failed, {} only feed correlations",
+        "{} alert(s) from {} rule(s) run; {} not translated, {} failed, {} only feed \
+         correlations{}",
         outcome.alerts,
         outcome.rules_run,
         set.skipped.len(),
         outcome.failed.len(),
-        set.correlated_only.len()
+        set.correlated_only.len(),
+        version.map_or(String::new(), |v| format!(
+            "; read the lake's Delta version {v} (`--as-of {v}` reads it again)"
+        ))
     );
     Ok(if outcome.failed.is_empty() { 0 } else { 1 })
 }
@@ -628,6 +690,29 @@ fn now() -> i64 {
 
 /// Runs one statement and prints its results (and `--explain`'s figures).
 fn run_statement(
+    lake: &traillake::store::Location,
+    sql: &str,
+    args: &QueryArgs,
+    config: &Config,
+) -> Result<(), Failure> {
+    run_one(lake, sql, args, config).map_err(|e| older_version_gone(e, &args.as_of))
+}
+
+/// An older version's file that is gone: say why, and what keeps them.
+fn older_version_gone(e: Failure, as_of: &Option<String>) -> Failure {
+    match (e, as_of) {
+        (Failure::Failed(m), Some(v)) if m.contains("not found") || m.contains("No such file") => {
+            Failure::Failed(format!(
+                "{m}\nA file of the lake's version {v} (--as-of) is gone: a run replaced it and \
+                 deleted it. `[delta] keep_replaced_hours` keeps replaced files for readers of \
+                 older versions; `traillake history` lists the versions"
+            ))
+        }
+        (e, _) => e,
+    }
+}
+
+fn run_one(
     lake: &traillake::store::Location,
     sql: &str,
     args: &QueryArgs,
@@ -716,7 +801,7 @@ fn table_names(config: &Config) -> Vec<String> {
 
 /// The days `--since`/`--until` let a query read.
 fn query_window(args: &QueryArgs) -> Result<query::Window, Failure> {
-    settings::window(&args.since, &args.until, now())
+    settings::window(&args.since, &args.until, &args.as_of, now())
 }
 
 /// Writes results to stdout. A reader that went away (`| head`) ends the

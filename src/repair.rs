@@ -79,6 +79,9 @@ pub enum Kind {
     /// Another state file (source state, journal) that does not parse or
     /// is unsafe: set aside; the next run rebuilds it.
     State,
+    /// The Delta log's latest version and the partition folders disagree:
+    /// a version is committed that makes the log hold the folders' files.
+    Delta,
 }
 
 /// What `verify` saw.
@@ -89,6 +92,8 @@ pub struct Verified {
     pub data_files: u64,
     pub rows: u64,
     pub state_files: u64,
+    /// The Delta log's latest version, when the lake has one.
+    pub delta_version: Option<u64>,
     /// Partitions whose files were written before manifests existed: only
     /// their footers can be checked (the next run touching them, or
     /// `repair`, writes their manifests).
@@ -116,6 +121,7 @@ pub fn verify(
 ) -> Result<Verified, LakeError> {
     progress.set_phase(crate::progress::Phase::Listing);
     let all = rt.block_on(lake.list(""))?;
+    let kept = rt.block_on(crate::lake::retained::kept(lake))?;
     let mut out = Verified {
         lake: lake.loc.url.clone(),
         ..Verified::default()
@@ -134,8 +140,13 @@ pub fn verify(
     let state_prefix = format!("{}/", layout::STATE_DIR);
     for meta in &all {
         let rel = lake.loc.relative(&meta.location);
+        if rel.starts_with(&format!("{}/", crate::lake::delta::LOG_DIR)) {
+            continue;
+        }
         let Some(state) = rel.strip_prefix(&state_prefix) else {
             match partition_of(&rel) {
+                // Replaced, kept for readers of older Delta versions.
+                Some((_, name)) if layout::is_data_file(name) && kept.contains(&rel) => {}
                 Some((dir, name)) if layout::is_data_file(name) => {
                     data.entry(dir.to_string()).or_default().push(LakeFile {
                         rel: rel.clone(),
@@ -252,7 +263,7 @@ pub fn verify(
                     );
                 }
             }
-            "runs" | "quarantine" | "lease" | "staging" => {}
+            "runs" | "quarantine" | "lease" | "staging" | "retained" => {}
             _ => {
                 state_files -= 1;
                 found(
@@ -352,6 +363,34 @@ pub fn verify(
             ),
         }
     }
+    // The Delta log's latest version against the folders.
+    if let Some(drift) = rt.block_on(crate::lake::delta::drift(lake))? {
+        out.delta_version = Some(drift.version);
+        for f in &drift.unlisted {
+            found(
+                Severity::Error,
+                &f.rel,
+                format!(
+                    "in its partition folder, not in the Delta log's version {}: Delta readers \
+                     miss its rows",
+                    drift.version
+                ),
+                Kind::Delta,
+            );
+        }
+        for f in &drift.gone {
+            found(
+                Severity::Error,
+                &f.rel,
+                format!(
+                    "in the Delta log's version {}, not in its partition folder: Delta readers \
+                     fail on it",
+                    drift.version
+                ),
+                Kind::Delta,
+            );
+        }
+    }
     out.findings.sort();
     Ok(out)
 }
@@ -386,7 +425,8 @@ pub fn repair(
     opts: &CompactOptions,
     rt: &tokio::runtime::Runtime,
 ) -> Result<(Repaired, Verified), CompactError> {
-    let lake = Lake::new(opts.lake.clone());
+    // Files kept for older Delta versions are not the partitions' files.
+    let lake = rt.block_on(Lake::new(opts.lake.clone()).leaving_out_kept())?;
     let run_id = layout::new_run_id(Owner::All);
     let lease = rt.block_on(Lease::acquire(
         &lake,
@@ -394,7 +434,14 @@ pub fn repair(
         &run_id,
         opts.lease_timeout,
     ))?;
-    let result = put_right(opts, rt, &lake, &run_id);
+    let result = put_right(opts, rt, &lake, &run_id).and_then(|r| {
+        // The log made to hold what the folders hold now (files set aside
+        // are removed from it); the compact below adds what it reads again.
+        if opts.delta.enabled {
+            rt.block_on(crate::lake::delta::reconcile(&lake, &run_id, &opts.delta))?;
+        }
+        Ok(r)
+    });
     if let Err(e) = rt.block_on(lease.release()) {
         eprintln!("traillake: could not give the lease back: {e}");
     }
@@ -427,7 +474,8 @@ fn put_right(
         .filter(|f| f.severity == Severity::Error)
     {
         let aside = match &f.kind {
-            Kind::Note => false,
+            // Reconciled after the rest (see `repair`).
+            Kind::Note | Kind::Delta => false,
             Kind::Data {
                 partition,
                 set_aside,

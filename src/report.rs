@@ -76,6 +76,13 @@ pub struct RunReport {
     /// Runs an earlier crash left committed but unfinished, finished first.
     pub recovered_runs: Vec<String>,
     pub seconds: f64,
+    /// The switch (moves, the Delta version, deletes), and the Delta
+    /// version committed: known after the report is stored, so on stdout
+    /// (`--json`) and in the summary line only.
+    #[serde(default)]
+    pub commit_seconds: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_version: Option<u64>,
 }
 
 impl RunReport {
@@ -150,6 +157,12 @@ impl RunReport {
             s.push_str(&format!(
                 "; {} rows conflict with another of the same eventID (both kept)",
                 self.eventid_conflicts
+            ));
+        }
+        if let Some(v) = self.delta_version {
+            s.push_str(&format!(
+                "; Delta version {v}, switched in {}",
+                duration(self.commit_seconds)
             ));
         }
         s

@@ -34,7 +34,7 @@ use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlan};
-use datafusion::parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::physical_expr::expressions::{Column as PhysColumn, Literal};
 use datafusion::physical_expr::{PhysicalExpr, ScalarFunctionExpr};
 use datafusion::physical_expr_adapter::replace_columns_with_literals;
@@ -42,7 +42,7 @@ use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::prelude::SessionContext;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStore;
 
 use crate::partition::{PartitionKey, PathHints};
 use crate::query::{self, LakeSession, QueryError};
@@ -404,9 +404,6 @@ async fn cost_one(
     Ok(cost)
 }
 
-/// Bytes read from a file's end to find its footer in one request.
-const FOOTER_HINT: u64 = 64 << 10;
-
 /// A lake file's footer: its decoded metadata and its size in bytes
 /// (metadata + length + magic).
 #[derive(Default)]
@@ -424,40 +421,14 @@ impl FooterCache {
         if let Some(hit) = self.files.get(path) {
             return Ok(hit.clone());
         }
-        let bad = |reason: String| CostError::Footer {
-            file: path.to_string(),
-            reason,
-        };
-        if size < 12 {
-            return Err(bad("too small to be a Parquet file".into()));
-        }
-        // One GET of the file's end usually holds the whole footer (ours
-        // are ~10 KB); a longer one costs a second GET for the rest.
-        let hint = size.min(FOOTER_HINT);
-        let tail = store
-            .get_range(path, size - hint..size)
-            .await
-            .map_err(|e| bad(e.to_string()))?;
-        let end = tail.len();
-        if &tail[end - 4..] != b"PAR1" {
-            return Err(bad("no Parquet magic at the end".into()));
-        }
-        let len = u64::from(u32::from_le_bytes(
-            tail[end - 8..end - 4].try_into().expect("4 bytes"),
-        ));
-        if len + 8 > size {
-            return Err(bad(format!("footer length {len} exceeds the file")));
-        }
-        let meta = if len + 8 <= hint {
-            tail.slice(end - 8 - len as usize..end - 8)
-        } else {
-            store
-                .get_range(path, size - 8 - len..size - 8)
+        let (meta, footer) =
+            crate::lake::footer::read(store, path, size)
                 .await
-                .map_err(|e| bad(e.to_string()))?
-        };
-        let meta = ParquetMetaDataReader::decode_metadata(&meta).map_err(|e| bad(e.to_string()))?;
-        let entry = (Arc::new(meta), len + 8);
+                .map_err(|reason| CostError::Footer {
+                    file: path.to_string(),
+                    reason,
+                })?;
+        let entry = (Arc::new(meta), footer);
         self.files.insert(path.clone(), entry.clone());
         Ok(entry)
     }
@@ -736,6 +707,7 @@ mod tests {
     /// when it does not; both give the footer the file really has.
     #[test]
     fn footers_are_read_whole_small_or_large() {
+        use datafusion::parquet::file::metadata::ParquetMetaDataReader;
         use object_store::{memory::InMemory, ObjectStoreExt as _, PutPayload};
         let records: Vec<String> = (0..400)
             .map(|i| {
@@ -774,7 +746,11 @@ mod tests {
             assert_eq!(meta.num_row_groups(), 400 / rows_per_group);
             // The small footer came in the first GET, the large one needed
             // the second.
-            assert_eq!(footer > FOOTER_HINT, name == "large.parquet", "{footer}");
+            assert_eq!(
+                footer > crate::lake::footer::FOOTER_HINT,
+                name == "large.parquet",
+                "{footer}"
+            );
         }
     }
 

@@ -64,6 +64,7 @@ pub fn parse_date(flag: &str, v: &Option<String>) -> Result<Option<Date>, Failur
 pub fn window(
     since: &Option<String>,
     until: &Option<String>,
+    as_of: &Option<String>,
     now: i64,
 ) -> Result<traillake::query::Window, Failure> {
     let day = |flag: &str, v: &Option<String>| -> Result<Option<Date>, Failure> {
@@ -92,6 +93,10 @@ pub fn window(
     let window = traillake::query::Window {
         since: day("--since", since)?,
         until: day("--until", until)?,
+        as_of: match as_of {
+            Some(s) => traillake::lake::delta::AsOf::parse(s).map_err(usage)?,
+            None => traillake::lake::delta::AsOf::Latest,
+        },
     };
     if let (Some(s), Some(u)) = (window.since, window.until) {
         if s > u {
@@ -112,6 +117,7 @@ pub fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOpt
     })?;
     let c = &config.compact;
     let mut opts = CompactOptions::new(source, lake);
+    opts.delta = config.delta.clone();
     opts.filter = SourceFilter {
         since: parse_date("--since", &args.since)?,
         until: parse_date("--until", &args.until)?,
@@ -234,18 +240,24 @@ mod tests {
     fn a_window_is_days_or_a_time_ago() {
         // 2024-03-15T10:00:00Z
         let now = Date::parse("2024-03-15").unwrap().to_days() * 86_400 + 36_000;
-        let w = window(&Some("7d".into()), &None, now).unwrap();
+        let w = window(&Some("7d".into()), &None, &None, now).unwrap();
         assert_eq!(w.since, Date::parse("2024-03-08"));
         assert_eq!(w.until, None);
-        let w = window(&Some("11h".into()), &Some("2024-03-15".into()), now).unwrap();
+        let w = window(&Some("11h".into()), &Some("2024-03-15".into()), &None, now).unwrap();
         assert_eq!(w.since, Date::parse("2024-03-14"));
-        let w = window(&Some("2w".into()), &Some("1d".into()), now).unwrap();
+        let w = window(&Some("2w".into()), &Some("1d".into()), &None, now).unwrap();
         assert_eq!(
             (w.since, w.until),
             (Date::parse("2024-03-01"), Date::parse("2024-03-14"))
         );
-        assert!(window(&Some("7x".into()), &None, now).is_err());
-        assert!(window(&Some("-7d".into()), &None, now).is_err());
-        assert!(window(&Some("2024-03-10".into()), &Some("2024-03-01".into()), now).is_err());
+        assert!(window(&Some("7x".into()), &None, &None, now).is_err());
+        assert!(window(&Some("-7d".into()), &None, &None, now).is_err());
+        assert!(window(
+            &Some("2024-03-10".into()),
+            &Some("2024-03-01".into()),
+            &None,
+            now
+        )
+        .is_err());
     }
 }

@@ -11,8 +11,8 @@ use std::time::Instant;
 use super::plan::{self, Plan};
 use super::stage::StagedPartition;
 use super::{CompactError, CompactOptions, Reconcile};
-use crate::lake::ledger;
 use crate::lake::manifest::{Manifest, ManifestFile, Superseded};
+use crate::lake::{delta, ledger};
 use crate::lake::{layout, Journal, Lake};
 use crate::partition::PartitionKey;
 use crate::report::{self, RunReport};
@@ -43,7 +43,38 @@ pub fn prepare(
     let mut taken = 0u64;
     let mut conflicts = Conflicts::default();
     let mut puts: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut change = delta::Change {
+        run_id: run_id.to_string(),
+        settings: opts.delta.clone(),
+        ..delta::Change::default()
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    // Replaced files kept for readers of older Delta versions.
+    let keep_replaced = opts.delta.enabled && opts.delta.keep_replaced_hours > 0;
+    let mut kept: Vec<String> = Vec::new();
     for (key, s) in staged {
+        let sizes: BTreeMap<&str, u64> = s
+            .written
+            .iter()
+            .map(|f| (f.name.as_str(), f.size))
+            .chain(s.existing.iter().map(|f| (f.name(), f.size)))
+            .collect();
+        for (_, rel) in &s.moves {
+            let name = rel.rsplit('/').next().unwrap_or("");
+            change.adds.push(delta::FileAdd {
+                rel: rel.clone(),
+                size: sizes.get(name).copied().unwrap_or(0),
+                stats: s.stats.get(rel).cloned(),
+                modified_ms: now_ms,
+            });
+        }
+        for rel in &s.deletes {
+            let name = rel.rsplit('/').next().unwrap_or("");
+            change.removes.push(delta::FileRemove {
+                rel: rel.clone(),
+                size: sizes.get(name).copied().unwrap_or(0),
+            });
+        }
         if !s.superseded.is_empty() {
             // The owner's list in the partition, with this run's added.
             let rel = layout::superseded(&key, &opts.owner().tag());
@@ -77,9 +108,46 @@ pub fn prepare(
         report.bytes_out = add(report.bytes_out, s.bytes_out, "bytes out")?;
         conflicts.absorb(s.conflicts);
         journal.moves.extend(s.moves);
-        journal.deletes.extend(s.deletes);
+        if keep_replaced {
+            kept.extend(s.deletes);
+        } else {
+            journal.deletes.extend(s.deletes);
+        }
+    }
+    if !kept.is_empty() {
+        let until_ms = now_ms.saturating_add(i64::from(opts.delta.keep_replaced_hours) * 3_600_000);
+        let list = crate::lake::retained::Retained {
+            until_ms,
+            files: kept,
+        };
+        puts.push((
+            layout::retained(run_id),
+            serde_json::to_vec(&list).expect("list serializes"),
+        ));
     }
     report.eventid_conflicts = conflicts.rows;
+    if opts.delta.enabled {
+        // A run that changes no file commits no version, unless the lake
+        // has no log yet: then its first version is made from the files
+        // the partitions hold.
+        if !change.is_empty() || !rt.block_on(delta::exists(lake))? {
+            change.metrics = [
+                ("rows_written", report.rows_written),
+                ("records_read", report.records_read),
+                ("duplicates_dropped", report.duplicates_dropped),
+                ("records_quarantined", report.records_quarantined),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            journal.delta = Some(change);
+        }
+    } else if rt.block_on(delta::exists(lake))? {
+        eprintln!(
+            "traillake: warning: [delta] enabled = false, but the lake has a Delta log: it no              longer follows the lake, and Delta readers will not see this run. Delete {} or              enable the log again",
+            lake.loc.url_of_relative(delta::LOG_DIR)
+        );
+    }
     report.conflicts = conflicts.examples;
     let accepted = report
         .records_read

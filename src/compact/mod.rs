@@ -170,6 +170,8 @@ pub struct CompactOptions {
     /// The newest day a source folder may be dated (default: tomorrow,
     /// UTC); later folders are reported and left for their day.
     pub newest_day: Option<crate::partition::Date>,
+    /// The Delta log a run commits to.
+    pub delta: crate::lake::delta::DeltaSettings,
 }
 
 impl CompactOptions {
@@ -197,6 +199,7 @@ impl CompactOptions {
             lease_timeout: Duration::from_secs(600),
             spill_dir: std::env::temp_dir(),
             newest_day: None,
+            delta: crate::lake::delta::DeltaSettings::default(),
         }
     }
 
@@ -464,6 +467,11 @@ fn run(
 ) -> Result<RunReport, CompactError> {
     let src = &opts.source;
     report.recovered_runs = rt.block_on(lake.recover(owner))?;
+    // Replaced files kept past their time go; those still kept are left
+    // out of the partitions' files from here on.
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    rt.block_on(crate::lake::retained::expire(lake, owner, now_ms))?;
+    let lake = &rt.block_on(lake.clone().leaving_out_kept())?;
     let plan = rt.block_on(plan::plan(src, Some(lake), opts, owner, &mut report))?;
     let to_read = &plan.to_read;
     let progress = &opts.progress;
@@ -665,7 +673,12 @@ fn run(
         .files_to_commit
         .add((journal.moves.len() + journal.deletes.len()) as u64);
     progress.set_phase(Phase::Committing);
-    rt.block_on(lake.commit_counting(&journal, &progress.files_committed))?;
+    let commit_started = Instant::now();
+    let committed = rt.block_on(lake.commit_counting(&journal, &progress.files_committed))?;
+    report.commit_seconds = commit_started.elapsed().as_secs_f64();
+    if let Some(crate::lake::delta::Committed::Version { version, .. }) = committed {
+        report.delta_version = Some(version);
+    }
     progress.set_phase(Phase::Done);
     if let Some(signal) = stop_requested() {
         eprintln!("traillake: {signal} came while committing; the commit was finished first");

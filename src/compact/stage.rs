@@ -5,7 +5,7 @@
 //! share of new rows in memory, one batch per sorted run, and one row group
 //! being encoded: it does not grow with the partition or its values.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
@@ -195,6 +195,8 @@ pub struct StagedPartition {
     pub sources: BTreeSet<String>,
     /// Events the new rows' updates supersede.
     pub superseded: BTreeSet<String>,
+    /// Delta statistics of the files written, by final path.
+    pub stats: BTreeMap<String, String>,
 }
 
 /// What every staging job of a run shares.
@@ -353,6 +355,11 @@ impl Staging {
                 rows: Some(f.rows),
             })
             .collect();
+        let file_stats: BTreeMap<String, String> = moves
+            .iter()
+            .zip(&written)
+            .map(|((_, final_rel), f)| (final_rel.clone(), f.stats.clone()))
+            .collect();
         let mut staged = StagedPartition {
             moves,
             deletes: choice.merge.iter().map(|f| f.rel.clone()).collect(),
@@ -370,6 +377,7 @@ impl Staging {
             written: written_files,
             sources: std::mem::take(&mut buffer.sources),
             superseded: std::mem::take(&mut buffer.superseded),
+            stats: file_stats,
         };
         staged.new_duplicates = buffer
             .duplicates
@@ -421,6 +429,7 @@ impl Staging {
                 p.written.append(&mut staged.written);
                 p.sources.append(&mut staged.sources);
                 p.superseded.append(&mut staged.superseded);
+                p.stats.append(&mut staged.stats);
                 p
             }
         })

@@ -13,6 +13,8 @@
 //! _traillake/lease/<owner>.json               who is compacting
 //! _traillake/manifest/<partition>/<owner>.json files a partition should hold
 //! _traillake/quarantine/<run>/<path>.set-aside what `repair` moved aside
+//! _traillake/retained/<run>.json              replaced files kept for Delta readers
+//! _delta_log/...                              the Delta table's log (deltalake)
 //! ```
 //!
 //! Every state name starts with `_`, so Athena, Spark and DuckDB never read
@@ -89,6 +91,16 @@ pub fn is_safe_rel(rel: &str) -> bool {
         && rel
             .split('/')
             .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// The list of data files a run replaced but keeps for readers of older
+/// Delta versions (`[delta] keep_replaced_hours`).
+pub fn retained(run_id: &str) -> String {
+    format!("{STATE_DIR}/retained/{run_id}.json")
+}
+
+pub fn retained_dir() -> String {
+    format!("{STATE_DIR}/retained")
 }
 
 /// A unique, sortable run id: UTC time, owner tag, process id.

@@ -23,10 +23,13 @@
 //! wants a consistent view while a journal exists applies it to what it
 //! lists ([`Lake::journals`]), as `traillake query` does.
 
+pub mod delta;
+pub mod footer;
 pub mod layout;
 pub mod lease;
 pub mod ledger;
 pub mod manifest;
+pub mod retained;
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
@@ -80,6 +83,9 @@ pub struct Journal {
     pub moves: Vec<(String, String)>,
     /// Files the run replaces or compacts away.
     pub deletes: Vec<String>,
+    /// The Delta version the run commits, once its data files are in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<delta::Change>,
 }
 
 impl Journal {
@@ -118,11 +124,24 @@ impl Journal {
 #[derive(Clone, Debug)]
 pub struct Lake {
     pub loc: Location,
+    /// Replaced files kept for readers of older Delta versions
+    /// ([`retained`]): in the folders, but no longer the lake's.
+    pub kept: std::sync::Arc<std::collections::HashSet<String>>,
 }
 
 impl Lake {
     pub fn new(loc: Location) -> Self {
-        Self { loc }
+        Self {
+            loc,
+            kept: Default::default(),
+        }
+    }
+
+    /// This lake, with the kept files of its [`retained`] lists left out
+    /// of every listing of its data files.
+    pub async fn leaving_out_kept(mut self) -> Result<Self, LakeError> {
+        self.kept = std::sync::Arc::new(retained::kept(&self).await?);
+        Ok(self)
     }
 
     pub fn store_error(&self, path: &Path, e: &object_store::Error) -> LakeError {
@@ -359,10 +378,9 @@ impl Lake {
             .into_iter()
             .filter_map(|m| {
                 let name = m.location.filename()?.to_string();
-                layout::is_data_file(&name).then(|| LakeFile {
-                    rel: format!("{}/{name}", key.hive_path()),
-                    size: m.size,
-                })
+                let rel = format!("{}/{name}", key.hive_path());
+                (layout::is_data_file(&name) && !self.kept.contains(&rel))
+                    .then_some(LakeFile { rel, size: m.size })
             })
             .collect())
     }
@@ -432,7 +450,7 @@ impl Lake {
             .filter_map(|m| {
                 let rel = self.loc.relative(&m.location);
                 let name = rel.rsplit('/').next().unwrap_or("");
-                if !layout::is_data_file(name) {
+                if !layout::is_data_file(name) || self.kept.contains(&rel) {
                     return None;
                 }
                 PartitionKey::from_hive_path(&rel).map(|k| (k, LakeFile { rel, size: m.size }))
@@ -503,18 +521,30 @@ impl Lake {
 
     /// Commits a run whose files are all staged (steps 2-4 above).
     pub async fn commit(&self, journal: &Journal) -> Result<(), LakeError> {
-        self.commit_counting(journal, &Count::default()).await
+        self.commit_counting(journal, &Count::default())
+            .await
+            .map(|_| ())
     }
 
     /// [`Lake::commit`], adding each file moved or deleted to `done`.
-    pub async fn commit_counting(&self, journal: &Journal, done: &Count) -> Result<(), LakeError> {
+    pub async fn commit_counting(
+        &self,
+        journal: &Journal,
+        done: &Count,
+    ) -> Result<Option<delta::Committed>, LakeError> {
         let data = serde_json::to_vec_pretty(journal).expect("journal serializes");
         self.put(&layout::journal(&journal.run_id), data).await?;
         failpoint("after-journal");
         self.apply(journal, done).await
     }
 
-    async fn apply(&self, journal: &Journal, done: &Count) -> Result<(), LakeError> {
+    /// Carries a journal out; what its Delta commit did, if it has one.
+    async fn apply(
+        &self,
+        journal: &Journal,
+        done: &Count,
+    ) -> Result<Option<delta::Committed>, LakeError> {
+        let mut committed = None;
         let store = &self.loc.store;
         let finals: Vec<&String> = journal.moves.iter().map(|(_, to)| to).collect();
         let order = Journal::data_first(finals.iter().copied());
@@ -543,6 +573,13 @@ impl Lake {
             }
             if !phase {
                 failpoint("after-data-moves");
+                // The Delta version, between the data moves (its files are
+                // in place) and the data deletes (the files it removes are
+                // still there for a table it creates from the listing).
+                if let Some(change) = &journal.delta {
+                    committed = Some(delta::commit(self, change).await?);
+                    failpoint("after-delta-commit");
+                }
             }
             for rel in deletes.iter().filter(|p| state(p) == phase) {
                 let p = self.path(rel);
@@ -559,7 +596,8 @@ impl Lake {
             Err(e) => return Err(self.store_error(&jp, &e)),
         }
         self.delete_prefix(&layout::staging_run(&journal.run_id))
-            .await
+            .await?;
+        Ok(committed)
     }
 
     pub async fn delete(&self, rel: &str) -> Result<(), LakeError> {

@@ -380,6 +380,13 @@ impl ScanReport {
         use std::fmt::Write as _;
         let mut s = String::new();
         for l in &self.listings {
+            if let Some(v) = l.delta_version {
+                let _ = writeln!(
+                    s,
+                    "delta version: {v} (its files, pruned by the partition filters; data \
+                     folders are listed only for superseded-event lists)"
+                );
+            }
             let _ = writeln!(
                 s,
                 "partitions: {} kept ({} folders pruned by the partition filters, unlisted below)\n\
@@ -471,6 +478,7 @@ impl LakeSession {
             ObjectStoreUrl::parse(&root).expect("a store root is a URL"),
             window,
         )
+        .sharing_snapshot(&table)
         .all_versions();
         ctx.register_table("cloudtrail_all_versions", Arc::new(all))
             .expect("a fresh session takes the table");

@@ -36,6 +36,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
 
+use crate::lake::delta::{self, ActiveFile, AsOf};
 use crate::lake::{layout, Lake};
 use crate::partition::{Date, PartitionKey};
 use crate::schema::{self, PARTITION_COLUMNS};
@@ -55,6 +56,9 @@ pub struct Listing {
     pub file_bytes: u64,
     /// Journals of commits in progress that the view applied.
     pub journals_applied: usize,
+    /// The Delta version read, when the lake has a Delta log (the files
+    /// are then those of that version, and no folder of data is listed).
+    pub delta_version: Option<u64>,
 }
 
 /// The days a session may read (`--since`/`--until`, inclusive, UTC): a
@@ -64,6 +68,8 @@ pub struct Listing {
 pub struct Window {
     pub since: Option<Date>,
     pub until: Option<Date>,
+    /// The lake's version read (`--as-of`): the latest by default.
+    pub as_of: AsOf,
 }
 
 impl Window {
@@ -104,6 +110,36 @@ pub struct LakeTable {
     current_only: bool,
     /// Listings of the scans planned, in order.
     pub listings: Arc<Mutex<Vec<Listing>>>,
+    /// The Delta version a statement reads, loaded by its first scan and
+    /// shared by every scan of it (and by both tables of a session), so a
+    /// statement reads one version however many times it names the lake.
+    pub snapshot: SharedSnapshot,
+}
+
+/// What a statement's scans read: a Delta version's files, or (a lake
+/// without a log) the partition folders.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub version: Option<u64>,
+    pub files: Option<Vec<ActiveFile>>,
+}
+
+pub type SharedSnapshot = Arc<SnapshotCell>;
+
+/// The version a session's statements read.
+#[derive(Debug, Default)]
+pub struct SnapshotCell {
+    loaded: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    /// Kept for every statement of the session (`detect`: every rule
+    /// reads the same version), not loaded again per statement.
+    pinned: std::sync::atomic::AtomicBool,
+}
+
+impl SnapshotCell {
+    pub fn pin(&self) {
+        self.pinned
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl LakeTable {
@@ -125,7 +161,42 @@ impl LakeTable {
             window,
             current_only: true,
             listings: Arc::default(),
+            snapshot: Arc::default(),
         }
+    }
+
+    /// The same table, reading the version `other` reads.
+    pub fn sharing_snapshot(mut self, other: &LakeTable) -> Self {
+        self.snapshot = other.snapshot.clone();
+        self
+    }
+
+    /// The version this statement reads: loaded once, then the same for
+    /// every scan until [`LakeTable::clear_listings`].
+    pub async fn snapshot(&self) -> Result<Arc<Snapshot>, crate::lake::LakeError> {
+        let mut cached = self.snapshot.loaded.lock().await;
+        if let Some(s) = cached.as_ref() {
+            return Ok(s.clone());
+        }
+        let snapshot = match delta::load(&self.lake, &self.window.as_of).await? {
+            Some(table) => Snapshot {
+                version: table.version(),
+                files: Some(delta::active_files(&self.lake, &table)?),
+            },
+            None if self.window.as_of != AsOf::Latest => {
+                return Err(crate::lake::LakeError::NotALake {
+                    url: self.lake.loc.url.clone(),
+                    found: format!(
+                        "it has no Delta log ({}/), so it has no older versions to read with                          --as-of; `traillake compact` writes the log from its next run",
+                        delta::LOG_DIR
+                    ),
+                })
+            }
+            None => Snapshot::default(),
+        };
+        let snapshot = Arc::new(snapshot);
+        *cached = Some(snapshot.clone());
+        Ok(snapshot)
     }
 
     /// The listings of the scans planned since the last clear.
@@ -133,15 +204,163 @@ impl LakeTable {
         self.listings.lock().expect("no panic holding it").clone()
     }
 
-    /// Forgets the listings (a statement planned again).
+    /// Forgets the listings and the version read (a statement planned
+    /// again reads the newest version).
     pub fn clear_listings(&self) {
         self.listings.lock().expect("no panic holding it").clear();
+        if self
+            .snapshot
+            .pinned
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        if let Ok(mut s) = self.snapshot.loaded.try_lock() {
+            *s = None;
+        }
     }
 
     /// The same table with every version of an updated event.
     pub fn all_versions(mut self) -> Self {
         self.current_only = false;
         self
+    }
+
+    /// The files of the partitions that pass `conjuncts`, from the folders
+    /// (a lake without a Delta log), with any commit in progress applied;
+    /// and the superseded lists in those folders.
+    async fn hive_files(
+        &self,
+        state: &dyn Session,
+        conjuncts: &[Expr],
+        listing: &mut Listing,
+    ) -> DfResult<(Files, Vec<(String, Vec<String>)>)> {
+        let partitions = self.partitions(state, conjuncts, listing).await?;
+        let lake = &self.lake;
+        let listed: Vec<_> = futures::stream::iter(partitions.iter().cloned())
+            .map(|(rel, values)| async move {
+                let files = lake.list_dir(&rel).await.map(|(objects, _)| objects);
+                (values, files)
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
+        // path relative to the lake -> (size, partition values)
+        let mut files: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new();
+        let mut superseded_lists: Vec<(String, Vec<String>)> = Vec::new();
+        for (values, objects) in listed {
+            listing.folders_listed += 1;
+            for m in objects.map_err(ext)? {
+                let rel = lake.loc.relative(&m.location);
+                let name = rel.rsplit('/').next().unwrap_or("");
+                if layout::is_data_file(name) {
+                    files.insert(rel, (m.size, values.clone()));
+                } else if name.starts_with(layout::SUPERSEDED_PREFIX) && name.ends_with(".json") {
+                    superseded_lists.push((rel, values.clone()));
+                }
+            }
+        }
+        // A commit in progress: the files it replaces are gone already, and
+        // the ones it brings are read from where they are now.
+        let kept: HashSet<Vec<String>> = partitions.iter().map(|(_, v)| v.clone()).collect();
+        let journals = lake.journals().await.map_err(ext)?;
+        listing.journals_applied = journals.len();
+        let mut staged: Vec<(String, String, Vec<String>)> = Vec::new();
+        for j in &journals {
+            for gone in &j.deletes {
+                files.remove(gone);
+            }
+            for (from, to) in &j.moves {
+                let Some(key) = PartitionKey::from_hive_path(to) else {
+                    continue;
+                };
+                let values: Vec<String> = key.values().iter().map(|v| v.to_string()).collect();
+                let passes = kept.contains(&values)
+                    || !keep_passing(
+                        state,
+                        conjuncts,
+                        PARTITION_COLUMNS.len(),
+                        vec![(to.clone(), values.clone())],
+                    )?
+                    .is_empty();
+                if passes && !files.contains_key(to) {
+                    staged.push((from.clone(), to.clone(), values));
+                }
+            }
+        }
+        for (from, to, values) in staged {
+            // Not moved yet: read it where it is staged (or, if it was moved
+            // since, where it went).
+            for rel in [&from, &to] {
+                if let Ok(meta) = lake.loc.store.head(&lake.path(rel)).await {
+                    files.insert(rel.clone(), (meta.size, values.clone()));
+                    break;
+                }
+            }
+        }
+        Ok((files, superseded_lists))
+    }
+
+    /// The files of a Delta version in the partitions that pass
+    /// `conjuncts`; and the superseded lists of those partitions (a LIST
+    /// of each, for the current version of events only).
+    async fn delta_files(
+        &self,
+        state: &dyn Session,
+        conjuncts: &[Expr],
+        active: &[ActiveFile],
+        listing: &mut Listing,
+    ) -> DfResult<(Files, Vec<(String, Vec<String>)>)> {
+        let values = |k: &PartitionKey| -> Vec<String> {
+            k.values().iter().map(|v| v.to_string()).collect()
+        };
+        let partitions: BTreeMap<Vec<String>, String> = active
+            .iter()
+            .map(|f| (values(&f.partition), f.partition.hive_path()))
+            .collect();
+        let before = partitions.len();
+        let candidates: Vec<(String, Vec<String>)> = partitions
+            .into_iter()
+            .filter(|(v, _)| self.window.admits(v))
+            .map(|(v, rel)| (rel, v))
+            .collect();
+        let kept = keep_passing(state, conjuncts, PARTITION_COLUMNS.len(), candidates)?;
+        listing.folders_pruned += before - kept.len();
+        let kept_values: HashSet<&Vec<String>> = kept.iter().map(|(_, v)| v).collect();
+        let files: Files = active
+            .iter()
+            .filter_map(|f| {
+                let v = values(&f.partition);
+                kept_values
+                    .contains(&v)
+                    .then(|| (f.rel.clone(), (f.size, v)))
+            })
+            .collect();
+        let mut superseded_lists = Vec::new();
+        if self.current_only {
+            let lake = &self.lake;
+            let listed: Vec<_> = futures::stream::iter(kept.iter().cloned())
+                .map(|(rel, values)| async move {
+                    (
+                        values,
+                        lake.list_dir(&rel).await.map(|(objects, _)| objects),
+                    )
+                })
+                .buffer_unordered(32)
+                .collect()
+                .await;
+            for (values, objects) in listed {
+                listing.folders_listed += 1;
+                for m in objects.map_err(ext)? {
+                    let rel = lake.loc.relative(&m.location);
+                    let name = rel.rsplit('/').next().unwrap_or("");
+                    if name.starts_with(layout::SUPERSEDED_PREFIX) && name.ends_with(".json") {
+                        superseded_lists.push((rel, values.clone()));
+                    }
+                }
+            }
+        }
+        Ok((files, superseded_lists))
     }
 
     /// Partitions that pass `conjuncts`, found level by level.
@@ -170,6 +389,13 @@ impl LakeTable {
         listing.folders_pruned += pruned;
         Ok(kept)
     }
+}
+
+/// Data files by path relative to the lake: size and partition values.
+type Files = BTreeMap<String, (u64, Vec<String>)>;
+
+fn ext(e: crate::lake::LakeError) -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::External(e.into())
 }
 
 /// DataFusion's error, carrying the lake's.
@@ -280,35 +506,18 @@ impl TableProvider for LakeTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let ext =
-            |e: crate::lake::LakeError| datafusion::error::DataFusionError::External(e.into());
         let conjuncts = partition_conjuncts(filters);
         let mut listing = Listing::default();
-        let partitions = self.partitions(state, &conjuncts, &mut listing).await?;
-        let lake = &self.lake;
-        let listed: Vec<_> = futures::stream::iter(partitions.iter().cloned())
-            .map(|(rel, values)| async move {
-                let files = lake.list_dir(&rel).await.map(|(objects, _)| objects);
-                (values, files)
-            })
-            .buffer_unordered(32)
-            .collect()
-            .await;
-        // path relative to the lake -> (size, partition values)
-        let mut files: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new();
-        let mut superseded_lists: Vec<(String, Vec<String>)> = Vec::new();
-        for (values, objects) in listed {
-            listing.folders_listed += 1;
-            for m in objects.map_err(ext)? {
-                let rel = lake.loc.relative(&m.location);
-                let name = rel.rsplit('/').next().unwrap_or("");
-                if layout::is_data_file(name) {
-                    files.insert(rel, (m.size, values.clone()));
-                } else if name.starts_with(layout::SUPERSEDED_PREFIX) && name.ends_with(".json") {
-                    superseded_lists.push((rel, values.clone()));
-                }
+        let snapshot = self.snapshot().await.map_err(ext)?;
+        let (files, superseded_lists) = match &snapshot.files {
+            Some(active) => {
+                listing.delta_version = snapshot.version;
+                self.delta_files(state, &conjuncts, active, &mut listing)
+                    .await?
             }
-        }
+            None => self.hive_files(state, &conjuncts, &mut listing).await?,
+        };
+        let lake = &self.lake;
         // Events updates superseded, by partition: rare, so read only where
         // a list lies in a partition folder already listed.
         let mut superseded: Vec<String> = Vec::new();
@@ -321,44 +530,6 @@ impl TableProvider for LakeTable {
                     .unwrap_or_default();
                 for id in list.original_event_ids {
                     superseded.push(format!("{}/{id}", values.join("/")));
-                }
-            }
-        }
-        // A commit in progress: the files it replaces are gone already, and
-        // the ones it brings are read from where they are now.
-        let kept: HashSet<Vec<String>> = partitions.iter().map(|(_, v)| v.clone()).collect();
-        let journals = lake.journals().await.map_err(ext)?;
-        listing.journals_applied = journals.len();
-        let mut staged: Vec<(String, String, Vec<String>)> = Vec::new();
-        for j in &journals {
-            for gone in &j.deletes {
-                files.remove(gone);
-            }
-            for (from, to) in &j.moves {
-                let Some(key) = PartitionKey::from_hive_path(to) else {
-                    continue;
-                };
-                let values: Vec<String> = key.values().iter().map(|v| v.to_string()).collect();
-                let passes = kept.contains(&values)
-                    || !keep_passing(
-                        state,
-                        &conjuncts,
-                        PARTITION_COLUMNS.len(),
-                        vec![(to.clone(), values.clone())],
-                    )?
-                    .is_empty();
-                if passes && !files.contains_key(to) {
-                    staged.push((from.clone(), to.clone(), values));
-                }
-            }
-        }
-        for (from, to, values) in staged {
-            // Not moved yet: read it where it is staged (or, if it was moved
-            // since, where it went).
-            for rel in [&from, &to] {
-                if let Ok(meta) = lake.loc.store.head(&lake.path(rel)).await {
-                    files.insert(rel.clone(), (meta.size, values.clone()));
-                    break;
                 }
             }
         }
@@ -492,6 +663,7 @@ mod tests {
         let w = Window {
             since: Date::parse("2024-02-28"),
             until: Date::parse("2024-03-02"),
+            ..Window::default()
         };
         assert!(w.admits(&v(&["1", "us-east-1"])));
         assert!(w.admits(&v(&["1", "r", "2024"])));

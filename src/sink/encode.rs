@@ -98,6 +98,8 @@ pub struct WrittenFile {
     pub index: usize,
     pub rows: u64,
     pub bytes: u64,
+    /// Its Delta statistics (JSON), from its row groups' statistics.
+    pub stats: String,
 }
 
 type Opener<'a> = dyn FnMut(usize) -> Result<Box<dyn FileSink>, SinkError> + 'a;
@@ -336,6 +338,7 @@ impl<'a> PartitionWriter<'a> {
         let Some(file) = self.file.take() else {
             return Ok(());
         };
+        let stats = crate::lake::delta::file_stats(file.writer.flushed_row_groups());
         let sink = file.writer.into_inner().map_err(new_file)?;
         sink.finish()?;
         let bytes = file.written.load(Ordering::Relaxed);
@@ -343,6 +346,7 @@ impl<'a> PartitionWriter<'a> {
             index: file.index,
             rows: file.rows as u64,
             bytes,
+            stats,
         });
         Ok(())
     }

@@ -197,7 +197,7 @@ const PAGE_BYTES: usize = 256 << 10;
 /// account's day can miss the one asked for; account and region are the
 /// same in every row of a partition, so a query that names them instead
 /// of the partition columns still skips other partitions' files.
-const CHUNK_STATISTICS: &[&str] = &[
+pub const CHUNK_STATISTICS: &[&str] = &[
     "errorcode",
     "eventname",
     "eventsource",

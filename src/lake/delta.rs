@@ -1,0 +1,893 @@
+//! The lake as a Delta table: a transaction log at `LAKE/_delta_log/` over
+//! the Parquet files the runs write, in the same Hive folders (no copy), so
+//! every engine that reads Delta (Athena engine v3, Spark, Trino, DuckDB,
+//! Polars) sees whole runs, whoever is writing, and any version the log
+//! still holds.
+//!
+//! The log is written with the `deltalake` crate (its commit protocol: a
+//! conditional PUT of the next version, on a local disk and on S3, no
+//! DynamoDB), at reader/writer protocol 1/2, the newest Athena reads.
+//!
+//! How a run commits ([`crate::lake`] has the whole protocol): the run's
+//! journal carries its [`Change`] (files added with their statistics, files
+//! removed). Carrying the journal out moves the data files in, commits the
+//! change as one Delta version, then deletes the replaced files. The
+//! version holds an application transaction (`txn`: the owner, and the
+//! run's time as its version), so a run rolled forward after a kill
+//! commits once: if the log already holds its `txn`, the commit is done.
+//! Shards commit through the log's optimistic concurrency: a version taken
+//! by another writer is retried on the newer table (shards never replace
+//! each other's files, so their changes never conflict).
+//!
+//! A lake written before the log existed gets its first version from the
+//! files its partitions hold, at its next run.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
+use deltalake_core::kernel::{
+    new_metadata, Action, Add, Protocol, Remove, StructType, Transaction,
+};
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::StreamExt;
+use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::statistics::Statistics;
+use serde::{Deserialize, Serialize};
+
+use super::layout::{self, Owner};
+use super::{Lake, LakeError, LakeFile};
+use crate::partition::PartitionKey;
+use crate::schema::PARTITION_COLUMNS;
+
+/// The log's folder, under the lake's root.
+pub const LOG_DIR: &str = "_delta_log";
+
+/// `[delta]` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeltaSettings {
+    /// Whether runs commit to the log.
+    pub enabled: bool,
+    /// A checkpoint every this many versions.
+    pub checkpoint_interval: u32,
+    /// Days of log kept for reading older versions.
+    pub log_retention_days: u32,
+    /// Hours a replaced data file is kept for readers of older versions
+    /// (0: deleted right after the commit, so the Hive table stays exact).
+    pub keep_replaced_hours: u32,
+}
+
+impl Default for DeltaSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            checkpoint_interval: 10,
+            log_retention_days: 30,
+            keep_replaced_hours: 0,
+        }
+    }
+}
+
+/// What one run changes in the table: written into its journal, committed
+/// as one version when the journal is carried out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub run_id: String,
+    pub adds: Vec<FileAdd>,
+    /// Paths relative to the lake.
+    pub removes: Vec<FileRemove>,
+    /// Counts for the version's `commitInfo` (`operationMetrics`).
+    pub metrics: BTreeMap<String, u64>,
+    /// Table properties, should this version create the table.
+    pub settings: DeltaSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileAdd {
+    /// Final path, relative to the lake.
+    pub rel: String,
+    pub size: u64,
+    /// Delta's per-file statistics (JSON), when known.
+    pub stats: Option<String>,
+    /// Milliseconds since the epoch.
+    pub modified_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRemove {
+    pub rel: String,
+    pub size: u64,
+}
+
+impl Change {
+    pub fn is_empty(&self) -> bool {
+        self.adds.is_empty() && self.removes.is_empty()
+    }
+}
+
+/// Columns with per-file statistics: `eventtime` (files are sorted by it,
+/// so a query by time skips whole files) and the columns the writer keeps
+/// row-group statistics for.
+pub fn stats_columns() -> Vec<&'static str> {
+    let mut v = vec![crate::schema::EVENT_TIME];
+    v.extend(crate::sink::CHUNK_STATISTICS);
+    v
+}
+
+/// Longest string value kept as a file's min or max: longer ones are left
+/// out (a reader then cannot skip by that column, which is always safe).
+const MAX_STAT_CHARS: usize = 64;
+
+/// Delta's statistics of a Parquet file from its row groups' statistics:
+/// `numRecords` and, for [`stats_columns`], `minValues`, `maxValues` and
+/// `nullCount` (a column whose statistics a row group lacks is left out).
+pub fn file_stats(row_groups: &[RowGroupMetaData]) -> String {
+    let rows: i64 = row_groups.iter().map(|rg| rg.num_rows()).sum();
+    let mut min = serde_json::Map::new();
+    let mut max = serde_json::Map::new();
+    let mut nulls = serde_json::Map::new();
+    for name in stats_columns() {
+        let mut lo: Option<String> = None;
+        let mut hi: Option<String> = None;
+        let mut null_count = 0u64;
+        let mut complete = !row_groups.is_empty();
+        let mut bounded = true;
+        for rg in row_groups {
+            let Some(col) = rg
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == name)
+            else {
+                complete = false;
+                break;
+            };
+            let Some(Statistics::ByteArray(s)) = col.statistics() else {
+                complete = false;
+                break;
+            };
+            let Some(n) = s.null_count_opt() else {
+                complete = false;
+                break;
+            };
+            null_count += n;
+            if n == rg.num_rows() as u64 {
+                continue;
+            }
+            let text = |b: Option<&parquet::data_type::ByteArray>| {
+                b.and_then(|b| std::str::from_utf8(b.data()).ok())
+                    .map(str::to_string)
+            };
+            match (text(s.min_opt()), text(s.max_opt())) {
+                (Some(a), Some(b)) if s.min_is_exact() && s.max_is_exact() => {
+                    if lo.as_ref().is_none_or(|l| a < *l) {
+                        lo = Some(a);
+                    }
+                    if hi.as_ref().is_none_or(|h| b > *h) {
+                        hi = Some(b);
+                    }
+                }
+                _ => bounded = false,
+            }
+        }
+        if !complete {
+            continue;
+        }
+        nulls.insert(name.into(), null_count.into());
+        if let (true, Some(lo), Some(hi)) = (bounded, lo, hi) {
+            if lo.chars().count() <= MAX_STAT_CHARS && hi.chars().count() <= MAX_STAT_CHARS {
+                min.insert(name.into(), lo.into());
+                max.insert(name.into(), hi.into());
+            }
+        }
+    }
+    serde_json::json!({
+        "numRecords": rows,
+        "minValues": min,
+        "maxValues": max,
+        "nullCount": nulls,
+    })
+    .to_string()
+}
+
+/// The table of `lake`, not loaded.
+fn builder(lake: &Lake) -> Result<DeltaTableBuilder, LakeError> {
+    // The crate knows `file://` and `memory://`; S3 (and S3-compatible
+    // stores) commit by conditional PUT, which its default log store does
+    // with the store we give it (our credentials, retries and counters).
+    static S3: Once = Once::new();
+    S3.call_once(|| {
+        let url = url::Url::parse("s3://").expect("a URL");
+        deltalake_core::logstore::logstore_factories().insert(url, Arc::new(ConditionalPut));
+    });
+    let url = url::Url::parse(&format!("{}/", lake.loc.url)).map_err(|e| LakeError::Store {
+        url: lake.loc.url.clone(),
+        reason: format!("not a URL for the Delta log: {e}"),
+    })?;
+    Ok(DeltaTableBuilder::from_url(url.clone())
+        .map_err(|e| delta_error(lake, &e))?
+        .with_storage_backend(lake.loc.store.clone(), url))
+}
+
+/// The crate's default log store (commits by conditional PUT), for `s3://`
+/// tables: the crate registers it for `file://` and `memory://` only, and
+/// its factory is private.
+struct ConditionalPut;
+
+impl deltalake_core::logstore::LogStoreFactory for ConditionalPut {
+    fn with_options(
+        &self,
+        prefixed_store: deltalake_core::logstore::ObjectStoreRef,
+        root_store: deltalake_core::logstore::ObjectStoreRef,
+        location: &url::Url,
+        options: &deltalake_core::logstore::StorageConfig,
+    ) -> deltalake_core::DeltaResult<Arc<dyn deltalake_core::logstore::LogStore>> {
+        Ok(deltalake_core::logstore::default_logstore(
+            prefixed_store,
+            root_store,
+            location,
+            options,
+        ))
+    }
+}
+
+fn delta_error(lake: &Lake, e: &DeltaTableError) -> LakeError {
+    LakeError::Store {
+        url: lake.loc.url_of_relative(LOG_DIR),
+        reason: format!("Delta log: {e}"),
+    }
+}
+
+/// Which version to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AsOf {
+    #[default]
+    Latest,
+    Version(u64),
+    /// Milliseconds since the epoch: the last version committed by then.
+    Time(i64),
+}
+
+impl AsOf {
+    /// `VERSION` or a UTC time (`2024-06-01`, `2024-06-01T12:00:00Z`).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(v) = s.parse::<u64>() {
+            return Ok(AsOf::Version(v));
+        }
+        let bad = || {
+            format!(
+                "--as-of {s:?}: expected a version number or a UTC time (2024-06-01, \
+                 2024-06-01T12:00:00Z)"
+            )
+        };
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+            return Ok(AsOf::Time(t.timestamp_millis()));
+        }
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
+            return Ok(AsOf::Time(t.and_utc().timestamp_millis()));
+        }
+        // A day alone: the lake as it was at the end of that day.
+        let d = crate::partition::Date::parse(s).ok_or_else(bad)?;
+        Ok(AsOf::Time((d.to_days() + 1) * 86_400_000 - 1))
+    }
+}
+
+/// Whether the lake has a Delta log (one LIST of its folder).
+pub async fn exists(lake: &Lake) -> Result<bool, LakeError> {
+    let (objects, _) = lake.list_dir(LOG_DIR).await?;
+    Ok(objects.iter().any(|m| {
+        m.location
+            .filename()
+            .is_some_and(|n| n.ends_with(".json") || n.ends_with(".checkpoint.parquet"))
+    }))
+}
+
+/// The table at `at`, or `None` when the lake has no log.
+pub async fn load(lake: &Lake, at: &AsOf) -> Result<Option<DeltaTable>, LakeError> {
+    if !exists(lake).await? {
+        return Ok(None);
+    }
+    let mut table = builder(lake)?.build().map_err(|e| delta_error(lake, &e))?;
+    let loaded = match at {
+        AsOf::Latest => table.load().await,
+        AsOf::Version(v) => table.load_version(*v).await,
+        AsOf::Time(ms) => match chrono::DateTime::from_timestamp_millis(*ms) {
+            Some(t) => table.load_with_datetime(t).await,
+            None => {
+                return Err(LakeError::Store {
+                    url: lake.loc.url_of_relative(LOG_DIR),
+                    reason: format!("no such time: {ms} ms"),
+                })
+            }
+        },
+    };
+    loaded.map_err(|e| match (at, &e) {
+        (AsOf::Latest, _) => delta_error(lake, &e),
+        _ => LakeError::Store {
+            url: lake.loc.url_of_relative(LOG_DIR),
+            reason: format!(
+                "no version {}: {e}. `traillake history --lake LAKE` lists the versions the log \
+                 holds",
+                match at {
+                    AsOf::Version(v) => v.to_string(),
+                    AsOf::Time(ms) => chrono::DateTime::from_timestamp_millis(*ms)
+                        .map(|t| format!("at {}", t.to_rfc3339()))
+                        .unwrap_or_default(),
+                    AsOf::Latest => String::new(),
+                }
+            ),
+        },
+    })?;
+    Ok(Some(table))
+}
+
+/// A file of a loaded version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveFile {
+    /// Relative to the lake.
+    pub rel: String,
+    pub size: u64,
+    pub partition: PartitionKey,
+    pub rows: Option<u64>,
+}
+
+/// The data files of a loaded version.
+pub fn active_files(lake: &Lake, table: &DeltaTable) -> Result<Vec<ActiveFile>, LakeError> {
+    let state = table.snapshot().map_err(|e| delta_error(lake, &e))?;
+    let mut out = Vec::new();
+    for f in state.log_data().iter() {
+        let rel = f.path().to_string();
+        let Some(partition) = PartitionKey::from_hive_path(&rel) else {
+            return Err(LakeError::Damaged {
+                url: lake.loc.url_of_relative(LOG_DIR),
+                reason: format!(
+                    "the Delta log names {rel:?}, which is not a file in a partition folder"
+                ),
+            });
+        };
+        if !layout::is_safe_rel(&rel) {
+            return Err(LakeError::Damaged {
+                url: lake.loc.url_of_relative(LOG_DIR),
+                reason: format!("the Delta log names {rel:?}, outside the lake"),
+            });
+        }
+        out.push(ActiveFile {
+            size: u64::try_from(f.size()).unwrap_or(0),
+            rows: f.num_records().map(|n| n as u64),
+            rel,
+            partition,
+        });
+    }
+    out.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(out)
+}
+
+/// The application id of an owner's runs in the log's `txn` actions.
+fn app_id(owner: Owner) -> String {
+    format!("traillake-{}", owner.tag())
+}
+
+/// A run's `txn` version: its start in microseconds since the epoch, from
+/// its id (`YYYYMMDDTHHMMSS-micros-...`); runs of one owner never overlap.
+pub fn txn_version(run_id: &str) -> Option<i64> {
+    let (stamp, rest) = run_id.split_once('-')?;
+    let micros: i64 = rest.split('-').next()?.parse().ok()?;
+    let t = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S").ok()?;
+    Some(t.and_utc().timestamp() * 1_000_000 + micros)
+}
+
+/// The owner tag of a run id (`all` for ids of unsharded runs).
+fn owner_of(run_id: &str) -> Owner {
+    for part in run_id.split('-') {
+        if let Some((i, n)) = part
+            .strip_prefix('s')
+            .and_then(|r| r.split_once("of"))
+            .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)))
+        {
+            if layout::is_shard_tag(part) {
+                return Owner::Shard { index: i, count: n };
+            }
+        }
+    }
+    Owner::All
+}
+
+/// The table's schema: the files' columns, then the partition columns.
+fn table_schema() -> Result<StructType, String> {
+    let mut fields: Vec<arrow::datatypes::Field> = crate::schema::arrow_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.extend(
+        PARTITION_COLUMNS
+            .iter()
+            .map(|c| arrow::datatypes::Field::new(*c, arrow::datatypes::DataType::Utf8, true)),
+    );
+    let arrow = arrow::datatypes::Schema::new(fields);
+    (&arrow).try_into_kernel().map_err(|e| e.to_string())
+}
+
+/// The actions that create the table: protocol 1/2 (what Athena reads),
+/// the schema, partition columns and properties.
+fn create_actions(settings: &DeltaSettings) -> Result<Vec<Action>, String> {
+    let protocol: Protocol =
+        serde_json::from_value(serde_json::json!({"minReaderVersion": 1, "minWriterVersion": 2}))
+            .map_err(|e| e.to_string())?;
+    let config = [
+        (
+            "delta.checkpointInterval".to_string(),
+            settings.checkpoint_interval.max(1).to_string(),
+        ),
+        (
+            "delta.logRetentionDuration".to_string(),
+            format!("interval {} days", settings.log_retention_days.max(1)),
+        ),
+        (
+            "delta.deletedFileRetentionDuration".to_string(),
+            format!("interval {} hours", settings.keep_replaced_hours),
+        ),
+        (
+            "delta.dataSkippingStatsColumns".to_string(),
+            stats_columns().join(","),
+        ),
+    ];
+    let metadata =
+        new_metadata(&table_schema()?, PARTITION_COLUMNS, config).map_err(|e| e.to_string())?;
+    Ok(vec![Action::Protocol(protocol), Action::Metadata(metadata)])
+}
+
+fn add_action(f: &FileAdd) -> Result<Action, String> {
+    let key = PartitionKey::from_hive_path(&f.rel)
+        .ok_or_else(|| format!("{} is not in a partition folder", f.rel))?;
+    let partition_values: HashMap<String, Option<String>> = PARTITION_COLUMNS
+        .iter()
+        .zip(key.values())
+        .map(|(c, v)| (c.to_string(), Some(v.to_string())))
+        .collect();
+    Ok(Action::Add(Add {
+        path: f.rel.clone(),
+        partition_values,
+        size: i64::try_from(f.size).map_err(|_| format!("{}: size {}", f.rel, f.size))?,
+        modification_time: f.modified_ms,
+        data_change: true,
+        stats: f.stats.clone(),
+        ..Default::default()
+    }))
+}
+
+fn remove_action(f: &FileRemove, now_ms: i64) -> Result<Action, String> {
+    let key = PartitionKey::from_hive_path(&f.rel)
+        .ok_or_else(|| format!("{} is not in a partition folder", f.rel))?;
+    Ok(Action::Remove(Remove {
+        path: f.rel.clone(),
+        data_change: true,
+        deletion_timestamp: Some(now_ms),
+        extended_file_metadata: Some(true),
+        partition_values: Some(
+            PARTITION_COLUMNS
+                .iter()
+                .zip(key.values())
+                .map(|(c, v)| (c.to_string(), Some(v.to_string())))
+                .collect(),
+        ),
+        size: i64::try_from(f.size).ok(),
+        ..Default::default()
+    }))
+}
+
+/// Attempts at a version before giving up: each retry follows a version
+/// another writer committed meanwhile (with N shards, at most N-1 each).
+const ATTEMPTS: usize = 64;
+
+/// What [`commit`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// The version that holds the change, and whether it created the table
+    /// (from the files the lake held, for a lake older than its log).
+    Version { version: u64, created: bool },
+    /// An earlier attempt of this run committed it already.
+    Already,
+}
+
+/// Commits a run's change as one version (creating the table first if the
+/// lake has no log), unless the log holds it already. Data files added
+/// must be in place, and files removed still there (for a table created
+/// now, from what the partitions hold).
+pub async fn commit(lake: &Lake, change: &Change) -> Result<Committed, LakeError> {
+    let owner = owner_of(&change.run_id);
+    let app = app_id(owner);
+    let version = txn_version(&change.run_id).ok_or_else(|| LakeError::Damaged {
+        url: lake.loc.url_of_relative(LOG_DIR),
+        reason: format!("a run id without a time: {:?}", change.run_id),
+    })?;
+    let bad = |reason: String| LakeError::Damaged {
+        url: lake.loc.url_of_relative(LOG_DIR),
+        reason,
+    };
+    for attempt in 0..ATTEMPTS {
+        let table = load(lake, &AsOf::Latest).await?;
+        let mut bootstrapped = 0;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut actions: Vec<Action> = Vec::new();
+        let created = table.is_none();
+        match &table {
+            Some(t) => {
+                let state = t.snapshot().map_err(|e| delta_error(lake, &e))?;
+                let done = state
+                    .transaction_version(t.log_store().as_ref(), &app)
+                    .await
+                    .map_err(|e| delta_error(lake, &e))?;
+                if done == Some(version) {
+                    return Ok(Committed::Already);
+                }
+            }
+            None => {
+                actions.extend(create_actions(&change.settings).map_err(bad)?);
+                for f in existing_files(lake, change).await? {
+                    actions.push(add_action(&f).map_err(bad)?);
+                    bootstrapped += 1;
+                }
+            }
+        }
+        for f in &change.adds {
+            actions.push(add_action(f).map_err(bad)?);
+        }
+        if !created {
+            for f in &change.removes {
+                actions.push(remove_action(f, now_ms).map_err(bad)?);
+            }
+        }
+        let mut info: HashMap<String, serde_json::Value> = HashMap::new();
+        info.insert(
+            "traillake".into(),
+            serde_json::json!({"run": change.run_id, "owner": owner.tag()}),
+        );
+        let mut metrics: serde_json::Map<String, serde_json::Value> = change
+            .metrics
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string().into()))
+            .collect();
+        metrics.insert("numFiles".into(), change.adds.len().to_string().into());
+        metrics.insert(
+            "numRemovedFiles".into(),
+            change.removes.len().to_string().into(),
+        );
+        info.insert("operationMetrics".into(), metrics.into());
+        let props = CommitProperties::default()
+            .with_max_retries(0)
+            .with_create_checkpoint(true)
+            .with_cleanup_expired_logs(Some(true))
+            .with_application_transaction(Transaction::new_with_last_update(
+                &app,
+                version,
+                Some(now_ms),
+            ))
+            .with_metadata(info);
+        let operation = if created {
+            let metadata = actions
+                .iter()
+                .find_map(|a| match a {
+                    Action::Metadata(m) => Some(m.clone()),
+                    _ => None,
+                })
+                .expect("created with metadata");
+            let protocol = actions
+                .iter()
+                .find_map(|a| match a {
+                    Action::Protocol(p) => Some(p.clone()),
+                    _ => None,
+                })
+                .expect("created with a protocol");
+            DeltaOperation::Create {
+                mode: SaveMode::Append,
+                location: url::Url::parse(&lake.loc.url).map_err(|e| bad(e.to_string()))?,
+                protocol,
+                metadata,
+            }
+        } else {
+            DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by: Some(PARTITION_COLUMNS.iter().map(|c| c.to_string()).collect()),
+                predicate: None,
+            }
+        };
+        let log_store = match &table {
+            Some(t) => t.log_store(),
+            None => builder(lake)?
+                .build_storage()
+                .map_err(|e| delta_error(lake, &e))?,
+        };
+        let snapshot = match &table {
+            Some(t) => Some(t.snapshot().map_err(|e| delta_error(lake, &e))?),
+            None => None,
+        };
+        let result = CommitBuilder::from(props)
+            .with_actions(actions)
+            .build(
+                snapshot.map(|s| s as &dyn deltalake_core::kernel::transaction::TableReference),
+                log_store,
+                operation,
+            )
+            .await;
+        match result {
+            Ok(done) => {
+                if bootstrapped > 0 {
+                    eprintln!(
+                        "traillake: the lake had no Delta log: version 0 holds the {bootstrapped} \
+                         data file(s) its partitions held, and this run's"
+                    );
+                }
+                return Ok(Committed::Version {
+                    version: done.version(),
+                    created,
+                });
+            }
+            Err(DeltaTableError::Transaction {
+                source:
+                    TransactionError::VersionAlreadyExists(_)
+                    | TransactionError::MaxCommitAttempts(_)
+                    | TransactionError::CommitConflict(_),
+            }) => {
+                // Another writer took the version: read the newer table and
+                // try again, after a pause that grows (with jitter, so
+                // shards that collided do not collide again).
+                let ms = 20u64 << attempt.min(6);
+                let jitter = u64::from(std::process::id()) % ms.max(1);
+                tokio::time::sleep(Duration::from_millis(ms + jitter)).await;
+            }
+            Err(e) => return Err(delta_error(lake, &e)),
+        }
+    }
+    Err(delta_error(
+        lake,
+        &DeltaTableError::Generic(format!(
+            "{ATTEMPTS} attempts at a version all lost to other writers"
+        )),
+    ))
+}
+
+/// The data files the partitions hold now, but for those `change` adds or
+/// removes: a lake older than its log starts its table with them.
+async fn existing_files(lake: &Lake, change: &Change) -> Result<Vec<FileAdd>, LakeError> {
+    let skip: HashSet<&str> = change
+        .adds
+        .iter()
+        .map(|f| f.rel.as_str())
+        .chain(change.removes.iter().map(|f| f.rel.as_str()))
+        .collect();
+    let files: Vec<LakeFile> = data_files(lake)
+        .await?
+        .into_iter()
+        .filter(|f| !skip.contains(f.rel.as_str()))
+        .collect();
+    if !files.is_empty() {
+        eprintln!(
+            "traillake: the lake has no Delta log: making its first version from the {} data \
+             file(s) its partitions hold (reading their footers for statistics)",
+            files.len()
+        );
+    }
+    with_stats(lake, files).await
+}
+
+/// traillake's data files in the partition folders (one listing of the
+/// lake), but those kept for readers of older versions.
+async fn data_files(lake: &Lake) -> Result<Vec<LakeFile>, LakeError> {
+    Ok(lake
+        .all_files()
+        .await?
+        .into_iter()
+        .map(|(_, f)| f)
+        .filter(|f| f.rel.starts_with("account=") && super::manifest::is_ours(f.name()))
+        .collect())
+}
+
+/// `files` as added to the table, with statistics from their footers (32
+/// at a time).
+async fn with_stats(lake: &Lake, files: Vec<LakeFile>) -> Result<Vec<FileAdd>, LakeError> {
+    let store = &lake.loc.store;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let read: Vec<Result<FileAdd, LakeError>> = futures::stream::iter(files)
+        .map(|f| async move {
+            let path = lake.path(&f.rel);
+            let (meta, _) = super::footer::read(store, &path, f.size)
+                .await
+                .map_err(|reason| LakeError::Damaged {
+                    url: lake.loc.url_of_relative(&f.rel),
+                    reason: format!("unreadable footer ({reason})"),
+                })?;
+            Ok(FileAdd {
+                stats: Some(file_stats(meta.row_groups())),
+                rel: f.rel,
+                size: f.size,
+                modified_ms: now_ms,
+            })
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    read.into_iter().collect()
+}
+
+/// Where the latest version and the partition folders disagree.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Drift {
+    pub version: u64,
+    /// In the folders, not in the version.
+    pub unlisted: Vec<LakeFile>,
+    /// In the version, not in the folders.
+    pub gone: Vec<FileRemove>,
+}
+
+impl Drift {
+    pub fn is_empty(&self) -> bool {
+        self.unlisted.is_empty() && self.gone.is_empty()
+    }
+}
+
+/// The latest version's files against the folders' (`None`: no log).
+pub async fn drift(lake: &Lake) -> Result<Option<Drift>, LakeError> {
+    let Some(table) = load(lake, &AsOf::Latest).await? else {
+        return Ok(None);
+    };
+    let active = active_files(lake, &table)?;
+    let kept = super::retained::kept(lake).await?;
+    let listed: Vec<LakeFile> = data_files(lake)
+        .await?
+        .into_iter()
+        .filter(|f| !kept.contains(&f.rel))
+        .collect();
+    let in_log: HashSet<&str> = active.iter().map(|f| f.rel.as_str()).collect();
+    let in_folders: HashSet<&str> = listed.iter().map(|f| f.rel.as_str()).collect();
+    Ok(Some(Drift {
+        version: table.version().unwrap_or(0),
+        unlisted: listed
+            .iter()
+            .filter(|f| !in_log.contains(f.rel.as_str()))
+            .cloned()
+            .collect(),
+        gone: active
+            .iter()
+            .filter(|f| !in_folders.contains(f.rel.as_str()))
+            .map(|f| FileRemove {
+                rel: f.rel.clone(),
+                size: f.size,
+            })
+            .collect(),
+    }))
+}
+
+/// Commits a version that makes the log hold exactly the folders' files
+/// (`repair`, after it set files aside): `None` when they agree already.
+pub async fn reconcile(
+    lake: &Lake,
+    run_id: &str,
+    settings: &DeltaSettings,
+) -> Result<Option<Committed>, LakeError> {
+    let Some(drift) = drift(lake).await? else {
+        return Ok(None);
+    };
+    if drift.is_empty() {
+        return Ok(None);
+    }
+    let change = Change {
+        run_id: run_id.to_string(),
+        adds: with_stats(lake, drift.unlisted).await?,
+        removes: drift.gone,
+        metrics: BTreeMap::new(),
+        settings: settings.clone(),
+    };
+    commit(lake, &change).await.map(Some)
+}
+
+/// One version, as `history` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Version {
+    pub version: u64,
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub operation: String,
+    pub run: Option<String>,
+    pub files_added: Option<u64>,
+    pub files_removed: Option<u64>,
+    pub rows_written: Option<u64>,
+    pub records_read: Option<u64>,
+}
+
+/// The versions the log holds, newest first (at most `limit`).
+pub async fn history(lake: &Lake, limit: Option<usize>) -> Result<Vec<Version>, LakeError> {
+    let Some(table) = load(lake, &AsOf::Latest).await? else {
+        return Err(LakeError::NotALake {
+            url: lake.loc.url.clone(),
+            found: format!(
+                "it has no Delta log ({LOG_DIR}/): `traillake compact` writes one at its next run"
+            ),
+        });
+    };
+    let latest = table.version().unwrap_or(0);
+    let infos: Vec<_> = table.history(limit).collect().await;
+    let mut out = Vec::new();
+    for (i, info) in infos.into_iter().enumerate() {
+        let info = info.map_err(|e| delta_error(lake, &e))?;
+        let version = info
+            .read_version
+            .map(|v| v + 1)
+            .unwrap_or(latest.saturating_sub(i as u64));
+        let metric = |k: &str| -> Option<u64> {
+            let v = info.info.get("operationMetrics")?.get(k)?;
+            v.as_u64().or_else(|| v.as_str()?.parse().ok())
+        };
+        out.push(Version {
+            version,
+            time: info
+                .timestamp
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+            operation: info.operation.clone().unwrap_or_default(),
+            run: info
+                .info
+                .get("traillake")
+                .and_then(|t| t.get("run"))
+                .and_then(|r| r.as_str())
+                .map(str::to_string),
+            files_added: metric("numFiles"),
+            files_removed: metric("numRemovedFiles"),
+            rows_written: metric("rows_written"),
+            records_read: metric("records_read"),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_id_gives_its_owner_and_a_version_that_grows_with_time() {
+        let a = "20240115T020304-000123-all-1f";
+        let b = "20240115T020304-000124-s1of4-1f";
+        assert_eq!(owner_of(a), Owner::All);
+        assert_eq!(owner_of(b), Owner::Shard { index: 1, count: 4 });
+        assert!(txn_version(a).unwrap() < txn_version(b).unwrap());
+        assert_eq!(
+            txn_version(a).unwrap() % 1_000_000,
+            123,
+            "microseconds kept"
+        );
+        assert_eq!(txn_version("nonsense"), None);
+    }
+
+    #[test]
+    fn as_of_takes_a_version_or_a_utc_time() {
+        assert_eq!(AsOf::parse("7"), Ok(AsOf::Version(7)));
+        assert!(AsOf::parse("-1").is_err());
+        assert_eq!(AsOf::parse("0"), Ok(AsOf::Version(0)));
+        assert_eq!(
+            AsOf::parse("2024-01-01T00:00:01Z"),
+            Ok(AsOf::Time(1_704_067_201_000))
+        );
+        // A day: its last millisecond.
+        assert_eq!(AsOf::parse("2024-01-01"), Ok(AsOf::Time(1_704_153_599_999)));
+        assert!(AsOf::parse("yesterday").unwrap_err().contains("version"));
+    }
+
+    #[test]
+    fn the_table_schema_has_the_files_columns_and_the_partition_columns() {
+        let s = table_schema().unwrap();
+        let names: Vec<&String> = s.fields().map(|f| f.name()).collect();
+        assert_eq!(names.first().map(|s| s.as_str()), Some("eventversion"));
+        assert_eq!(
+            names[names.len() - 5..]
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>(),
+            PARTITION_COLUMNS
+        );
+    }
+}
