@@ -10,6 +10,17 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/traillake-target}"
 python3 -c 'import pyspark, duckdb, moto.server, flask_cors, yaml' 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check \
     'pyspark==4.3.0' 'duckdb==2.0.1' 'moto[server]==5.2.1' 'PyYAML==6.0.3'
+# DuckDB's delta extension (delta-kernel-rs) is the independent reader of
+# the lake's Delta log in tests/it/delta.rs. It loads only into DuckDB
+# 1.4.4, not the 2.x above, so it gets a virtualenv of its own, outside the
+# clone.
+DELTA_VENV="${TRAILLAKE_DELTA_VENV:-$HOME/.cache/traillake-delta-venv}"
+if ! "$DELTA_VENV/bin/python" -c 'import duckdb, duckdb_ext' 2>/dev/null; then
+  python3 -m venv "$DELTA_VENV"
+  "$DELTA_VENV/bin/pip" install --quiet --disable-pip-version-check \
+    'duckdb==1.4.4' 'duckdb-ext-delta==1.4.4.20260205'
+fi
+export TRAILLAKE_DELTA_PYTHON="$DELTA_VENV/bin/python"
 # strace shows that no connection leaves loopback while the metadata
 # service is disabled (tests/it/aws.rs).
 if ! command -v strace >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

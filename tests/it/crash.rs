@@ -56,7 +56,15 @@ fn timed_run(src: &str, lake: &str, extra: &[&str], env: &[(&str, String)]) -> D
 fn assert_clean(lake: &Path) {
     for f in walk(lake) {
         let rel = f.strip_prefix(lake).unwrap().to_string_lossy().to_string();
-        if rel.starts_with("_traillake/") {
+        if rel.starts_with("_delta_log/") {
+            // Commits and checkpoints only: no temporary commit left.
+            assert!(
+                rel.ends_with(".json")
+                    || rel.ends_with(".checkpoint.parquet")
+                    || rel == "_delta_log/_last_checkpoint",
+                "leftover {rel}"
+            );
+        } else if rel.starts_with("_traillake/") {
             assert!(!rel.starts_with("_traillake/staging/"), "leftover {rel}");
             assert!(!rel.starts_with("_traillake/journal/"), "leftover {rel}");
         } else {

@@ -322,7 +322,8 @@ pub fn read_lake(lake: &Path) -> BTreeMap<String, Vec<Value>> {
     let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for f in walk(lake) {
         let s = f.to_string_lossy().to_string();
-        if !s.ends_with(".parquet") {
+        // The Delta log's checkpoints are Parquet too, and not data.
+        if !s.ends_with(".parquet") || s.contains("/_delta_log/") {
             continue;
         }
         assert!(!s.contains("/_traillake/"), "data file in state dir: {s}");
@@ -469,7 +470,10 @@ pub fn assert_lake_matches(lake: &Path, raw: &[RawEvent]) {
 pub fn snapshot(lake: &Path) -> BTreeMap<String, Vec<u8>> {
     walk(lake)
         .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".parquet"))
+        .filter(|p| {
+            let s = p.to_string_lossy();
+            s.ends_with(".parquet") && !s.contains("/_delta_log/")
+        })
         .map(|p| {
             let rel = p.strip_prefix(lake).unwrap().to_string_lossy().to_string();
             (rel, std::fs::read(&p).unwrap())

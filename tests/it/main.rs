@@ -10,6 +10,7 @@ mod aws;
 mod compact;
 mod crash;
 mod ddl;
+mod delta;
 mod detect;
 mod fuzz;
 mod hardening;
