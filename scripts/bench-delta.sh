@@ -96,9 +96,10 @@ with open(os.path.join(dst, "_delta_log", "00000000000000000000.json"), "w") as 
                                 "month": f"{day // 28 % 12 + 1:02d}", "day": f"{day % 28 + 1:02d}"}
         out.write(json.dumps({"add": a}) + "\n")
 PY
+mkdir -p wide/_traillake/runs && echo '{}' > wide/_traillake/runs/wide.json  # a lake, to `history`
 /usr/bin/time -v "$BIN" history --limit 1 --lake wide > /dev/null 2> time.log
 echo "wide ($WIDE files, one JSON commit of $(du -sb wide/_delta_log | cut -f1) bytes): state load $(awk -F': ' '/Elapsed/ {print $2}' time.log) wall, peak RSS $(awk -F': ' '/Maximum resident/ {print int($2/1024)}' time.log) MiB"
-mkdir -p wide-src && cp -r daily/AWSLogs wide-src/ && find wide-src -name '*.json.gz' | sort | tail -n +2 | xargs rm -f
+mkdir -p wide-src && cp -r daily/AWSLogs wide-src/ && find wide-src -name '*.json.gz' ! -path '*Digest*' | sort | tail -n +2 | xargs rm -f
 /usr/bin/time -v "$BIN" compact --source wide-src --lake wide --json > wide-run.json 2> time.log
 echo "wide: a run adding one file: $(awk -F': ' '/Elapsed/ {print $2}' time.log) wall, peak RSS $(awk -F': ' '/Maximum resident/ {print int($2/1024)}' time.log) MiB, switch $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(round(r["commit_seconds"],2), "s, version", r.get("delta_version"))' wide-run.json)"
 echo "work: $WORK"

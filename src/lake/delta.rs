@@ -34,6 +34,7 @@ use deltalake_core::kernel::{
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::StreamExt;
+use object_store::ObjectStoreExt;
 use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::statistics::Statistics;
 use serde::{Deserialize, Serialize};
@@ -275,14 +276,21 @@ impl AsOf {
     }
 }
 
-/// Whether the lake has a Delta log (one LIST of its folder).
+/// Whether the lake has a Delta log: its checkpoint hint, or else its
+/// first version (the clean-up deletes old versions only behind a
+/// checkpoint, which writes the hint). One or two GETs, however long the
+/// log: a LIST of the folder would grow with the versions kept.
 pub async fn exists(lake: &Lake) -> Result<bool, LakeError> {
-    let (objects, _) = lake.list_dir(LOG_DIR).await?;
-    Ok(objects.iter().any(|m| {
-        m.location
-            .filename()
-            .is_some_and(|n| n.ends_with(".json") || n.ends_with(".checkpoint.parquet"))
-    }))
+    for name in ["_last_checkpoint", "00000000000000000000.json"] {
+        let rel = format!("{LOG_DIR}/{name}");
+        let path = lake.path(&rel);
+        match lake.loc.store.head(&path).await {
+            Ok(_) => return Ok(true),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(lake.store_error(&path, &e)),
+        }
+    }
+    Ok(false)
 }
 
 /// The table at `at`, or `None` when the lake has no log.

@@ -12,6 +12,7 @@ Usage: delta_check.py LAKE [--version N]  ->  one JSON object on stdout:
   rows: [[partition, eventid], ...]   (every row delta_scan returns; for
         an older version, its replayed files read with read_parquet, since
         this delta_scan reads only the latest)
+  folder_rows: the same, read from the partition folders' Parquet files
   replay_files, folder_files: sorted relative paths
   version: the version replayed
 Needs DuckDB 1.4.4 (2.x cannot load the extension): scripts/test.sh makes
@@ -118,10 +119,25 @@ def main():
         types = ", ".join(f"'{p}': VARCHAR" for p in PARTS)
         scan = f"read_parquet({paths}, hive_partitioning = true, hive_types = {{{types}}})"
     rows = con.execute(f"SELECT concat_ws('/', {partition}), eventid FROM {scan}").fetchall() if files or version is None else []
+    folder_rows = []
+    if version is None:
+        types = ", ".join(f"'{p}': VARCHAR" for p in PARTS)
+        glob_ = os.path.join(lake, "account=*", "*", "*", "*", "*", "*.parquet")
+        kept = set()
+        for f in glob.glob(os.path.join(lake, "_traillake", "retained", "*.json")):
+            kept.update(os.path.join(lake, k) for k in json.load(open(f))["files"])
+        paths = [p for p in glob.glob(glob_) if p not in kept]
+        if paths:
+            listing = "[" + ", ".join("'" + p + "'" for p in paths) + "]"
+            folder_rows = con.execute(
+                f"SELECT concat_ws('/', {partition}), eventid FROM read_parquet({listing}, "
+                f"hive_partitioning = true, hive_types = {{{types}}})"
+            ).fetchall()
     print(
         json.dumps(
             {
                 "version": v,
+                "folder_rows": [[p, e] for (p, e) in folder_rows],
                 "rows": [[p, e] for (p, e) in rows],
                 "replay_files": files,
                 "folder_files": folder_files(lake) if version is None else None,

@@ -96,6 +96,11 @@ fn assert_delta_matches(lake: &Path, raw: &[RawEvent]) -> Value {
         "delta_scan rows vs distinct raw events"
     );
     assert_eq!(
+        got,
+        counted(&seen["folder_rows"]),
+        "delta_scan's rows vs DuckDB's read of the partition folders"
+    );
+    assert_eq!(
         seen["replay_files"], seen["folder_files"],
         "the log's active files vs the partition folders' files"
     );
