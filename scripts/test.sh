@@ -28,6 +28,8 @@ if ! command -v strace >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/
 fi
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
+# The compaction-only build (no DataFusion) stays a build.
+cargo clippy --no-default-features --lib --bins --quiet -- -D warnings
 # Benches run once each in test mode, so they cannot rot.
 cargo test --benches
 # Last, so the closing lines are the integration tests' summary.

@@ -257,6 +257,7 @@ pub enum Format {
     Json,
 }
 
+#[cfg(feature = "sql")]
 impl From<Format> for traillake::query::Format {
     fn from(f: Format) -> Self {
         match f {

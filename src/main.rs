@@ -3,12 +3,15 @@
 //! place ([`Failure`]): 0 ok, 1 the run failed, 2 bad usage or config.
 
 mod cli;
+#[cfg(feature = "sql")]
 mod complete;
+#[cfg(feature = "sql")]
 mod prompt;
 mod settings;
 mod show;
+#[cfg(feature = "sql")]
+mod sql;
 
-use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -18,15 +21,9 @@ use traillake::ddl::{self, DdlError};
 use traillake::generate::{self, GenerateOptions};
 use traillake::lake::{Lake, LakeError};
 use traillake::partition::Date;
-use traillake::query::{self, AwsRanges, QueryError};
-use traillake::scan_cost::{self, CostError};
 use traillake::store::LocationError;
 
-use cli::{
-    AlertFormat, Cli, Command, CompactArgs, ConnectArgs, CostFormat, DdlArgs, DetectArgs,
-    GenerateArgs, QueryArgs, RepairArgs, ScanCostArgs, VerifyArgs,
-};
-use traillake::detect;
+use cli::{Cli, Command, CompactArgs, ConnectArgs, DdlArgs, GenerateArgs, RepairArgs, VerifyArgs};
 
 /// Why the binary stops with a non-zero exit code.
 #[derive(Debug)]
@@ -93,26 +90,6 @@ impl From<CompactError> for Failure {
     }
 }
 
-impl From<QueryError> for Failure {
-    fn from(e: QueryError) -> Self {
-        if e.is_usage() {
-            usage(e.to_string())
-        } else {
-            Failure::Failed(e.to_string())
-        }
-    }
-}
-
-impl From<CostError> for Failure {
-    fn from(e: CostError) -> Self {
-        if e.is_usage() {
-            usage(e.to_string())
-        } else {
-            Failure::Failed(e.to_string())
-        }
-    }
-}
-
 /// The stack of the thread every command runs on. Planning a query
 /// recurses as deep as its expressions nest (a WHERE of 10,000 ORs, a
 /// Sigma rule with 10,000 values): DataFusion grows its stack where it
@@ -154,9 +131,18 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Compact(args) => compact(args, &config, cli.quiet, cli.profile.as_deref()),
         Command::Ddl(args) => ddl(args, &config),
-        Command::Query(args) => query(args, &config),
-        Command::Detect(args) => detect(args, &config),
-        Command::ScanCost(args) => scan_cost(args, &config),
+        #[cfg(feature = "sql")]
+        Command::Query(args) => sql::query(args, &config),
+        #[cfg(feature = "sql")]
+        Command::Detect(args) => sql::detect(args, &config),
+        #[cfg(feature = "sql")]
+        Command::ScanCost(args) => sql::scan_cost(args, &config),
+        #[cfg(not(feature = "sql"))]
+        Command::Query(_) | Command::Detect(_) | Command::ScanCost(_) => Err(usage(
+            "this traillake was built without its SQL engine (`--no-default-features`, for \
+             compaction only): `query`, `detect` and `scan-cost` need the default build \
+             (`cargo install --path .`)",
+        )),
         Command::Verify(args) => verify(args, &config),
         Command::Repair(args) => repair(args, &config, cli.quiet),
         Command::Generate(args) => generate(args),
@@ -408,9 +394,17 @@ fn repair(args: RepairArgs, config: &Config, quiet: bool) -> Result<u8, Failure>
     Ok(u8::from(done.errors_after > 0))
 }
 
-/// A runtime for the commands that do I/O outside the library's own.
+/// A runtime for the commands that do I/O outside the library's own (the
+/// query engine's, with its large stacks, where there is one).
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    query::runtime().map_err(Failure::from)
+    #[cfg(feature = "sql")]
+    return traillake::query::runtime().map_err(Failure::from);
+    #[cfg(not(feature = "sql"))]
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Failed(format!("could not start the I/O runtime: {e}")))
 }
 
 fn compact(
@@ -529,281 +523,6 @@ fn ddl(args: DdlArgs, config: &Config) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
-    if args.list_presets {
-        emit(&query::list_presets())?;
-        return Ok(0);
-    }
-    if args.preset.is_none() && !args.params.is_empty() {
-        return Err(usage("--param goes with --preset"));
-    }
-    let lake = open_lake(&args.lake, config, "query")?;
-    let read_stdin = || {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| Failure::Failed(format!("reading SQL from standard input: {e}")))?;
-        Ok::<_, Failure>(text)
-    };
-    let sql = match (&args.preset, &args.sql, &args.file) {
-        (Some(path), _, _) if is_rule_file(path) => {
-            if !args.params.is_empty() {
-                return Err(usage(
-                    "--param goes with the named presets, not a rule file",
-                ));
-            }
-            rule_file_sql(path)?
-        }
-        (Some(name), _, _) => query::preset_sql(name, &args.params)?,
-        (None, Some(sql), _) if sql == "-" => read_stdin()?,
-        (None, Some(sql), _) => sql.clone(),
-        (None, None, Some(path)) if path.as_os_str() == "-" => read_stdin()?,
-        (None, None, Some(path)) => {
-            std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?
-        }
-        (None, None, None) if std::io::stdin().is_terminal() => {
-            return prompt::run(&lake, &args, config);
-        }
-        (None, None, None) => read_stdin()?,
-    };
-    let statements = query::statements::split(&sql);
-    if statements.is_empty() {
-        return Err(usage("no SQL statement given (only comments or nothing)"));
-    }
-    for statement in &statements {
-        run_statement(&lake, statement, &args, config)?;
-    }
-    Ok(0)
-}
-
-/// A `--preset` that names a Sigma rule file rather than a preset.
-fn is_rule_file(preset: &str) -> bool {
-    preset.ends_with(".yml") || preset.ends_with(".yaml") || preset.contains('/')
-}
-
-/// The queries of a Sigma rule file, one statement per rule.
-fn rule_file_sql(path: &str) -> Result<String, Failure> {
-    let (texts, unread) = detect::files(&[path.into()]);
-    let set = detect::load(&texts);
-    if let Some(k) = unread.iter().chain(&set.skipped).next() {
-        return Err(usage(format!("{}: {}: {}", k.file, k.rule, k.reason)));
-    }
-    if set.detectors.is_empty() {
-        return Err(usage(format!("{path}: no rule in it")));
-    }
-    Ok(set
-        .detectors
-        .iter()
-        .map(|d| format!("-- {} {}\n{};\n", d.id, d.title, d.sql))
-        .collect())
-}
-
-fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
-    let (texts, unread) = if args.rules.is_empty() {
-        let builtin = detect::BUILTIN
-            .iter()
-            .map(|(name, text)| (name.to_string(), text.to_string()))
-            .collect();
-        (builtin, Vec::new())
-    } else {
-        detect::files(&args.rules)
-    };
-    if texts.is_empty() && !unread.is_empty() {
-        let k = &unread[0];
-        return Err(usage(format!("--rules {}: {}", k.file, k.reason)));
-    }
-    if texts.is_empty() {
-        let paths: Vec<String> = args.rules.iter().map(|p| p.display().to_string()).collect();
-        return Err(usage(format!(
-            "--rules {}: no rule files (.yml or .yaml) in it",
-            paths.join(" ")
-        )));
-    }
-    let mut set = detect::load(&texts);
-    set.skipped.splice(0..0, unread);
-    if args.explain {
-        emit(&detect::explain(&set))?;
-        return Ok(0);
-    }
-    let lake = open_lake(&args.lake, config, "detect")?;
-    let window = settings::window(&args.since, &args.until, &args.as_of, now())?;
-    let uses_ranges = set
-        .detectors
-        .iter()
-        .any(|d| d.sql.contains("is_aws_address"));
-    let ranges = aws_ranges(args.ip_ranges.as_deref(), uses_ranges)?;
-    // JSON lines go out as each query ends; a table needs them all.
-    let mut table = Vec::new();
-    let mut written = Ok(());
-    let mut sink = |alerts: Vec<detect::Alert>| match args.format {
-        AlertFormat::Json if written.is_ok() => written = emit(&detect::render_json(&alerts)),
-        AlertFormat::Json => {}
-        AlertFormat::Table => table.extend(alerts),
-    };
-    let (outcome, version) = runtime()?.block_on(async {
-        let session = query::LakeSession::new(&lake, ranges, window);
-        // Every rule reads one version of the lake, whoever commits
-        // meanwhile; `--as-of` it to see again what this run saw.
-        session.table.snapshot.pin();
-        let version = session
-            .table
-            .snapshot()
-            .await
-            .map_err(Failure::from)?
-            .version;
-        Ok::<_, Failure>((detect::run(&session, &set, &mut sink).await, version))
-    })?;
-    written?;
-    if args.format == AlertFormat::Table {
-        table.sort();
-        emit(&detect::render_table(&table))?;
-    }
-    for k in set.skipped.iter().chain(&outcome.failed) {
-        let rule = if k.rule.is_empty() {
-            String::new()
-        } else {
-            format!("{}: ", k.rule)
-        };
-        eprintln!("traillake: rule not run: {}: {rule}{}", k.file, k.reason);
-    }
-    eprintln!(
-        "{} alert(s) from {} rule(s) run; {} not translated, {} failed, {} only feed \
-         correlations{}",
-        outcome.alerts,
-        outcome.rules_run,
-        set.skipped.len(),
-        outcome.failed.len(),
-        set.correlated_only.len(),
-        version.map_or(String::new(), |v| format!(
-            "; read the lake's Delta version {v} (`--as-of {v}` reads it again)"
-        ))
-    );
-    Ok(if outcome.failed.is_empty() { 0 } else { 1 })
-}
-
-/// Now, in seconds since the epoch.
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// Runs one statement and prints its results (and `--explain`'s figures).
-fn run_statement(
-    lake: &traillake::store::Location,
-    sql: &str,
-    args: &QueryArgs,
-    config: &Config,
-) -> Result<(), Failure> {
-    run_one(lake, sql, args, config).map_err(|e| older_version_gone(e, &args.as_of))
-}
-
-/// An older version's file that is gone: say why, and what keeps them.
-fn older_version_gone(e: Failure, as_of: &Option<String>) -> Failure {
-    match (e, as_of) {
-        (Failure::Failed(m), Some(v)) if m.contains("not found") || m.contains("No such file") => {
-            Failure::Failed(format!(
-                "{m}\nA file of the lake's version {v} (--as-of) is gone: a run replaced it and \
-                 deleted it. `[delta] keep_replaced_hours` keeps replaced files for readers of \
-                 older versions; `traillake history` lists the versions"
-            ))
-        }
-        (e, _) => e,
-    }
-}
-
-fn run_one(
-    lake: &traillake::store::Location,
-    sql: &str,
-    args: &QueryArgs,
-    config: &Config,
-) -> Result<(), Failure> {
-    let ranges = aws_ranges(args.ip_ranges.as_deref(), sql.contains("is_aws_address"))?;
-    let limits = query_limits(args, config)?;
-    let format: query::Format = args.format.into();
-    let scan = if format == query::Format::Table {
-        let result = query::run_with(lake, sql, ranges, query_window(args)?, limits)?;
-        emit(&query::render(&result.batches, format)?)?;
-        result.scan
-    } else {
-        // CSV and JSON lines stream, a batch at a time.
-        let mut first = true;
-        let streamed = query::stream_with(lake, sql, ranges, query_window(args)?, limits, |b| {
-            let mut text = String::new();
-            query::render_rows(b, format, first, &mut text);
-            first = false;
-            write_out(&text)
-        });
-        match streamed {
-            Ok(scan) => scan,
-            // A reader that went away (`| head`): done, quietly.
-            Err(query::QueryError::Output(e)) if e == CLOSED => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-    };
-    if args.explain {
-        eprint!("{}", scan.render());
-    }
-    Ok(())
-}
-
-/// What a closed standard output is called while streaming results.
-const CLOSED: &str = "the reader closed standard output";
-
-/// Writes streamed results; a closed reader ends the stream.
-fn write_out(text: &str) -> Result<(), query::QueryError> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-            Err(query::QueryError::Output(CLOSED.into()))
-        }
-        Err(e) => Err(query::QueryError::Output(e.to_string())),
-    }
-}
-
-/// `--memory` (else the config's memory budget) and `--timeout`.
-fn query_limits(args: &QueryArgs, config: &Config) -> Result<query::Limits, Failure> {
-    let mib = args
-        .memory
-        .or(config.compact.memory_budget_mb)
-        .unwrap_or(512);
-    if mib == 0 || mib > 1 << 20 {
-        return Err(usage(format!(
-            "--memory {mib}: give MiB between 1 and {}",
-            1 << 20
-        )));
-    }
-    if args.timeout == Some(0) {
-        return Err(usage("--timeout 0: give seconds, 1 or more"));
-    }
-    Ok(query::Limits {
-        memory_bytes: mib << 20,
-        timeout: args.timeout.map(std::time::Duration::from_secs),
-        interruptible: false,
-        table_names: table_names(config),
-    })
-}
-
-/// The names the config gives the lake's table: `[ddl] table` (alone and
-/// in `[ddl] database`) and `[query] tables`.
-fn table_names(config: &Config) -> Vec<String> {
-    let mut names = config.query_tables.clone();
-    if let Some(t) = &config.table {
-        names.push(t.clone());
-        if let Some(db) = &config.database {
-            names.push(format!("{db}.{t}"));
-        }
-    }
-    names
-}
-
-/// The days `--since`/`--until` let a query read.
-fn query_window(args: &QueryArgs) -> Result<query::Window, Failure> {
-    settings::window(&args.since, &args.until, &args.as_of, now())
-}
-
 /// Writes results to stdout. A reader that went away (`| head`) ends the
 /// output quietly, as with other command-line tools; other errors fail.
 pub fn emit(text: &str) -> Result<(), Failure> {
@@ -814,82 +533,6 @@ pub fn emit(text: &str) -> Result<(), Failure> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Failure::Failed(format!("writing results: {e}"))),
     }
-}
-
-/// AWS's address ranges from `--ip-ranges`; without them, a warning when
-/// the SQL would have used them.
-fn aws_ranges(path: Option<&std::path::Path>, used: bool) -> Result<AwsRanges, Failure> {
-    match path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
-            AwsRanges::parse(&text).map_err(|e| usage(format!("{}: {e}", path.display())))
-        }
-        None => {
-            if used {
-                eprintln!(
-                    "traillake: no --ip-ranges given: assuming every IP address is outside AWS \
-                     (only service names such as ecs-tasks.amazonaws.com count as AWS); pass \
-                     AWS's ip-ranges.json to exclude AWS's own addresses"
-                );
-            }
-            Ok(AwsRanges::default())
-        }
-    }
-}
-
-fn scan_cost(args: ScanCostArgs, config: &Config) -> Result<u8, Failure> {
-    let source = settings::source(&args.source, config, "scan-cost")?;
-    let lake = open_lake(&args.lake, config, "scan-cost")?;
-    let price = args
-        .price_per_tb
-        .or(config.price_per_tb)
-        .unwrap_or(scan_cost::DEFAULT_PRICE_PER_TB);
-    if !price.is_finite() || price < 0.0 {
-        return Err(usage("--price-per-tb must be a price in USD, 0 or more"));
-    }
-    let from_file = match &args.queries {
-        Some(path) => {
-            if !args.params.is_empty() {
-                return Err(usage(
-                    "--param goes with the built-in queries, not --queries",
-                ));
-            }
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
-            let queries = scan_cost::parse_queries(&text);
-            if queries.is_empty() {
-                return Err(usage(format!("{}: no queries in it", path.display())));
-            }
-            Some(queries)
-        }
-        None => None,
-    };
-    // Costing plans the queries but runs none, so no warning about ranges.
-    let ranges = aws_ranges(args.ip_ranges.as_deref(), false)?;
-    let costs = runtime()?.block_on(async {
-        let session = query::LakeSession::new(&lake, ranges, query::Window::default());
-        let queries = match from_file {
-            Some(q) => q,
-            None => {
-                let partitions = Lake::new(lake.clone()).partitions().await?;
-                scan_cost::default_queries(&session, &lake.url, &partitions, &args.params).await?
-            }
-        };
-        let costs = scan_cost::scan_cost(&source, &lake, &session, &queries, price).await?;
-        Ok::<_, Failure>(costs)
-    })?;
-    match args.format {
-        CostFormat::Table => emit(&scan_cost::render_table(&costs))?,
-        CostFormat::Json => {
-            let lines: String = costs
-                .iter()
-                .map(|c| serde_json::to_string(c).expect("cost serializes") + "\n")
-                .collect();
-            emit(&lines)?;
-        }
-    }
-    Ok(0)
 }
 
 fn generate(args: GenerateArgs) -> Result<u8, Failure> {

@@ -196,21 +196,28 @@ fn statement(
             Format::Csv => crate::cli::Format::Csv,
             _ => crate::cli::Format::Json,
         };
-        return crate::run_statement(lake, sql, &a, config);
+        return crate::sql::run_statement(lake, sql, &a, config);
     }
-    let ranges = crate::aws_ranges(args.ip_ranges.as_deref(), sql.contains("is_aws_address"))?;
-    let mut limits = crate::query_limits(args, config)?;
+    let ranges = crate::sql::aws_ranges(args.ip_ranges.as_deref(), sql.contains("is_aws_address"))?;
+    let mut limits = crate::sql::query_limits(args, config)?;
     limits.interruptible = true;
     let mut kept = Vec::new();
     let mut rows = 0usize;
-    query::stream_with(lake, sql, ranges, crate::query_window(args)?, limits, |b| {
-        let room = SHOWN.saturating_sub(rows);
-        if room > 0 {
-            kept.push(b.slice(0, room.min(b.num_rows())));
-        }
-        rows += b.num_rows();
-        Ok(())
-    })
+    query::stream_with(
+        lake,
+        sql,
+        ranges,
+        crate::sql::query_window(args)?,
+        limits,
+        |b| {
+            let room = SHOWN.saturating_sub(rows);
+            if room > 0 {
+                kept.push(b.slice(0, room.min(b.num_rows())));
+            }
+            rows += b.num_rows();
+            Ok(())
+        },
+    )
     .map_err(|e| match e {
         QueryError::Cancelled => Failure::Failed("cancelled".into()),
         e => e.into(),

@@ -61,6 +61,7 @@ pub fn parse_date(flag: &str, v: &Option<String>) -> Result<Option<Date>, Failur
 
 /// `--since`/`--until` of `query`: a day, or a time ago (`7d`, `12h`,
 /// `2w`) counted back from `now` (seconds since the epoch, UTC).
+#[cfg(feature = "sql")]
 pub fn window(
     since: &Option<String>,
     until: &Option<String>,
@@ -236,6 +237,7 @@ pub fn config(path: &Option<PathBuf>) -> Result<Config, Failure> {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "sql")]
     #[test]
     fn a_window_is_days_or_a_time_ago() {
         // 2024-03-15T10:00:00Z
