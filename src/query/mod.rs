@@ -9,6 +9,7 @@
 
 pub mod athena;
 pub mod binary;
+pub mod cidr;
 pub mod dialect;
 pub mod functions;
 pub mod maps;

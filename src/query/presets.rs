@@ -1,8 +1,8 @@
 //! Named queries: the seed's investigation queries and its alert signals,
 //! with parameters; and AWS's address ranges, which one of them uses.
 
+use super::cidr::{address, Prefix};
 use std::fmt::Write as _;
-use std::net::IpAddr;
 
 use super::QueryError;
 
@@ -157,7 +157,7 @@ pub fn preset_sql(name: &str, params: &[(String, String)]) -> Result<String, Que
 /// Where `role-outside-aws` learns AWS's addresses.
 #[derive(Debug, Default, Clone)]
 pub struct AwsRanges {
-    prefixes: Vec<(IpAddr, u8)>,
+    prefixes: Vec<Prefix>,
 }
 
 impl AwsRanges {
@@ -170,10 +170,7 @@ impl AwsRanges {
                 let Some(cidr) = p[key].as_str() else {
                     continue;
                 };
-                let (ip, len) = cidr.split_once('/').ok_or(format!("bad prefix {cidr}"))?;
-                let ip: IpAddr = ip.parse().map_err(|_| format!("bad prefix {cidr}"))?;
-                let len: u8 = len.parse().map_err(|_| format!("bad prefix {cidr}"))?;
-                prefixes.push((ip, len));
+                prefixes.push(Prefix::parse(cidr).ok_or(format!("bad prefix {cidr}"))?);
             }
         }
         if prefixes.is_empty() {
@@ -186,30 +183,10 @@ impl AwsRanges {
     /// or an address inside a published prefix. Without the ranges, every
     /// IP address literal counts as outside AWS.
     pub fn is_aws(&self, source: &str) -> bool {
-        let Ok(ip) = source.parse::<IpAddr>() else {
+        let Some(ip) = address(source) else {
             return true;
         };
-        self.prefixes
-            .iter()
-            .any(|&(net, len)| in_prefix(ip, net, len))
-    }
-}
-
-fn in_prefix(ip: IpAddr, net: IpAddr, len: u8) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(len.min(32)))
-                .unwrap_or(0);
-            u32::from(a) & mask == u32::from(b) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = u128::MAX
-                .checked_shl(128 - u32::from(len.min(128)))
-                .unwrap_or(0);
-            u128::from(a) & mask == u128::from(b) & mask
-        }
-        _ => false,
+        self.prefixes.iter().any(|p| p.contains(&ip))
     }
 }
 
