@@ -4,8 +4,8 @@
 //! turns them into Arrow batches per [`partition`], [`sink`] merges and
 //! encodes Parquet, [`lake`] stages and commits files with a journal and a
 //! ledger, [`pipeline`] wires the stages together. [`query`] reads the lake
-//! with DataFusion; [`detect`] runs Sigma rules over it as queries;
-//! [`scan_cost`] measures what queries scan, raw vs lake. Those three are
+//! with DataFusion (and `query::scan_cost` measures what queries scan, raw
+//! vs lake); [`detect`] runs Sigma rules over it as queries. Those two are
 //! the `sql` feature (default): without it the crate compacts, commits and
 //! repairs without DataFusion. [`schema`] is the one definition of the
 //! columns.
@@ -24,8 +24,6 @@ pub mod progress;
 pub mod query;
 pub mod repair;
 pub mod report;
-#[cfg(feature = "sql")]
-pub mod scan_cost;
 pub mod schema;
 pub mod sink;
 pub mod source;

@@ -8,8 +8,8 @@ use std::io::{IsTerminal, Read};
 use traillake::config::Config;
 use traillake::detect;
 use traillake::lake::Lake;
+use traillake::query::scan_cost::{self, CostError};
 use traillake::query::{self, AwsRanges, QueryError};
-use traillake::scan_cost::{self, CostError};
 
 use crate::cli::{AlertFormat, CostFormat, DetectArgs, QueryArgs, ScanCostArgs};
 use crate::{emit, open_lake, runtime, settings, usage, Failure};

@@ -16,6 +16,7 @@ pub mod maps;
 pub mod overloads;
 pub mod presets;
 pub mod render;
+pub mod scan_cost;
 pub mod statements;
 pub mod table;
 pub mod trino;

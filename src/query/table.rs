@@ -422,18 +422,18 @@ fn keep_passing(
     candidates: Vec<(String, Vec<String>)>,
 ) -> DfResult<Vec<(String, Vec<String>)>> {
     let cols = &PARTITION_COLUMNS[..known];
-    let applicable: Vec<&Expr> = conjuncts
+    let applicable: Vec<Expr> = conjuncts
         .iter()
         .filter(|e| expr_applicable_for_cols(cols, e))
+        .cloned()
         .collect();
     if applicable.is_empty() || candidates.is_empty() {
         return Ok(candidates);
     }
     let fields: Vec<Field> = cols
         .iter()
-        .map(|c| Field::new(*c, DataType::Utf8, false))
+        .map(|c| Field::new(*c, DataType::Utf8, true))
         .collect();
-    let arrow = Arc::new(Schema::new(fields));
     let columns = (0..known)
         .map(|i| {
             Arc::new(
@@ -444,22 +444,49 @@ fn keep_passing(
             ) as Arc<dyn Array>
         })
         .collect();
-    let batch = RecordBatch::try_new(arrow.clone(), columns)?;
-    let df_schema = DFSchema::try_from(arrow)?;
-    let mut keep = vec![true; candidates.len()];
-    for e in applicable {
-        let physical = state.create_physical_expr(e.clone(), &df_schema)?;
-        let result = physical.evaluate(&batch)?.into_array(batch.num_rows())?;
-        let result = result.as_boolean();
-        for (i, k) in keep.iter_mut().enumerate() {
-            *k &= result.is_valid(i) && result.value(i);
-        }
-    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    let keep = passing(state, &applicable, &batch)?;
     Ok(candidates
         .into_iter()
         .zip(keep)
         .filter_map(|(c, k)| k.then_some(c))
         .collect())
+}
+
+/// Which rows of `values` (partition columns, by name; a null value is a
+/// key outside the layout) pass every one of `conjuncts`: a conjunct that
+/// is null for a row drops it. The one evaluation of partition filters:
+/// the table's folders, and scan-cost's raw log folders.
+pub fn passing(
+    state: &dyn Session,
+    conjuncts: &[Expr],
+    values: &RecordBatch,
+) -> DfResult<Vec<bool>> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    let df_schema = DFSchema::try_from(values.schema().as_ref().clone())?;
+    let mut keep = vec![true; values.num_rows()];
+    for e in conjuncts {
+        // A plan's filters name the table (`cloudtrail.year`); the values
+        // have bare columns.
+        let e = e
+            .clone()
+            .transform(|e| {
+                Ok(match e {
+                    Expr::Column(c) => Transformed::yes(Expr::Column(
+                        datafusion::common::Column::new_unqualified(c.name),
+                    )),
+                    e => Transformed::no(e),
+                })
+            })?
+            .data;
+        let physical = state.create_physical_expr(e, &df_schema)?;
+        let result = physical.evaluate(values)?.into_array(values.num_rows())?;
+        let result = result.as_boolean();
+        for (i, k) in keep.iter_mut().enumerate() {
+            *k &= result.is_valid(i) && result.value(i);
+        }
+    }
+    Ok(keep)
 }
 
 /// The conjuncts of `filters` that only partition columns decide.

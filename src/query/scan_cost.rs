@@ -25,14 +25,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::ScalarValue;
 use datafusion::datasource::physical_plan::parquet::{
     ParquetAccessPlan, ParquetFileMetrics, RowGroupAccessPlanFilter,
 };
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
-use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::physical_expr::expressions::{Column as PhysColumn, Literal};
@@ -263,39 +262,16 @@ impl RawInventory {
     /// columns). Without filters, everything; a key outside the layout has
     /// no partition values, so any filter drops it.
     fn bytes_kept(&self, ctx: &SessionContext, filters: &[Expr]) -> Result<u64, CostError> {
-        let Some(filter) = conjunction(filters.iter().cloned()) else {
+        if filters.is_empty() {
             return Ok(self.total);
-        };
-        let failed = CostError::Plan;
-        // The scan's filters name the table (`cloudtrail.year`); the batch
-        // has bare columns.
-        let filter = filter
-            .transform(|e| {
-                Ok(match e {
-                    Expr::Column(c) => {
-                        Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))
-                    }
-                    e => Transformed::no(e),
-                })
-            })
-            .map_err(failed)?
-            .data;
-        let df_schema =
-            DFSchema::try_from(self.folders.schema().as_ref().clone()).map_err(failed)?;
-        let expr = ctx
-            .create_physical_expr(filter, &df_schema)
-            .map_err(failed)?;
-        let keep = expr
-            .evaluate(&self.folders)
-            .and_then(|v| v.into_array(self.folders.num_rows()))
-            .map_err(failed)?;
-        let keep = keep.as_boolean();
+        }
+        let keep =
+            query::table::passing(&ctx.state(), filters, &self.folders).map_err(CostError::Plan)?;
         Ok(self
             .bytes
             .iter()
-            .enumerate()
-            .filter(|(i, _)| keep.is_valid(*i) && keep.value(*i))
-            .map(|(_, b)| b)
+            .zip(keep)
+            .filter_map(|(b, k)| k.then_some(b))
             .sum())
     }
 }
