@@ -9,6 +9,10 @@ use crate::sink::Conflict;
 use crate::source::SkipReason;
 use crate::store::RequestCounts;
 
+/// Quarantined entries a report keeps (and the run holds in memory): the
+/// first ones, with the count of all by reason beside them.
+pub const QUARANTINE_EXAMPLES: usize = 100;
+
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct RunReport {
     pub run_id: String,
@@ -113,7 +117,7 @@ impl RunReport {
             .quarantined_by_reason
             .entry("folder not listed".to_string())
             .or_default() += 1;
-        if self.quarantined.len() < crate::compact::quarantine::EXAMPLES {
+        if self.quarantined.len() < QUARANTINE_EXAMPLES {
             self.quarantined.push(Quarantined {
                 key: url.to_string(),
                 record: None,

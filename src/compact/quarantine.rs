@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use crate::decode::{QuarantineSink, Quarantined};
 
 /// Entries kept in memory for the report and for stderr.
-pub const EXAMPLES: usize = 100;
+pub use crate::report::QUARANTINE_EXAMPLES as EXAMPLES;
 
 #[derive(Default)]
 struct Tally {
