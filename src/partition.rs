@@ -88,6 +88,34 @@ const PARTITION_BYTES: [bool; 256] = {
     table
 };
 
+/// An inclusive range of UTC days, either end open: `--since`/`--until`
+/// (of source folders in `compact`, of event-day partitions in `query`).
+/// The one test of whether a day, or a year or month folder, lies in it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Days {
+    pub since: Option<Date>,
+    pub until: Option<Date>,
+}
+
+impl Days {
+    pub fn contains(&self, d: Date) -> bool {
+        self.since.is_none_or(|s| d >= s) && self.until.is_none_or(|u| d <= u)
+    }
+
+    /// Whether a folder of `year` (and `month`, and `day`, when given)
+    /// holds a day of the range.
+    pub fn overlaps(&self, year: i32, month: Option<u32>, day: Option<u32>) -> bool {
+        let first = (year, month.unwrap_or(1), day.unwrap_or(1));
+        let last = (year, month.unwrap_or(12), day.unwrap_or(31));
+        self.since.is_none_or(|s| last >= (s.year, s.month, s.day))
+            && self.until.is_none_or(|u| first <= (u.year, u.month, u.day))
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.since.is_none() && self.until.is_none()
+    }
+}
+
 /// A civil date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Date {
@@ -264,6 +292,25 @@ impl PathHints {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_hold_a_day_and_overlap_year_and_month_folders() {
+        let d = |s: &str| Date::parse(s);
+        let days = Days {
+            since: d("2024-02-28"),
+            until: d("2024-03-02"),
+        };
+        assert!(days.contains(d("2024-03-01").unwrap()));
+        assert!(!days.contains(d("2024-03-03").unwrap()));
+        assert!(days.overlaps(2024, None, None));
+        assert!(!days.overlaps(2023, None, None));
+        assert!(days.overlaps(2024, Some(2), None));
+        assert!(!days.overlaps(2024, Some(1), None));
+        assert!(!days.overlaps(2024, Some(2), Some(27)));
+        assert!(days.overlaps(2024, Some(3), Some(2)));
+        let open = Days::default();
+        assert!(open.is_open() && open.overlaps(1999, Some(1), Some(1)));
+    }
 
     #[test]
     fn utc_date_handles_fraction_and_offsets() {

@@ -38,7 +38,7 @@ use object_store::ObjectStoreExt;
 
 use crate::lake::delta::{self, ActiveFile, AsOf};
 use crate::lake::{layout, Lake};
-use crate::partition::{Date, PartitionKey};
+use crate::partition::{Date, Days, PartitionKey};
 use crate::schema::{self, PARTITION_COLUMNS};
 
 /// What the last scan listed, for `--explain`.
@@ -84,18 +84,11 @@ impl Window {
         };
         let month = rest.first().and_then(|m| m.parse::<u32>().ok());
         let day = rest.get(1).and_then(|d| d.parse::<u32>().ok());
-        // The folder's first and last day.
-        let first = Date {
-            year,
-            month: month.unwrap_or(1),
-            day: day.unwrap_or(1),
-        };
-        let last = Date {
-            year,
-            month: month.unwrap_or(12),
-            day: day.unwrap_or(31),
-        };
-        self.since.is_none_or(|s| last >= s) && self.until.is_none_or(|u| first <= u)
+        Days {
+            since: self.since,
+            until: self.until,
+        }
+        .overlaps(year, month, day)
     }
 }
 

@@ -79,9 +79,13 @@ pub struct SourceFilter {
 
 impl SourceFilter {
     fn keeps(&self, hints: &PathHints) -> bool {
+        let days = crate::partition::Days {
+            since: self.since,
+            until: self.until,
+        };
         let date_ok = match hints.date {
-            Some(d) => self.since.is_none_or(|s| d >= s) && self.until.is_none_or(|u| d <= u),
-            None => self.since.is_none() && self.until.is_none(),
+            Some(d) => days.contains(d),
+            None => days.is_open(),
         };
         let in_list = |list: &[String], v: &Option<String>| {
             list.is_empty() || v.as_ref().is_some_and(|v| list.contains(v))

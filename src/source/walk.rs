@@ -320,13 +320,11 @@ fn in_window(level: &Level, region: Option<&str>, opts: &WalkOptions) -> bool {
             ));
         }
     }
-    let after = |y: i32, m: u32, d: u32| from.is_none_or(|f| (y, m, d) >= (f.year, f.month, f.day));
-    let before =
-        |y: i32, m: u32, d: u32| until.is_none_or(|u| (y, m, d) <= (u.year, u.month, u.day));
+    let days = crate::partition::Days { since: from, until };
     match level {
-        Level::Year(y) => after(*y, 12, 31) && before(*y, 1, 1),
-        Level::Month(y, m) => after(*y, *m, 31) && before(*y, *m, 1),
-        Level::Day(d) => after(d.year, d.month, d.day) && before(d.year, d.month, d.day),
+        Level::Year(y) => days.overlaps(*y, None, None),
+        Level::Month(y, m) => days.overlaps(*y, Some(*m), None),
+        Level::Day(d) => days.contains(*d),
         _ => true,
     }
 }
