@@ -166,6 +166,22 @@ pub fn arrow_schema() -> SchemaRef {
         .clone()
 }
 
+/// The table's columns: the files' columns, then the partition columns
+/// (strings; `nullable` as the reader wants them).
+pub fn table_fields(nullable_partitions: bool) -> Vec<Field> {
+    let mut fields: Vec<Field> = arrow_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.extend(
+        PARTITION_COLUMNS
+            .iter()
+            .map(|c| Field::new(*c, DataType::Utf8, nullable_partitions)),
+    );
+    fields
+}
+
 /// Index of a top-level column by name.
 pub fn column_index(name: &str) -> usize {
     COLUMNS

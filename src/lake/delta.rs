@@ -29,7 +29,7 @@ use std::time::Duration;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake_core::kernel::{
-    new_metadata, Action, Add, Protocol, Remove, StructType, Transaction,
+    new_metadata, Action, Add, Metadata, Protocol, Remove, StructType, Transaction,
 };
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
@@ -405,23 +405,13 @@ fn owner_of(run_id: &str) -> Owner {
 
 /// The table's schema: the files' columns, then the partition columns.
 fn table_schema() -> Result<StructType, String> {
-    let mut fields: Vec<arrow::datatypes::Field> = crate::schema::arrow_schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    fields.extend(
-        PARTITION_COLUMNS
-            .iter()
-            .map(|c| arrow::datatypes::Field::new(*c, arrow::datatypes::DataType::Utf8, true)),
-    );
-    let arrow = arrow::datatypes::Schema::new(fields);
+    let arrow = arrow::datatypes::Schema::new(crate::schema::table_fields(true));
     (&arrow).try_into_kernel().map_err(|e| e.to_string())
 }
 
-/// The actions that create the table: protocol 1/2 (what Athena reads),
-/// the schema, partition columns and properties.
-fn create_actions(settings: &DeltaSettings) -> Result<Vec<Action>, String> {
+/// What creates the table: protocol 1/2 (what Athena reads), and the
+/// schema, partition columns and properties.
+fn create_actions(settings: &DeltaSettings) -> Result<(Protocol, Metadata), String> {
     let protocol: Protocol =
         serde_json::from_value(serde_json::json!({"minReaderVersion": 1, "minWriterVersion": 2}))
             .map_err(|e| e.to_string())?;
@@ -445,7 +435,7 @@ fn create_actions(settings: &DeltaSettings) -> Result<Vec<Action>, String> {
     ];
     let metadata =
         new_metadata(&table_schema()?, PARTITION_COLUMNS, config).map_err(|e| e.to_string())?;
-    Ok(vec![Action::Protocol(protocol), Action::Metadata(metadata)])
+    Ok((protocol, metadata))
 }
 
 fn add_action(f: &FileAdd) -> Result<Action, String> {
@@ -522,6 +512,7 @@ pub async fn commit(lake: &Lake, change: &Change) -> Result<Committed, LakeError
         let now_ms = chrono::Utc::now().timestamp_millis();
         let mut actions: Vec<Action> = Vec::new();
         let created = table.is_none();
+        let mut creation = None;
         match &table {
             Some(t) => {
                 let state = t.snapshot().map_err(|e| delta_error(lake, &e))?;
@@ -534,7 +525,10 @@ pub async fn commit(lake: &Lake, change: &Change) -> Result<Committed, LakeError
                 }
             }
             None => {
-                actions.extend(create_actions(&change.settings).map_err(bad)?);
+                let (protocol, metadata) = create_actions(&change.settings).map_err(bad)?;
+                actions.push(Action::Protocol(protocol.clone()));
+                actions.push(Action::Metadata(metadata.clone()));
+                creation = Some((protocol, metadata));
                 for f in existing_files(lake, change).await? {
                     actions.push(add_action(&f).map_err(bad)?);
                     bootstrapped += 1;
@@ -575,21 +569,7 @@ pub async fn commit(lake: &Lake, change: &Change) -> Result<Committed, LakeError
                 Some(now_ms),
             ))
             .with_metadata(info);
-        let operation = if created {
-            let metadata = actions
-                .iter()
-                .find_map(|a| match a {
-                    Action::Metadata(m) => Some(m.clone()),
-                    _ => None,
-                })
-                .expect("created with metadata");
-            let protocol = actions
-                .iter()
-                .find_map(|a| match a {
-                    Action::Protocol(p) => Some(p.clone()),
-                    _ => None,
-                })
-                .expect("created with a protocol");
+        let operation = if let Some((protocol, metadata)) = creation {
             DeltaOperation::Create {
                 mode: SaveMode::Append,
                 location: url::Url::parse(&lake.loc.url).map_err(|e| bad(e.to_string()))?,

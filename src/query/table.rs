@@ -137,16 +137,7 @@ impl SnapshotCell {
 
 impl LakeTable {
     pub fn new(lake: Lake, store_url: ObjectStoreUrl, window: Window) -> Self {
-        let mut fields: Vec<Field> = schema::arrow_schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.extend(
-            PARTITION_COLUMNS
-                .iter()
-                .map(|c| Field::new(*c, DataType::Utf8, false)),
-        );
+        let fields = schema::table_fields(false);
         Self {
             lake,
             store_url,
