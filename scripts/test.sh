@@ -16,7 +16,14 @@ python3 -c 'import pyspark, duckdb, moto.server, flask_cors, yaml' 2>/dev/null |
 # clone.
 DELTA_VENV="${TRAILLAKE_DELTA_VENV:-$HOME/.cache/traillake-delta-venv}"
 if ! "$DELTA_VENV/bin/python" -c 'import duckdb, duckdb_ext' 2>/dev/null; then
-  python3 -m venv "$DELTA_VENV"
+  # Debian's python3 makes virtualenvs only with python3-venv installed.
+  if ! python3 -m venv "$DELTA_VENV" 2>/dev/null; then
+    rm -rf "$DELTA_VENV"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+    fi
+    python3 -m venv "$DELTA_VENV"
+  fi
   "$DELTA_VENV/bin/pip" install --quiet --disable-pip-version-check \
     'duckdb==1.4.4' 'duckdb-ext-delta==1.4.4.20260205'
 fi
