@@ -364,7 +364,9 @@ pub fn verify(
         }
     }
     // The Delta log's latest version against the folders.
-    if let Some(drift) = rt.block_on(crate::lake::delta::drift(lake))? {
+    // The same listing: every data file but the kept ones.
+    let listed: Vec<LakeFile> = data.values().flatten().cloned().collect();
+    if let Some(drift) = rt.block_on(crate::lake::delta::drift(lake, &listed))? {
         out.delta_version = Some(drift.version);
         for f in &drift.unlisted {
             found(

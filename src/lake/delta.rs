@@ -387,22 +387,6 @@ pub fn txn_version(run_id: &str) -> Option<i64> {
     Some(t.and_utc().timestamp() * 1_000_000 + micros)
 }
 
-/// The owner tag of a run id (`all` for ids of unsharded runs).
-fn owner_of(run_id: &str) -> Owner {
-    for part in run_id.split('-') {
-        if let Some((i, n)) = part
-            .strip_prefix('s')
-            .and_then(|r| r.split_once("of"))
-            .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)))
-        {
-            if layout::is_shard_tag(part) {
-                return Owner::Shard { index: i, count: n };
-            }
-        }
-    }
-    Owner::All
-}
-
 /// The table's schema: the files' columns, then the partition columns.
 fn table_schema() -> Result<StructType, String> {
     let arrow = arrow::datatypes::Schema::new(crate::schema::table_fields(true));
@@ -438,17 +422,21 @@ fn create_actions(settings: &DeltaSettings) -> Result<(Protocol, Metadata), Stri
     Ok((protocol, metadata))
 }
 
-fn add_action(f: &FileAdd) -> Result<Action, String> {
-    let key = PartitionKey::from_hive_path(&f.rel)
-        .ok_or_else(|| format!("{} is not in a partition folder", f.rel))?;
-    let partition_values: HashMap<String, Option<String>> = PARTITION_COLUMNS
+/// A data file's partition values, as Delta's actions hold them.
+fn partition_values(rel: &str) -> Result<HashMap<String, Option<String>>, String> {
+    let key = PartitionKey::from_hive_path(rel)
+        .ok_or_else(|| format!("{rel} is not in a partition folder"))?;
+    Ok(PARTITION_COLUMNS
         .iter()
         .zip(key.values())
         .map(|(c, v)| (c.to_string(), Some(v.to_string())))
-        .collect();
+        .collect())
+}
+
+fn add_action(f: &FileAdd) -> Result<Action, String> {
     Ok(Action::Add(Add {
         path: f.rel.clone(),
-        partition_values,
+        partition_values: partition_values(&f.rel)?,
         size: i64::try_from(f.size).map_err(|_| format!("{}: size {}", f.rel, f.size))?,
         modification_time: f.modified_ms,
         data_change: true,
@@ -458,20 +446,12 @@ fn add_action(f: &FileAdd) -> Result<Action, String> {
 }
 
 fn remove_action(f: &FileRemove, now_ms: i64) -> Result<Action, String> {
-    let key = PartitionKey::from_hive_path(&f.rel)
-        .ok_or_else(|| format!("{} is not in a partition folder", f.rel))?;
     Ok(Action::Remove(Remove {
         path: f.rel.clone(),
         data_change: true,
         deletion_timestamp: Some(now_ms),
         extended_file_metadata: Some(true),
-        partition_values: Some(
-            PARTITION_COLUMNS
-                .iter()
-                .zip(key.values())
-                .map(|(c, v)| (c.to_string(), Some(v.to_string())))
-                .collect(),
-        ),
+        partition_values: Some(partition_values(&f.rel)?),
         size: i64::try_from(f.size).ok(),
         ..Default::default()
     }))
@@ -496,7 +476,7 @@ pub enum Committed {
 /// must be in place, and files removed still there (for a table created
 /// now, from what the partitions hold).
 pub async fn commit(lake: &Lake, change: &Change) -> Result<Committed, LakeError> {
-    let owner = owner_of(&change.run_id);
+    let owner = Owner::of_run(&change.run_id);
     let app = app_id(owner);
     let version = txn_version(&change.run_id).ok_or_else(|| LakeError::Damaged {
         url: lake.loc.url_of_relative(LOG_DIR),
@@ -663,14 +643,14 @@ async fn existing_files(lake: &Lake, change: &Change) -> Result<Vec<FileAdd>, La
 }
 
 /// traillake's data files in the partition folders (one listing of the
-/// lake), but those kept for readers of older versions.
+/// lake; files the lake leaves out as kept are not listed).
 async fn data_files(lake: &Lake) -> Result<Vec<LakeFile>, LakeError> {
     Ok(lake
         .all_files()
         .await?
         .into_iter()
         .map(|(_, f)| f)
-        .filter(|f| f.rel.starts_with("account=") && super::manifest::is_ours(f.name()))
+        .filter(|f| super::manifest::is_ours(f.name()))
         .collect())
 }
 
@@ -717,17 +697,16 @@ impl Drift {
     }
 }
 
-/// The latest version's files against the folders' (`None`: no log).
-pub async fn drift(lake: &Lake) -> Result<Option<Drift>, LakeError> {
+/// The latest version's files against the folders' files `listed` (all
+/// data files of the partitions, kept ones aside; `None`: no log).
+pub async fn drift(lake: &Lake, listed: &[LakeFile]) -> Result<Option<Drift>, LakeError> {
     let Some(table) = load(lake, &AsOf::Latest).await? else {
         return Ok(None);
     };
     let active = active_files(lake, &table)?;
-    let kept = super::retained::kept(lake).await?;
-    let listed: Vec<LakeFile> = data_files(lake)
-        .await?
-        .into_iter()
-        .filter(|f| !kept.contains(&f.rel))
+    let listed: Vec<&LakeFile> = listed
+        .iter()
+        .filter(|f| super::manifest::is_ours(f.name()))
         .collect();
     let in_log: HashSet<&str> = active.iter().map(|f| f.rel.as_str()).collect();
     let in_folders: HashSet<&str> = listed.iter().map(|f| f.rel.as_str()).collect();
@@ -736,7 +715,7 @@ pub async fn drift(lake: &Lake) -> Result<Option<Drift>, LakeError> {
         unlisted: listed
             .iter()
             .filter(|f| !in_log.contains(f.rel.as_str()))
-            .cloned()
+            .map(|f| (*f).clone())
             .collect(),
         gone: active
             .iter()
@@ -756,7 +735,9 @@ pub async fn reconcile(
     run_id: &str,
     settings: &DeltaSettings,
 ) -> Result<Option<Committed>, LakeError> {
-    let Some(drift) = drift(lake).await? else {
+    let lake = lake.clone().leaving_out_kept().await?;
+    let listed = data_files(&lake).await?;
+    let Some(drift) = drift(&lake, &listed).await? else {
         return Ok(None);
     };
     if drift.is_empty() {
@@ -764,12 +745,12 @@ pub async fn reconcile(
     }
     let change = Change {
         run_id: run_id.to_string(),
-        adds: with_stats(lake, drift.unlisted).await?,
+        adds: with_stats(&lake, drift.unlisted).await?,
         removes: drift.gone,
         metrics: BTreeMap::new(),
         settings: settings.clone(),
     };
-    commit(lake, &change).await.map(Some)
+    commit(&lake, &change).await.map(Some)
 }
 
 /// One version, as `history` lists it.
@@ -840,8 +821,8 @@ mod tests {
     fn a_run_id_gives_its_owner_and_a_version_that_grows_with_time() {
         let a = "20240115T020304-000123-all-1f";
         let b = "20240115T020304-000124-s1of4-1f";
-        assert_eq!(owner_of(a), Owner::All);
-        assert_eq!(owner_of(b), Owner::Shard { index: 1, count: 4 });
+        assert_eq!(Owner::of_run(a), Owner::All);
+        assert_eq!(Owner::of_run(b), Owner::Shard { index: 1, count: 4 });
         assert!(txn_version(a).unwrap() < txn_version(b).unwrap());
         assert_eq!(
             txn_version(a).unwrap() % 1_000_000,

@@ -62,6 +62,22 @@ impl Owner {
             Owner::Shard { .. } => run_id.contains(&format!("-{}-", self.tag())),
         }
     }
+
+    /// The owner a run id names: the shard of its tag (`-s1of4-`), else
+    /// the unsharded owner.
+    pub fn of_run(run_id: &str) -> Owner {
+        run_id
+            .split('-')
+            .filter(|part| is_shard_tag(part))
+            .find_map(|part| {
+                let (index, count) = part.strip_prefix('s')?.split_once("of")?;
+                Some(Owner::Shard {
+                    index: index.parse().ok()?,
+                    count: count.parse().ok()?,
+                })
+            })
+            .unwrap_or(Owner::All)
+    }
 }
 
 /// Whether a name holds a shard's tag (`-s1of4-`).
@@ -251,6 +267,11 @@ pub fn superseded(key: &PartitionKey, tag: &str) -> String {
 
 /// The start of a superseded list's name.
 pub const SUPERSEDED_PREFIX: &str = "_superseded-";
+
+/// Whether a file name in a partition folder is a superseded list.
+pub fn is_superseded_list(name: &str) -> bool {
+    name.starts_with(SUPERSEDED_PREFIX) && name.ends_with(".json")
+}
 
 /// The folder of a partition's manifests.
 pub fn manifest_dir(key: &PartitionKey) -> String {

@@ -239,7 +239,7 @@ impl LakeTable {
                 let name = rel.rsplit('/').next().unwrap_or("");
                 if layout::is_data_file(name) {
                     files.insert(rel, (m.size, values.clone()));
-                } else if name.starts_with(layout::SUPERSEDED_PREFIX) && name.ends_with(".json") {
+                } else if layout::is_superseded_list(name) {
                     superseded_lists.push((rel, values.clone()));
                 }
             }
@@ -338,7 +338,7 @@ impl LakeTable {
                 for m in objects.map_err(ext)? {
                     let rel = lake.loc.relative(&m.location);
                     let name = rel.rsplit('/').next().unwrap_or("");
-                    if name.starts_with(layout::SUPERSEDED_PREFIX) && name.ends_with(".json") {
+                    if layout::is_superseded_list(name) {
                         superseded_lists.push((rel, values.clone()));
                     }
                 }
