@@ -237,8 +237,14 @@ impl deltalake_core::logstore::LogStoreFactory for ConditionalPut {
 fn delta_error(lake: &Lake, e: &DeltaTableError) -> LakeError {
     LakeError::Store {
         url: lake.loc.url_of_relative(LOG_DIR),
-        reason: format!("Delta log: {e}"),
+        reason: format!("Delta log: {}", first_line(e)),
     }
+}
+
+/// An error's message without the backtrace the Delta kernel appends to
+/// some of its errors (lines after the first).
+fn first_line(e: &DeltaTableError) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
 /// Which version to read.
@@ -317,7 +323,7 @@ pub async fn load(lake: &Lake, at: &AsOf) -> Result<Option<DeltaTable>, LakeErro
         _ => LakeError::Store {
             url: lake.loc.url_of_relative(LOG_DIR),
             reason: format!(
-                "no version {}: {e}. `traillake history --lake LAKE` lists the versions the log \
+                "no version {}: {}. `traillake history --lake LAKE` lists the versions the log \
                  holds",
                 match at {
                     AsOf::Version(v) => v.to_string(),
@@ -325,7 +331,8 @@ pub async fn load(lake: &Lake, at: &AsOf) -> Result<Option<DeltaTable>, LakeErro
                         .map(|t| format!("at {}", t.to_rfc3339()))
                         .unwrap_or_default(),
                     AsOf::Latest => String::new(),
-                }
+                },
+                first_line(&e)
             ),
         },
     })?;
