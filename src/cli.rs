@@ -419,6 +419,10 @@ pub struct GenerateArgs {
     /// Events per account, region and day.
     #[arg(long, default_value_t = 500)]
     pub events_per_day: usize,
+    /// Log files per account, region and day, each an equal slice of it
+    /// (CloudTrail delivers one about every five minutes).
+    #[arg(long, default_value_t = 288)]
+    pub files_per_day: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }

@@ -77,6 +77,7 @@ struct RawCompact {
     merge_files: Option<usize>,
     lease_timeout_secs: Option<u64>,
     spill_dir: Option<String>,
+    spill_compression: Option<String>,
     shard_by: Option<String>,
 }
 
@@ -106,6 +107,7 @@ pub struct CompactConfig {
     pub merge_files: Option<usize>,
     pub lease_timeout_secs: Option<u64>,
     pub spill_dir: Option<PathBuf>,
+    pub spill_compression: Option<crate::sink::spill::SpillCodec>,
     pub shard_by: Option<ShardBy>,
 }
 
@@ -227,6 +229,12 @@ impl Config {
             merge_files: c.merge_files,
             lease_timeout_secs: c.lease_timeout_secs,
             spill_dir: c.spill_dir.map(|d| base.join(d)),
+            spill_compression: c
+                .spill_compression
+                .as_deref()
+                .map(crate::sink::spill::SpillCodec::parse)
+                .transpose()
+                .map_err(invalid)?,
             shard_by: c
                 .shard_by
                 .as_deref()

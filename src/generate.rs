@@ -25,6 +25,9 @@ pub struct GenerateOptions {
     pub start: Date,
     /// Events per account, region and day.
     pub events_per_day: usize,
+    /// Log files per account, region and day (CloudTrail delivers one
+    /// about every five minutes: 288), each covering an equal slice of it.
+    pub files_per_day: usize,
     pub seed: u64,
 }
 
@@ -41,6 +44,7 @@ impl Default for GenerateOptions {
                 day: 15,
             },
             events_per_day: 500,
+            files_per_day: 288,
             seed: 42,
         }
     }
@@ -315,13 +319,14 @@ pub fn generate(opts: &GenerateOptions) -> std::io::Result<GenerateSummary> {
     let mut compressor = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
     let accounts: Vec<String> = (0..opts.accounts).map(account_id).collect();
     let regions: Vec<&str> = REGIONS.iter().copied().cycle().take(opts.regions).collect();
-    // One file per region about every five minutes.
-    const SLOT: u64 = 300;
+    // One file per region every `slot_seconds` (five minutes by default).
+    let files_per_day = opts.files_per_day.clamp(1, 86_400) as u64;
+    let slot_seconds = 86_400 / files_per_day;
     for account in &accounts {
         for region in &regions {
             for day in 0..opts.days {
                 let date = Date::from_days(opts.start.to_days() + day as i64);
-                let slots = 86_400 / SLOT;
+                let slots = files_per_day;
                 for slot in 0..slots {
                     // Spread the day's events evenly over every slot.
                     let per_day = opts.events_per_day as u64;
@@ -331,7 +336,7 @@ pub fn generate(opts: &GenerateOptions) -> std::io::Result<GenerateSummary> {
                     }
                     let mut records: Vec<(u64, Value)> = (0..n)
                         .map(|_| {
-                            let sec = slot * SLOT + rng.below(SLOT);
+                            let sec = slot * slot_seconds + rng.below(slot_seconds);
                             (sec, event(&mut rng, account, region, &timestamp(date, sec)))
                         })
                         .collect();
@@ -339,7 +344,7 @@ pub fn generate(opts: &GenerateOptions) -> std::io::Result<GenerateSummary> {
                     records.sort_by_key(|(s, _)| *s ^ 7);
                     // Delivered a few minutes later: the last slots of a day
                     // land in the next day's folder.
-                    let delivered = slot * SLOT + SLOT + 60 + rng.below(600);
+                    let delivered = slot * slot_seconds + slot_seconds + 60 + rng.below(600);
                     let (folder, ts) = if delivered >= 86_400 {
                         (Date::from_days(date.to_days() + 1), delivered - 86_400)
                     } else {

@@ -545,6 +545,7 @@ fn generate(args: GenerateArgs) -> Result<u8, Failure> {
         days: args.days,
         start,
         events_per_day: args.events_per_day,
+        files_per_day: args.files_per_day,
         seed: args.seed,
     };
     let summary = generate::generate(&opts)

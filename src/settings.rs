@@ -179,6 +179,9 @@ pub fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOpt
     if let Some(dir) = &c.spill_dir {
         opts.spill_dir = dir.clone();
     }
+    if let Some(codec) = c.spill_compression {
+        opts.spill_codec = codec;
+    }
     opts.dry_run = args.dry_run;
     let shard_by = match &args.shard_by {
         Some(text) => Some(ShardBy::parse(text).map_err(usage)?),

@@ -167,6 +167,8 @@ pub struct CompactOptions {
     pub lease_timeout: Duration,
     /// Where spill files go.
     pub spill_dir: PathBuf,
+    /// How spill files are compressed.
+    pub spill_codec: crate::sink::spill::SpillCodec,
     /// The newest day a source folder may be dated (default: tomorrow,
     /// UTC); later folders are reported and left for their day.
     pub newest_day: Option<crate::partition::Date>,
@@ -198,6 +200,7 @@ impl CompactOptions {
             merge_at: 8,
             lease_timeout: Duration::from_secs(600),
             spill_dir: std::env::temp_dir(),
+            spill_codec: Default::default(),
             newest_day: None,
             delta: crate::lake::delta::DeltaSettings::default(),
         }
@@ -508,7 +511,7 @@ fn run(
     // partitions the main thread otherwise waits on a staging job instead
     // of queueing the next chunk (8,640 small files, 30 partitions: median
     // 0.66 -> 0.62 s; the 430 MB run and peak memory unchanged).
-    let mut spiller = Spiller::new(spill_dir.path.clone(), batch_bytes);
+    let mut spiller = Spiller::new(spill_dir.path.clone(), batch_bytes, opts.spill_codec);
     let mut stager = Stager::new(
         Staging {
             handle: rt.handle().clone(),
@@ -519,6 +522,7 @@ fn run(
             merge_at: opts.merge_at,
             batch_bytes,
             spill_dir: spill_dir.path.clone(),
+            spill_codec: opts.spill_codec,
             progress: progress.clone(),
             source_url: opts.source.arg(),
         },

@@ -21,7 +21,7 @@ use crate::lake::manifest::{self, Damage, ManifestFile, Manifests};
 use crate::lake::{Lake, LakeFile};
 use crate::partition::PartitionKey;
 use crate::schema;
-use crate::sink::spill::{self, Spill, SpillRun, SpillWriter};
+use crate::sink::spill::{self, Spill, SpillCodec, SpillRun, SpillWriter};
 use crate::sink::stream::{Origin, SortedRun, StreamMerge};
 use crate::sink::{
     self, Chunk, Conflicts, FileSink, Merged, PartitionWriter, SinkError, WriteOptions,
@@ -59,9 +59,10 @@ fn spill_rows(
     batches: Vec<RecordBatch>,
     path: PathBuf,
     batch_bytes: usize,
+    codec: SpillCodec,
 ) -> Result<Spilled, CompactError> {
     let merged = sink::merge(batches);
-    let spill = spill::write(&path, &merged, batch_bytes)?;
+    let spill = spill::write(&path, &merged, batch_bytes, codec)?;
     Ok((spill, merged.duplicates, merged.conflicts))
 }
 
@@ -84,10 +85,11 @@ pub struct Spiller {
     seq: usize,
     dir: PathBuf,
     batch_bytes: usize,
+    codec: SpillCodec,
 }
 
 impl Spiller {
-    pub fn new(dir: PathBuf, batch_bytes: usize) -> Self {
+    pub fn new(dir: PathBuf, batch_bytes: usize, codec: SpillCodec) -> Self {
         let (tx, rx) = mpsc::channel();
         Self {
             tx,
@@ -96,6 +98,7 @@ impl Spiller {
             seq: 0,
             dir,
             batch_bytes,
+            codec,
         }
     }
 
@@ -122,10 +125,10 @@ impl Spiller {
         let bytes = std::mem::take(&mut b.bytes);
         self.seq += 1;
         let path = self.dir.join(format!("{:06}.spill", self.seq));
-        let (tx, batch_bytes) = (self.tx.clone(), self.batch_bytes);
+        let (tx, batch_bytes, codec) = (self.tx.clone(), self.batch_bytes, self.codec);
         self.in_flight = Some((key.clone(), bytes));
         pool.spawn(move || {
-            let result = spill_rows(batches, path, batch_bytes);
+            let result = spill_rows(batches, path, batch_bytes, codec);
             // The receiver lives as long as the spiller.
             let _ = tx.send((key, result));
         });
@@ -211,6 +214,7 @@ pub struct Staging {
     /// Bytes of a batch read from a run.
     pub batch_bytes: usize,
     pub spill_dir: PathBuf,
+    pub spill_codec: SpillCodec,
     /// Partitions and rows written so far.
     pub progress: Arc<crate::progress::Progress>,
     /// The source's URL, for the `repair` a damaged partition needs.
@@ -463,7 +467,7 @@ impl Staging {
             "{}-merged-{seq:06}.spill",
             key.hive_path().replace('/', "_")
         ));
-        let mut w = SpillWriter::create(&path)?;
+        let mut w = SpillWriter::create(&path, self.spill_codec)?;
         while let Some(chunk) = m.next_chunk()? {
             super::stopping()?;
             for batch in spill::batches(&chunk)? {

@@ -177,6 +177,27 @@ fn a_small_memory_budget_spills_and_gives_the_same_lake() {
     assert!(walk(&lake_a.join("_traillake"))
         .iter()
         .all(|p| !p.to_string_lossy().contains("staging")));
+    // Spills compressed with LZ4 (the other codec) give the same lake.
+    let lz4 = tmp.path().join("lz4.toml");
+    std::fs::write(
+        &lz4,
+        "[compact]\nmemory_budget_mb = 1\nspill_compression = \"lz4\"\n",
+    )
+    .unwrap();
+    let lake_c = tmp.path().join("c");
+    let (code, rc, err) = compact(&src, &lake_c, &["--config", &lz4.to_string_lossy()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(rc["duplicates_dropped"], rb["duplicates_dropped"]);
+    assert_eq!(read_lake(&lake_c), read_lake(&lake_b));
+    // A codec it does not know is refused, naming the two it does.
+    std::fs::write(&lz4, "[compact]\nspill_compression = \"zip\"\n").unwrap();
+    let (code, _, err) = compact(
+        &src,
+        &tmp.path().join("d"),
+        &["--config", &lz4.to_string_lossy()],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("use none or lz4"), "{err}");
 }
 
 #[test]
