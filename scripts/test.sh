@@ -28,6 +28,11 @@ if ! "$DELTA_VENV/bin/python" -c 'import duckdb, duckdb_ext' 2>/dev/null; then
     'duckdb==1.4.4' 'duckdb-ext-delta==1.4.4.20260205'
 fi
 export TRAILLAKE_DELTA_PYTHON="$DELTA_VENV/bin/python"
+# Headless Chromium (Debian's) renders detect's HTML report and takes its
+# screenshot (tests/it/detect.rs).
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
 # strace shows that no connection leaves loopback while the metadata
 # service is disabled (tests/it/aws.rs).
 if ! command -v strace >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

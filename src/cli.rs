@@ -47,6 +47,9 @@ pub enum Command {
     /// foreign, read again the source folders of damaged partitions, then
     /// compact. Idempotent; safe to kill and run again.
     Repair(RepairArgs),
+    /// Fetch AWS's published address ranges (ip-ranges.json) for `detect
+    /// --ip-ranges`, so AWS's own addresses do not count as outside AWS.
+    IpRanges(IpRangesArgs),
     /// Write synthetic CloudTrail logs in the real S3 layout.
     Generate(GenerateArgs),
     /// Print the statements that open the lake in another engine (DuckDB),
@@ -60,6 +63,19 @@ pub enum Command {
     /// Print the man page (roff): `traillake manpage > traillake.1`.
     Manpage,
 }
+
+#[derive(Debug, Args)]
+pub struct IpRangesArgs {
+    /// Write it here (default: stdout).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Where AWS publishes it.
+    #[arg(long, value_name = "URL", default_value = IP_RANGES_URL)]
+    pub url: String,
+}
+
+/// AWS's published address ranges.
+pub const IP_RANGES_URL: &str = "https://ip-ranges.amazonaws.com/ip-ranges.json";
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
@@ -185,10 +201,13 @@ pub struct DetectArgs {
     #[arg(long, value_name = "LAKE")]
     pub lake: Option<String>,
     /// Sigma rule files or folders of them (`.yml`/`.yaml`, recursive);
-    /// repeatable. Without it: traillake's own rules, the seed's four
-    /// alert signals.
+    /// repeatable. They run with traillake's own rules (the seed's alert
+    /// signals) unless --no-builtin.
     #[arg(long, value_name = "DIR|FILE", num_args = 1..)]
     pub rules: Vec<PathBuf>,
+    /// Run only the --rules given, not traillake's own.
+    #[arg(long)]
+    pub no_builtin: bool,
     /// Only events of the days from this one on (UTC): YYYY-MM-DD, or a
     /// time ago such as `7d`, `12h`, `2w`; only those partitions are read.
     #[arg(long, value_name = "DATE|AGO")]
@@ -200,9 +219,19 @@ pub struct DetectArgs {
     /// history`) or a UTC time, to see what a detection saw then.
     #[arg(long, value_name = "VERSION|TIME")]
     pub as_of: Option<String>,
-    /// `table` for people, `json` (one alert per line) for a SIEM.
+    /// `table`: one line per incident (alerts sharing an identity, access
+    /// key or source IP within --gap); `incidents`: one JSON object per
+    /// incident with its alerts; `json`: one JSON object per alert, for a
+    /// SIEM; `html`: a self-contained report with a timeline per incident.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: AlertFormat,
+    pub format: DetectFormat,
+    /// Alerts sharing an actor are one incident when one starts within
+    /// this long of the other's end: `30m`, `1h` (default), `2d`.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub gap: String,
+    /// With the table: each incident's rules and events below it.
+    #[arg(long, short)]
+    pub verbose: bool,
     /// Print each rule's SQL (and the rules without one) instead of
     /// running them.
     #[arg(long)]
@@ -211,6 +240,14 @@ pub struct DetectArgs {
     /// placeholder (`expand`).
     #[arg(long, value_name = "FILE")]
     pub ip_ranges: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DetectFormat {
+    Table,
+    Incidents,
+    Json,
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -137,12 +137,16 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Detect(args) => sql::detect(args, &config),
         #[cfg(feature = "sql")]
         Command::ScanCost(args) => sql::scan_cost(args, &config),
+        #[cfg(feature = "sql")]
+        Command::IpRanges(args) => sql::ip_ranges(args),
         #[cfg(not(feature = "sql"))]
-        Command::Query(_) | Command::Detect(_) | Command::ScanCost(_) => Err(usage(
-            "this traillake was built without its SQL engine (`--no-default-features`, for \
-             compaction only): `query`, `detect` and `scan-cost` need the default build \
-             (`cargo install --path .`)",
-        )),
+        Command::Query(_) | Command::Detect(_) | Command::ScanCost(_) | Command::IpRanges(_) => {
+            Err(usage(
+                "this traillake was built without its SQL engine (`--no-default-features`, for \
+                 compaction only): `query`, `detect`, `scan-cost` and `ip-ranges` need the \
+                 default build (`cargo install --path .`)",
+            ))
+        }
         Command::Verify(args) => verify(args, &config),
         Command::Repair(args) => repair(args, &config, cli.quiet),
         Command::Generate(args) => generate(args),

@@ -59,6 +59,27 @@ pub fn parse_date(flag: &str, v: &Option<String>) -> Result<Option<Date>, Failur
         .transpose()
 }
 
+/// A length of time, `90s`, `30m`, `1h`, `2d` or `1w`, in seconds.
+#[cfg(feature = "sql")]
+pub fn parse_span(flag: &str, v: &str) -> Result<i64, Failure> {
+    let bad = || {
+        usage(format!(
+            "{flag} {v:?}: expected a length of time such as 30m, 1h, 2d"
+        ))
+    };
+    let (n, unit) = v.trim().split_at(v.trim().len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(unit).filter(|s| *s >= 0).ok_or_else(bad)
+}
+
 /// `--since`/`--until` of `query`: a day, or a time ago (`7d`, `12h`,
 /// `2w`) counted back from `now` (seconds since the epoch, UTC).
 #[cfg(feature = "sql")]

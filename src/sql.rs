@@ -11,7 +11,7 @@ use traillake::lake::Lake;
 use traillake::query::scan_cost::{self, CostError};
 use traillake::query::{self, AwsRanges, QueryError};
 
-use crate::cli::{AlertFormat, CostFormat, DetectArgs, QueryArgs, ScanCostArgs};
+use crate::cli::{CostFormat, DetectArgs, DetectFormat, QueryArgs, ScanCostArgs};
 use crate::{emit, open_lake, runtime, settings, usage, Failure};
 
 impl From<QueryError> for Failure {
@@ -104,26 +104,35 @@ fn rule_file_sql(path: &str) -> Result<String, Failure> {
 }
 
 pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
-    let (texts, unread) = if args.rules.is_empty() {
-        let builtin = detect::BUILTIN
-            .iter()
-            .map(|(name, text)| (name.to_string(), text.to_string()))
-            .collect();
-        (builtin, Vec::new())
-    } else {
-        detect::files(&args.rules)
-    };
-    if texts.is_empty() && !unread.is_empty() {
-        let k = &unread[0];
-        return Err(usage(format!("--rules {}: {}", k.file, k.reason)));
+    if args.no_builtin && args.rules.is_empty() {
+        return Err(usage(
+            "--no-builtin leaves no rules: give rule files or folders with --rules",
+        ));
     }
-    if texts.is_empty() {
+    let gap = settings::parse_span("--gap", &args.gap)?;
+    let (user, unread) = detect::files(&args.rules);
+    if !args.rules.is_empty() && user.is_empty() {
+        if let Some(k) = unread.first() {
+            return Err(usage(format!("--rules {}: {}", k.file, k.reason)));
+        }
         let paths: Vec<String> = args.rules.iter().map(|p| p.display().to_string()).collect();
         return Err(usage(format!(
             "--rules {}: no rule files (.yml or .yaml) in it",
             paths.join(" ")
         )));
     }
+    // Our rules, unless asked not to or given again by path (the same text
+    // twice would alert twice).
+    let mut texts: Vec<(String, String)> = Vec::new();
+    if !args.no_builtin {
+        texts.extend(
+            detect::BUILTIN
+                .iter()
+                .filter(|(_, text)| !user.iter().any(|(_, t)| t == text))
+                .map(|(name, text)| (format!("(built in) {name}"), text.to_string())),
+        );
+    }
+    texts.extend(user);
     let mut set = detect::load(&texts);
     set.skipped.splice(0..0, unread);
     if args.explain {
@@ -137,13 +146,15 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         .iter()
         .any(|d| d.sql.contains("is_aws_address"));
     let ranges = aws_ranges(args.ip_ranges.as_deref(), uses_ranges)?;
-    // JSON lines go out as each query ends; a table needs them all.
-    let mut table = Vec::new();
+    // JSON lines go out as each query ends; incidents need every alert.
+    let mut kept = Vec::new();
     let mut written = Ok(());
     let mut sink = |alerts: Vec<detect::Alert>| match args.format {
-        AlertFormat::Json if written.is_ok() => written = emit(&detect::render_json(&alerts)),
-        AlertFormat::Json => {}
-        AlertFormat::Table => table.extend(alerts),
+        DetectFormat::Json if written.is_ok() => {
+            written = emit(&detect::report::alerts_json(&alerts))
+        }
+        DetectFormat::Json => {}
+        _ => kept.extend(alerts),
     };
     let (outcome, version) = runtime()?.block_on(async {
         let session = query::LakeSession::new(&lake, ranges, window);
@@ -159,9 +170,26 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         Ok::<_, Failure>((detect::run(&session, &set, &mut sink).await, version))
     })?;
     written?;
-    if args.format == AlertFormat::Table {
-        table.sort();
-        emit(&detect::render_table(&table))?;
+    let incidents = if args.format == DetectFormat::Json {
+        Vec::new()
+    } else {
+        detect::incident::incidents(kept, gap)
+    };
+    match args.format {
+        DetectFormat::Json => {}
+        DetectFormat::Incidents => emit(&detect::report::incidents_json(&incidents))?,
+        DetectFormat::Table => {
+            let width = std::io::stdout()
+                .is_terminal()
+                .then(|| console::Term::stdout().size().1 as usize)
+                .filter(|w| *w > 0);
+            emit(&detect::report::incidents_table(
+                &incidents,
+                width,
+                args.verbose,
+            ))?
+        }
+        DetectFormat::Html => emit(&detect::html::report(&incidents, &set, version))?,
     }
     for k in set.skipped.iter().chain(&outcome.failed) {
         let rule = if k.rule.is_empty() {
@@ -171,9 +199,14 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         };
         eprintln!("traillake: rule not run: {}: {rule}{}", k.file, k.reason);
     }
+    let incidents_note = if args.format == DetectFormat::Json {
+        String::new()
+    } else {
+        format!("{} incident(s) from ", incidents.len())
+    };
     eprintln!(
-        "{} alert(s) from {} rule(s) run; {} not translated, {} failed, {} only feed \
-         correlations{}",
+        "{incidents_note}{} alert(s) from {} rule(s) run; {} not translated, {} failed, {} only \
+         feed correlations{}",
         outcome.alerts,
         outcome.rules_run,
         set.skipped.len(),
@@ -315,13 +348,74 @@ pub(crate) fn aws_ranges(path: Option<&std::path::Path>, used: bool) -> Result<A
             if used {
                 eprintln!(
                     "traillake: no --ip-ranges given: assuming every IP address is outside AWS \
-                     (only service names such as ecs-tasks.amazonaws.com count as AWS); pass \
-                     AWS's ip-ranges.json to exclude AWS's own addresses"
+                     (only service names such as ecs-tasks.amazonaws.com count as AWS), so AWS's \
+                     own addresses (a Lambda function's calls) alert too; fetch AWS's ranges with \
+                     `traillake ip-ranges --out ip-ranges.json` and pass `--ip-ranges \
+                     ip-ranges.json`"
                 );
             }
             Ok(AwsRanges::default())
         }
     }
+}
+
+/// `traillake ip-ranges`: AWS's ip-ranges.json, fetched, checked (it must
+/// hold prefixes) and written out as fetched.
+pub(crate) fn ip_ranges(args: crate::cli::IpRangesArgs) -> Result<u8, Failure> {
+    use object_store::ObjectStoreExt as _;
+    let url =
+        url::Url::parse(&args.url).map_err(|e| usage(format!("--url {:?}: {e}", args.url)))?;
+    let name = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| usage(format!("--url {:?}: no file name in it", args.url)))?
+        .to_string();
+    let mut base = url.clone();
+    base.path_segments_mut()
+        .map_err(|()| usage(format!("--url {:?}: not an http(s) URL", args.url)))?
+        .pop();
+    let failed = |e: &dyn std::fmt::Display| {
+        Failure::Failed(format!(
+            "could not fetch {}: {e}. Where this machine cannot reach it, download it where \
+             one can (`curl -o ip-ranges.json {}`) and pass `detect --ip-ranges ip-ranges.json`",
+            args.url,
+            crate::cli::IP_RANGES_URL
+        ))
+    };
+    let store = object_store::http::HttpBuilder::new()
+        .with_url(base.as_str())
+        // AWS's URL is https; an http one given by --url (a mirror on the
+        // local network) is allowed, its content checked like any.
+        .with_client_options(object_store::ClientOptions::new().with_allow_http(true))
+        .build()
+        .map_err(|e| failed(&e))?;
+    let body = runtime()?
+        .block_on(async {
+            store
+                .get(&object_store::path::Path::from(name.as_str()))
+                .await?
+                .bytes()
+                .await
+        })
+        .map_err(|e| failed(&e.to_string().lines().next().unwrap_or("").to_string()))?;
+    let text = String::from_utf8_lossy(&body);
+    let ranges = AwsRanges::parse(&text)
+        .map_err(|e| Failure::Failed(format!("{}: not AWS's ip-ranges.json: {e}", args.url)))?;
+    match &args.out {
+        Some(path) => std::fs::write(path, &body)
+            .map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))?,
+        None => emit(&text)?,
+    }
+    eprintln!(
+        "traillake: {} address prefixes from {}{}; pass it to `detect --ip-ranges`",
+        ranges.len(),
+        args.url,
+        args.out
+            .as_ref()
+            .map_or(String::new(), |p| format!(" written to {}", p.display()))
+    );
+    Ok(0)
 }
 
 pub(crate) fn scan_cost(args: ScanCostArgs, config: &Config) -> Result<u8, Failure> {

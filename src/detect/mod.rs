@@ -6,6 +6,11 @@
 //! translated, or whose query fails, is reported by name with the reason,
 //! and the others still run.
 
+use std::collections::BTreeMap;
+
+pub mod html;
+pub mod incident;
+pub mod report;
 pub mod rules;
 pub mod translate;
 
@@ -16,14 +21,10 @@ use crate::query::{LakeSession, QueryError};
 
 pub use rules::{files, load, Detector, RuleSet, Skipped, ALERT_COLUMNS, BUILTIN};
 
-/// One event a rule matched.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-pub struct Alert {
+/// One CloudTrail event of an alert.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Event {
     pub eventtime: Option<String>,
-    pub rule_id: String,
-    pub title: String,
-    pub level: String,
-    pub tags: Vec<String>,
     pub eventid: Option<String>,
     pub eventsource: Option<String>,
     pub eventname: Option<String>,
@@ -35,6 +36,46 @@ pub struct Alert {
     pub sourceipaddress: Option<String>,
     /// The log object the event came from: the evidence.
     pub sourcekey: Option<String>,
+    pub accesskey: Option<String>,
+}
+
+/// What a rule matched: one event, or for a correlation one group's events
+/// within its timespan (`events`, in time order; the top-level event
+/// fields are its first event's, so single-event consumers keep working).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Alert {
+    #[serde(flatten)]
+    pub event: Event,
+    pub rule_id: String,
+    pub title: String,
+    pub level: String,
+    pub tags: Vec<String>,
+    /// A correlation's last event time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_eventtime: Option<String>,
+    /// A correlation's group: each group-by field and its value.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub group: BTreeMap<String, String>,
+    /// A correlation's events, in time order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
+}
+
+impl Alert {
+    /// The events it is about: a correlation's members, or its one event.
+    pub fn events(&self) -> &[Event] {
+        if self.events.is_empty() {
+            std::slice::from_ref(&self.event)
+        } else {
+            &self.events
+        }
+    }
+
+    /// Its first and last event times.
+    pub fn span(&self) -> (Option<&str>, Option<&str>) {
+        let first = self.event.eventtime.as_deref();
+        (first, self.last_eventtime.as_deref().or(first))
+    }
 }
 
 /// What a run of the rules did (the alerts went to the caller's sink).
@@ -78,13 +119,22 @@ pub async fn run(
         }
     }
     for d in alone {
-        match session.collect(&d.sql).await.and_then(|(_, b)| rows(&b)) {
-            Ok(rows) => {
+        let found = session
+            .collect(&d.sql)
+            .await
+            .and_then(|(_, b)| Ok((rows(&b)?, groups(&b, d.group_by.len().max(1))?)));
+        match found {
+            Ok((rows, groups)) => {
                 out.rules_run += 1;
-                emit(
-                    rows.into_iter().map(|(_, e)| alert(d, e)).collect(),
-                    &mut out,
-                );
+                let alerts = match (d.span_seconds, &d.threshold) {
+                    (None, _) => rows.into_iter().map(|(_, e)| alert(d, e)).collect(),
+                    (Some(span), None) => correlated(d, rows, groups, span),
+                    (Some(span), Some(threshold)) => {
+                        let (rows, groups) = counted(rows, groups, threshold, span);
+                        correlated(d, rows, groups, span)
+                    }
+                };
+                emit(alerts, &mut out);
             }
             Err(e) => out.failed.push(Skipped {
                 file: d.file.clone(),
@@ -143,10 +193,7 @@ async fn shared(session: &LakeSession, rules: &[&Detector]) -> Result<Vec<Alert>
     Ok(out)
 }
 
-/// The alert columns of one event, in [`ALERT_COLUMNS`] order.
-type Event = [Option<String>; 9];
-
-const EVENT_COLUMNS: [&str; 9] = [
+const EVENT_COLUMNS: [&str; 10] = [
     "eventtime",
     "eventid",
     "eventsource",
@@ -156,6 +203,7 @@ const EVENT_COLUMNS: [&str; 9] = [
     "identity",
     "sourceipaddress",
     "sourcekey",
+    "accesskey",
 ];
 
 /// An event with its (batch, row) position in a query's results.
@@ -177,94 +225,174 @@ fn rows(batches: &[RecordBatch]) -> Result<Vec<Located>, QueryError> {
             cols.push(c.as_string::<i32>().clone());
         }
         for row in 0..b.num_rows() {
-            let e: Event = std::array::from_fn(|c| {
-                (!cols[c].is_null(row)).then(|| cols[c].value(row).to_string())
-            });
+            let v = |c: usize| (!cols[c].is_null(row)).then(|| cols[c].value(row).to_string());
+            let e = Event {
+                eventtime: v(0),
+                eventid: v(1),
+                eventsource: v(2),
+                eventname: v(3),
+                account: v(4),
+                region: v(5),
+                identity: v(6),
+                sourceipaddress: v(7),
+                sourcekey: v(8),
+                accesskey: v(9),
+            };
             out.push(((i, row), e));
         }
     }
     Ok(out)
 }
 
-fn alert(d: &Detector, e: Event) -> Alert {
-    let [eventtime, eventid, eventsource, eventname, account, region, identity, sourceipaddress, sourcekey] =
-        e;
+fn alert(d: &Detector, event: Event) -> Alert {
     Alert {
-        eventtime,
+        event,
         rule_id: d.id.clone(),
         title: d.title.clone(),
         level: d.level.clone(),
         tags: d.tags.clone(),
-        eventid,
-        eventsource,
-        eventname,
-        account,
-        region,
-        identity,
-        sourceipaddress,
-        sourcekey,
+        last_eventtime: None,
+        group: BTreeMap::new(),
+        events: Vec::new(),
     }
 }
 
-/// Alerts as one JSON object per line.
-pub fn render_json(alerts: &[Alert]) -> String {
-    alerts
-        .iter()
-        .map(|a| serde_json::to_string(a).expect("an alert serializes") + "\n")
-        .collect()
+/// A correlation's group (`k0`, `k1`, ... as text), time (`t`, in
+/// seconds) and counted value (`v`, for `value_count`) of each result row.
+type Grouped = Vec<(Vec<String>, f64, Option<String>)>;
+
+fn groups(batches: &[RecordBatch], keys: usize) -> Result<Grouped, QueryError> {
+    let mut out = Vec::new();
+    let missing = |name: &str| {
+        QueryError::Execution(datafusion::error::DataFusionError::Plan(format!(
+            "the correlation's query has no column {name}"
+        )))
+    };
+    let cast = |c: &datafusion::arrow::array::ArrayRef, to: &DataType| {
+        datafusion::arrow::compute::cast(c, to).map_err(|e| QueryError::Execution(e.into()))
+    };
+    for b in batches {
+        let Some(t) = b.column_by_name("t") else {
+            // A single-event rule's rows: no groups.
+            return Ok(Vec::new());
+        };
+        let t = cast(t, &DataType::Float64)?;
+        let t = t.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        let v = match b.column_by_name("v") {
+            Some(v) => Some(cast(v, &DataType::Utf8)?.as_string::<i32>().clone()),
+            None => None,
+        };
+        let mut cols = Vec::new();
+        for k in 0..keys {
+            let name = format!("k{k}");
+            let c = b.column_by_name(&name).ok_or_else(|| missing(&name))?;
+            cols.push(cast(c, &DataType::Utf8)?.as_string::<i32>().clone());
+        }
+        for row in 0..b.num_rows() {
+            let key = cols.iter().map(|c| c.value(row).to_string()).collect();
+            let value = v
+                .as_ref()
+                .and_then(|v| (!v.is_null(row)).then(|| v.value(row).to_string()));
+            out.push((key, t.value(row), value));
+        }
+    }
+    Ok(out)
 }
 
-/// Alerts as an aligned table, one line per alert (written out directly:
-/// a table of 500k alerts costs its text, not a grid of cells).
-pub fn render_table(alerts: &[Alert]) -> String {
-    use std::fmt::Write as _;
-    type Cell = fn(&Alert) -> &str;
-    const COLUMNS: [(&str, Cell); 10] = [
-        ("eventtime", |a| opt(&a.eventtime)),
-        ("level", |a| &a.level),
-        ("rule", |a| &a.title),
-        ("eventname", |a| opt(&a.eventname)),
-        ("account", |a| opt(&a.account)),
-        ("region", |a| opt(&a.region)),
-        ("identity", |a| opt(&a.identity)),
-        ("sourceipaddress", |a| opt(&a.sourceipaddress)),
-        ("eventid", |a| opt(&a.eventid)),
-        ("sourcekey", |a| opt(&a.sourcekey)),
-    ];
-    if alerts.is_empty() {
-        return String::new();
-    }
-    let width: Vec<usize> = COLUMNS
-        .iter()
-        .map(|(name, cell)| {
-            alerts
-                .iter()
-                .map(|a| cell(a).chars().count())
-                .fold(name.len(), usize::max)
-        })
-        .collect();
-    let rules: Vec<String> = width.iter().map(|w| "-".repeat(*w)).collect();
-    let mut out = String::new();
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-        for (i, c) in cells.enumerate() {
-            if i + 1 == COLUMNS.len() {
-                out.push_str(c);
+/// The events of an `event_count` or `value_count` correlation that make
+/// its count: for each event (rows in group and time order), the window of
+/// the timespan ending at its time; where the window's count (of events,
+/// or of distinct non-null values) passes the threshold, every event in
+/// it is kept. Two pointers per group: linear in the rows.
+fn counted(
+    rows: Vec<Located>,
+    groups: Grouped,
+    threshold: &rules::Threshold,
+    span: u64,
+) -> (Vec<Located>, Grouped) {
+    let n = rows.len();
+    let mut keep = vec![false; n];
+    let mut start = 0;
+    while start < n {
+        let mut end = start;
+        while end < n && groups[end].0 == groups[start].0 {
+            end += 1;
+        }
+        let (mut lo, mut hi, mut marked) = (start, start, start);
+        let mut values: std::collections::HashMap<&str, usize> = Default::default();
+        while hi < end {
+            let t = groups[hi].1;
+            // Every row at this time joins the window; rows older than
+            // the timespan leave it.
+            while hi < end && groups[hi].1 <= t {
+                if let Some(v) = &groups[hi].2 {
+                    *values.entry(v.as_str()).or_default() += 1;
+                }
+                hi += 1;
+            }
+            while groups[lo].1 < t - span as f64 {
+                if let Some(v) = &groups[lo].2 {
+                    let c = values.get_mut(v.as_str()).expect("counted on entry");
+                    *c -= 1;
+                    if *c == 0 {
+                        values.remove(v.as_str());
+                    }
+                }
+                lo += 1;
+            }
+            let count = if threshold.distinct_values {
+                values.len()
             } else {
-                let _ = write!(out, "{c:<w$}  ", w = width[i]);
+                hi - lo
+            };
+            if threshold.passes(count as u64) {
+                for k in keep.iter_mut().take(hi).skip(marked.max(lo)) {
+                    *k = true;
+                }
+                marked = hi;
             }
         }
-        out.push('\n');
-    };
-    line(&mut COLUMNS.iter().map(|(n, _)| *n));
-    line(&mut rules.iter().map(String::as_str));
-    for a in alerts {
-        line(&mut COLUMNS.iter().map(|(_, cell)| cell(a)));
+        start = end;
     }
-    out
+    rows.into_iter()
+        .zip(groups)
+        .zip(keep)
+        .filter_map(|(r, k)| k.then_some(r))
+        .unzip()
 }
 
-fn opt(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("")
+/// One alert per group and stretch of time: the correlation's rows come in
+/// group and time order; a group's events more than the timespan apart
+/// start a new alert.
+fn correlated(d: &Detector, rows: Vec<Located>, groups: Grouped, span: u64) -> Vec<Alert> {
+    let mut out: Vec<Alert> = Vec::new();
+    let mut last: Option<(Vec<String>, f64)> = None;
+    for ((_, event), (key, t, _)) in rows.into_iter().zip(groups) {
+        let same = last
+            .as_ref()
+            .is_some_and(|(k, lt)| *k == key && t - lt <= span as f64);
+        if same {
+            let a = out.last_mut().expect("an alert is open");
+            a.last_eventtime = event.eventtime.clone();
+            a.events.push(event);
+        } else {
+            let mut a = alert(d, event.clone());
+            a.group = if d.group_by.is_empty() {
+                BTreeMap::new()
+            } else {
+                d.group_by
+                    .iter()
+                    .cloned()
+                    .zip(key.iter().cloned())
+                    .collect()
+            };
+            a.last_eventtime = event.eventtime.clone();
+            a.events.push(event);
+            out.push(a);
+        }
+        last = Some((key, t));
+    }
+    out
 }
 
 /// `--explain`: each rule's SQL, and the rules without one.

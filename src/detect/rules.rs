@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use rsigma_parser::{
-    parse_sigma_yaml, CorrelationRule, CorrelationType, Detections, FilterRule, FilterRuleTarget,
-    Level, LogSource, SigmaRule,
+    parse_sigma_yaml, ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType,
+    Detections, FilterRule, FilterRuleTarget, Level, LogSource, SigmaRule, WindowMode,
 };
 
 use super::translate::{self, Reason};
@@ -31,6 +31,38 @@ pub struct Detector {
     /// A single-event rule's condition over `cloudtrail`, so that many
     /// rules can share one scan; `None` for correlations.
     pub condition: Option<String>,
+    /// A correlation's group-by fields (its query returns them as `k0`,
+    /// `k1`, ...) and timespan in seconds: its events are one alert per
+    /// group and stretch of time.
+    pub group_by: Vec<String>,
+    pub span_seconds: Option<u64>,
+    /// An `event_count` or `value_count` correlation's test, applied to
+    /// the events its query returns (in group and time order, with the
+    /// counted field as `v`).
+    pub threshold: Option<Threshold>,
+}
+
+/// What an aggregating correlation counts in a sliding window of its
+/// timespan, and the test the count must pass.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Threshold {
+    /// Distinct values of `v` (`value_count`), else events (`event_count`).
+    pub distinct_values: bool,
+    /// Every one must hold: (`gt`, `gte`, `lt`, `lte`, `eq` or `neq`, N).
+    pub predicates: Vec<(String, u64)>,
+}
+
+impl Threshold {
+    pub fn passes(&self, count: u64) -> bool {
+        self.predicates.iter().all(|(op, n)| match op.as_str() {
+            "gt" => count > *n,
+            "gte" => count >= *n,
+            "lt" => count < *n,
+            "lte" => count <= *n,
+            "eq" => count == *n,
+            _ => count != *n,
+        })
+    }
 }
 
 impl Detector {
@@ -44,6 +76,9 @@ impl Detector {
             file: file.to_string(),
             sql: String::new(),
             condition: None,
+            group_by: Vec::new(),
+            span_seconds: None,
+            threshold: None,
         }
     }
 }
@@ -68,7 +103,7 @@ pub struct RuleSet {
 /// The columns of every alert query, in this order.
 pub const ALERT_COLUMNS: &str = "eventtime, eventid, eventsource, eventname, account, region, \
      coalesce(nullif(useridentity.arn, ''), nullif(useridentity.principalid, ''), nullif(useridentity.invokedby, ''), nullif(useridentity.accountid, ''), useridentity.type) AS identity, \
-     sourceipaddress, sourcekey";
+     sourceipaddress, sourcekey, useridentity.accesskeyid AS accesskey";
 
 /// Our own rules (the seed's four alert signals), built into the binary:
 /// what `detect` runs without `--rules`.
@@ -198,9 +233,12 @@ pub fn load(texts: &[(String, String)]) -> RuleSet {
         }
         let sql = correlation(c, &members, &rules, &conditions);
         match sql {
-            Ok(sql) => set.detectors.push(Detector {
+            Ok((sql, threshold)) => set.detectors.push(Detector {
                 sql,
                 condition: None,
+                group_by: c.group_by.clone(),
+                span_seconds: Some(c.timespan.seconds),
+                threshold,
                 ..Detector::meta(id, &c.title, c.level, &c.tags, file)
             }),
             Err(reason) => set.skipped.push(Skipped {
@@ -290,23 +328,64 @@ fn applies(f: &FilterRule, rule: &SigmaRule) -> bool {
         }
 }
 
-/// A `temporal` correlation: every event of a member rule that has, in
-/// the same group (the `group-by` fields, through `aliases`, not null), an
-/// event of each other member rule within `timespan` of it.
+/// A correlation's query. `temporal`: every event of a member rule that
+/// has, in the same group (the `group-by` fields, through `aliases`, not
+/// null), an event of each other member rule within `timespan` of it.
+/// `event_count` and `value_count`: every event of the member rules with
+/// its group and the counted field (`v`); the count over a sliding window
+/// of the timespan is taken by [`super::run`] ([`Threshold`]). Rows carry
+/// their group (`k0`, `k1`, ...) and time in seconds (`t`), in group and
+/// time order, so that one alert is made of each group's stretch.
 fn correlation(
     c: &CorrelationRule,
     members: &[Option<usize>],
     rules: &[(String, SigmaRule)],
     conditions: &HashMap<usize, Result<String, Reason>>,
-) -> Result<String, Reason> {
-    if !matches!(c.correlation_type, CorrelationType::Temporal) {
-        return Err(format!(
-            "correlation type {} is not supported (temporal is)",
-            c.correlation_type.as_str()
-        ));
-    }
-    if members.len() < 2 {
+) -> Result<(String, Option<Threshold>), Reason> {
+    let threshold = match (&c.correlation_type, &c.condition) {
+        (CorrelationType::Temporal, _) => None,
+        (
+            t @ (CorrelationType::EventCount | CorrelationType::ValueCount),
+            CorrelationCondition::Threshold {
+                predicates, field, ..
+            },
+        ) => {
+            if !matches!(c.window, WindowMode::Sliding) {
+                return Err(format!(
+                    "window {} is not supported (sliding, the default, is)",
+                    c.window.as_str()
+                ));
+            }
+            let distinct_values = matches!(t, CorrelationType::ValueCount);
+            let field = match field.as_deref() {
+                Some([f]) => Some(f.clone()),
+                Some(_) => return Err("value_count of several fields is not supported".into()),
+                None if distinct_values => return Err("value_count needs condition.field".into()),
+                None => None,
+            };
+            Some((
+                Threshold {
+                    distinct_values,
+                    predicates: predicates
+                        .iter()
+                        .map(|(op, n)| (op_name(op).to_string(), *n))
+                        .collect(),
+                },
+                field,
+            ))
+        }
+        (t, _) => {
+            return Err(format!(
+                "correlation type {} is not supported (temporal, event_count and value_count are)",
+                t.as_str()
+            ))
+        }
+    };
+    if threshold.is_none() && members.len() < 2 {
         return Err("a temporal correlation needs two rules or more".into());
+    }
+    if members.is_empty() {
+        return Err("a correlation needs a rule".into());
     }
     let mut ctes = Vec::new();
     for (k, (m, name)) in members.iter().zip(&c.rules).enumerate() {
@@ -317,25 +396,22 @@ fn correlation(
             .map_err(|e| format!("rule {name:?}: {e}"))?;
         let mut keys = String::new();
         for (g, group) in c.group_by.iter().enumerate() {
-            let field = c
-                .aliases
-                .iter()
-                .find(|a| a.alias == *group)
-                .map(|a| {
-                    [
-                        rule.id.as_deref(),
-                        rule.name.as_deref(),
-                        Some(name.as_str()),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .find_map(|r| a.mapping.get(r))
-                    .cloned()
-                    .ok_or_else(|| format!("alias {group:?} has no field for rule {name:?}"))
-                })
-                .transpose()?
-                .unwrap_or_else(|| group.clone());
+            let field = aliased(c, group, rule, name)?;
             let _ = write!(keys, ", {} AS k{g}", translate::field(&field)?);
+        }
+        if c.group_by.is_empty() {
+            // One group: every event of the rules.
+            keys.push_str(", '' AS k0");
+        }
+        if let Some((_, field)) = &threshold {
+            let v = match field {
+                Some(f) => format!(
+                    "CAST({} AS VARCHAR)",
+                    translate::field(&aliased(c, f, rule, name)?)?
+                ),
+                None => "CAST(NULL AS VARCHAR)".to_string(),
+            };
+            let _ = write!(keys, ", {v} AS v");
         }
         ctes.push(format!(
             "r{k} AS (SELECT {ALERT_COLUMNS}{keys}, to_unixtime(eventtime) AS t FROM cloudtrail WHERE {cond})"
@@ -347,7 +423,29 @@ fn correlation(
     // when each other rule has one within the span: a sort, not a join,
     // so a busy group costs n log n, not n * m.
     let span = c.timespan.seconds;
-    let keys: Vec<String> = (0..c.group_by.len()).map(|g| format!("k{g}")).collect();
+    let keys: Vec<String> = (0..c.group_by.len().max(1))
+        .map(|g| format!("k{g}"))
+        .collect();
+    let known: Vec<String> = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect();
+    if let Some((threshold, _)) = threshold {
+        // Each event once (an event of two member rules counts once).
+        let union = (0..members.len())
+            .map(|k| format!("SELECT * FROM r{k}"))
+            .collect::<Vec<_>>()
+            .join(" UNION ");
+        return Ok((
+            format!(
+                "WITH {},\nevents AS ({union})\n\
+                 SELECT eventtime, eventid, eventsource, eventname, account, region, identity, sourceipaddress, sourcekey, accesskey, {}, v, t\n\
+                 FROM events WHERE {}\nORDER BY {}, t, eventid",
+                ctes.join(",\n"),
+                keys.join(", "),
+                known.join(" AND "),
+                keys.join(", "),
+            ),
+            Some(threshold),
+        ));
+    }
     let union = (0..members.len())
         .map(|k| format!("SELECT *, {k} AS m FROM r{k}"))
         .collect::<Vec<_>>()
@@ -365,15 +463,46 @@ fn correlation(
             "(m = {o} OR t - before{o} <= {span} OR after{o} - t <= {span})"
         ));
     }
-    let known: Vec<String> = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect();
-    Ok(format!(
+    Ok((format!(
         "WITH {},\nevents AS ({union}),\nnear AS (SELECT *{near} FROM events WHERE {})\n\
-         SELECT DISTINCT eventtime, eventid, eventsource, eventname, account, region, identity, sourceipaddress, sourcekey\n\
-         FROM near WHERE {}\nORDER BY eventtime, eventid",
+         SELECT DISTINCT eventtime, eventid, eventsource, eventname, account, region, identity, sourceipaddress, sourcekey, accesskey, {}, t\n\
+         FROM near WHERE {}\nORDER BY {}, t, eventid",
         ctes.join(",\n"),
         known.join(" AND "),
+        keys.join(", "),
         test.join(" AND "),
-    ))
+        keys.join(", "),
+    ), None))
+}
+
+/// The field `name` stands for in `rule` (`rule_ref` as the correlation
+/// names it): its alias's field for that rule, or itself.
+fn aliased(
+    c: &CorrelationRule,
+    name: &str,
+    rule: &SigmaRule,
+    rule_ref: &str,
+) -> Result<String, Reason> {
+    match c.aliases.iter().find(|a| a.alias == name) {
+        None => Ok(name.to_string()),
+        Some(a) => [rule.id.as_deref(), rule.name.as_deref(), Some(rule_ref)]
+            .into_iter()
+            .flatten()
+            .find_map(|r| a.mapping.get(r))
+            .cloned()
+            .ok_or_else(|| format!("alias {name:?} has no field for rule {rule_ref:?}")),
+    }
+}
+
+fn op_name(op: &ConditionOperator) -> &'static str {
+    match op {
+        ConditionOperator::Lt => "lt",
+        ConditionOperator::Lte => "lte",
+        ConditionOperator::Gt => "gt",
+        ConditionOperator::Gte => "gte",
+        ConditionOperator::Eq => "eq",
+        ConditionOperator::Neq => "neq",
+    }
 }
 
 #[cfg(test)]
@@ -408,8 +537,10 @@ mod tests {
     fn correlations_name_what_they_lack_and_hide_their_rules() {
         let set = one(&format!(
             "{BASE}---\ntitle: two\ncorrelation:\n  type: temporal\n  rules: [base, nowhere]\n  \
-             group-by: [sourceIPAddress]\n  timespan: 1h\n---\ntitle: count\ncorrelation:\n  \
-             type: event_count\n  rules: [base]\n  group-by: [sourceIPAddress]\n  timespan: 1h\n  \
+             group-by: [sourceIPAddress]\n  timespan: 1h\n---\ntitle: sum\ncorrelation:\n  \
+             type: value_sum\n  rules: [base]\n  group-by: [sourceIPAddress]\n  timespan: 1h\n  \
+             condition:\n    field: x\n    gte: 10\n---\ntitle: tumbling\ncorrelation:\n  \
+             type: event_count\n  rules: [base]\n  timespan: 1h\n  window: tumbling\n  \
              condition:\n    gte: 10\n"
         ));
         let reasons: Vec<&str> = set.skipped.iter().map(|s| s.reason.as_str()).collect();
@@ -422,7 +553,13 @@ mod tests {
         assert!(
             reasons
                 .iter()
-                .any(|r| r.contains("event_count is not supported")),
+                .any(|r| r.contains("value_sum is not supported")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("window tumbling is not supported")),
             "{reasons:?}"
         );
         // generate: false (the default): the base rule only feeds them.

@@ -179,6 +179,15 @@ impl AwsRanges {
         Ok(Self { prefixes })
     }
 
+    /// Address prefixes held.
+    pub fn len(&self) -> usize {
+        self.prefixes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prefixes.is_empty()
+    }
+
     /// AWS's own: a service name (`ecs-tasks.amazonaws.com`, `AWS Internal`)
     /// or an address inside a published prefix. Without the ranges, every
     /// IP address literal counts as outside AWS.

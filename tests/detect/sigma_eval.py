@@ -16,6 +16,7 @@ the semantics traillake's README states for `detect`:
   (a service name, or an address in the given ranges);
 - conditions with and/or/not, parentheses, `1 of`/`all of`/`N of` a pattern
   or `them` (names starting with `_` left out);
+- `event_count` / `value_count` correlations (sliding window): see counted().
 - `temporal` correlations: an event of a member rule is an alert when every
   other member rule has an event with the same group-by value (non-null)
   within the timespan; members of a `generate: false` correlation give no
@@ -287,6 +288,50 @@ def epoch(s):
 SPAN = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+def counted(body, members, matched, key, span, aliases):
+    """event_count / value_count over a sliding window: for each event of
+    the member rules (each event once), the events of its group within the
+    timespan up to its time are counted (events, or distinct non-null
+    values of condition.field); where the count passes every predicate of
+    the condition, those events alert. Written as the definition says,
+    window by window, not as traillake's two pointers."""
+    cond = body["condition"]
+    field = cond.get("field")
+    tests = {
+        "gt": lambda c, n: c > n,
+        "gte": lambda c, n: c >= n,
+        "lt": lambda c, n: c < n,
+        "lte": lambda c, n: c <= n,
+        "eq": lambda c, n: c == n,
+        "neq": lambda c, n: c != n,
+    }
+    seen = {}
+    for ref, rid in zip(body["rules"], members):
+        for e in matched[rid]:
+            k = key(ref, e)
+            if k is None or id(e) in seen:
+                continue
+            value = None
+            if field is not None:
+                fieldname = aliases[field][ref] if field in aliases else field
+                value = text(lookup(e, fieldname))
+            seen[id(e)] = (k, epoch(e["eventTime"]), value, e)
+    groups = {}
+    for k, t, v, e in seen.values():
+        groups.setdefault(k, []).append((t, v, e))
+    out = []
+    for evs in groups.values():
+        for t, _, _ in evs:
+            window = [(v, e) for (to, v, e) in evs if t - span <= to <= t]
+            if body["type"] == "value_count":
+                count = len({v for v, _ in window if v is not None})
+            else:
+                count = len(window)
+            if all(tests[op](count, n) for op, n in cond.items() if op in tests):
+                out.extend(e for _, e in window)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rules", nargs="+", required=True)
@@ -332,17 +377,21 @@ def main():
         members = [by_ref[x] for x in body["rules"]]
         if not body.get("generate", False):
             hidden.update(members)
-        if body["type"] != "temporal":
+        if body["type"] not in ("temporal", "event_count", "value_count"):
             continue
         span = int(body["timespan"][:-1]) * SPAN[body["timespan"][-1]]
         aliases = body.get("aliases", {})
 
         def key(ref, event):
             vals = []
-            for g in body["group-by"]:
+            for g in body.get("group-by", []):
                 fieldname = aliases[g][ref] if g in aliases else g
                 vals.append(text(lookup(event, fieldname)))
             return None if any(v is None for v in vals) else tuple(vals)
+
+        if body["type"] in ("event_count", "value_count"):
+            alerts.extend((cid, e.get("eventID")) for e in counted(body, members, matched, key, span, aliases))
+            continue
 
         keyed = [
             [(key(ref, e), epoch(e["eventTime"]), e) for e in matched[rid]]

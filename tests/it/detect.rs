@@ -36,15 +36,22 @@ fn alerts(stdout: &str) -> Vec<Value> {
         .collect()
 }
 
-/// `(rule id, eventID)` of each alert, as a count (a doubled alert shows).
+/// `(rule id, eventID)` of each alert's events (a correlation's alert
+/// holds its group's, in `events`), as a count (a doubled alert shows).
 fn pairs<'a>(rows: impl IntoIterator<Item = &'a Value>) -> BTreeMap<(String, String), usize> {
     let mut m = BTreeMap::new();
     for r in rows {
-        let key = (
-            r["rule_id"].as_str().unwrap().to_string(),
-            r["eventid"].as_str().unwrap().to_string(),
-        );
-        *m.entry(key).or_insert(0) += 1;
+        let events = match r["events"].as_array() {
+            Some(events) => events.iter().collect(),
+            None => vec![r],
+        };
+        for e in events {
+            let key = (
+                r["rule_id"].as_str().unwrap().to_string(),
+                e["eventid"].as_str().unwrap().to_string(),
+            );
+            *m.entry(key).or_insert(0) += 1;
+        }
     }
     m
 }
@@ -129,7 +136,8 @@ fn sigma_rules_alert_exactly_as_an_independent_evaluation_of_the_raw_logs() {
         .collect();
     let constructs = fired.iter().filter(|r| r.starts_with("sem-")).count();
     assert!(fired.len() - constructs >= 15, "{fired:?}");
-    assert_eq!(constructs, 25, "{fired:?}");
+    // 25 single-event constructs, and the three counting correlations.
+    assert_eq!(constructs, 28, "{fired:?}");
     for seed in [
         "7a5b6cb3-b829-4d46-aa4a-36708ebf1a18",
         "362fd733-32c7-4e14-b1fa-6b352e865459",
@@ -232,7 +240,13 @@ fn untranslatable_rules_are_named_with_the_reason_and_the_others_run() {
 
     let (code, out, err) = detect(
         &lake,
-        &["--rules", rules.to_str().unwrap(), "--format", "json"],
+        &[
+            "--rules",
+            rules.to_str().unwrap(),
+            "--no-builtin",
+            "--format",
+            "json",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let found = alerts(&out);
@@ -337,11 +351,404 @@ fn the_window_reads_only_its_days_and_the_default_rules_are_the_seed_signals() {
         .collect();
     assert_eq!(pairs(windowed.iter()), pairs(in_day));
 
-    // The table names the rule and the evidence.
+    // The table names the rules; --verbose each event's evidence.
     let (code, out, _) = detect(&lake, &[]);
     assert_eq!(code, 0);
+    assert!(out.contains("AWS CLI on a compute role ("), "{out}");
+    let (code, out, _) = detect(&lake, &["--verbose"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("AWSLogs/653711331788/"), "{out}");
+}
+
+/// The flaws2 lake, with AWS's address ranges (the sample) given.
+fn flaws2_lake(dir: &Path) -> PathBuf {
+    let src = dir.join("src");
+    copy_dir(&repo().join("tests/data/flaws2"), &src);
+    let lake = dir.join("lake");
+    let (code, _, err) = compact(&src, &lake, &[]);
+    assert_eq!(code, 0, "{err}");
+    lake
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_flaws2_attack_is_one_incident_and_correlations_alert_once_per_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = flaws2_lake(dir.path());
+    let ranges = repo().join("tests/data/ip-ranges-sample.json");
+    let ranges = ranges.to_str().unwrap();
+    let (code, out, err) = detect(&lake, &["--ip-ranges", ranges, "--format", "incidents"]);
+    assert_eq!(code, 0, "{err}");
+    let incidents = alerts(&out);
+    assert_eq!(incidents.len(), 1, "{out}");
+    let i = &incidents[0];
+    assert_eq!(i["incident"], 1);
+    assert_eq!(i["level"], "high");
+    assert_eq!(
+        strings(&i["source_ips"])
+            .iter()
+            .filter(|ip| ip.starts_with("104."))
+            .count(),
+        1
+    );
+    assert!(strings(&i["source_ips"]).contains(&"104.102.221.250".to_string()));
+    let ids = strings(&i["identities"]);
+    for role in [":assumed-role/level1/", ":assumed-role/level3/"] {
+        assert!(ids.iter().any(|id| id.contains(role)), "{role} in {ids:?}");
+    }
+    let events: Vec<&Value> = i["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["events"].as_array().unwrap())
+        .collect();
+    let names: BTreeSet<&str> = events
+        .iter()
+        .map(|e| e["eventname"].as_str().unwrap())
+        .collect();
+    // The ECR pulls with the stolen level1 role, and level3's ListBuckets
+    // from the laptop.
+    for name in [
+        "ListImages",
+        "BatchGetImage",
+        "GetDownloadUrlForLayer",
+        "ListBuckets",
+    ] {
+        assert!(names.contains(name), "{name} in {names:?}");
+    }
+    // Every correlation alert is one group: its group named, its events of
+    // more than one kind, never a service's anchor event alone.
+    let all = i["alerts"].as_array().unwrap();
+    assert_eq!(all.len(), 7, "{out}");
+    for a in all {
+        assert!(a["group"].as_object().is_some_and(|g| !g.is_empty()), "{a}");
+        let evs = a["events"].as_array().unwrap();
+        assert!(evs.len() >= 2, "{a}");
+        assert!(
+            evs.iter()
+                .any(|e| !e["identity"].as_str().unwrap().ends_with(".amazonaws.com")),
+            "an alert on a service's own event alone: {a}"
+        );
+    }
+    assert!(err.contains("1 incident(s) from 7 alert(s)"), "{err}");
+
+    // The table: a header and one line per incident, rules counted.
+    let (code, out, err) = detect(&lake, &["--ip-ranges", ranges]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
     assert!(
-        out.contains("sourcekey") && out.contains("AWSLogs/653711331788/"),
+        lines[0].contains("actors") && lines[0].contains("rules"),
         "{out}"
     );
+    assert!(
+        lines[1].contains("104.102.221.250")
+            && lines[1].contains("Compute role used from outside AWS (2)"),
+        "{out}"
+    );
+    // --verbose: its rules, then each event once, in time order.
+    let (code, out, _) = detect(&lake, &["--ip-ranges", ranges, "-v"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("    rule ")).count(),
+        4,
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("    2018-")).count(),
+        events_distinct(&events),
+        "{out}"
+    );
+
+    // --rules adds to ours; --no-builtin runs only the given ones.
+    let extra = dir.path().join("extra.yml");
+    std::fs::write(
+        &extra,
+        "title: listing buckets\nid: extra-1\nlogsource:\n  product: aws\n  service: cloudtrail\n\
+         detection:\n  sel:\n    eventName: ListBuckets\n  condition: sel\nlevel: low\n",
+    )
+    .unwrap();
+    let extra = extra.to_str().unwrap();
+    let (code, out, err) = detect(
+        &lake,
+        &["--ip-ranges", ranges, "--rules", extra, "--format", "json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let found = alerts(&out);
+    assert!(found.iter().any(|a| a["rule_id"] == "extra-1"), "{out}");
+    assert!(
+        found
+            .iter()
+            .any(|a| a["rule_id"] == "7a5b6cb3-b829-4d46-aa4a-36708ebf1a18"),
+        "{out}"
+    );
+    let (code, out, _) = detect(
+        &lake,
+        &["--rules", extra, "--no-builtin", "--format", "json"],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        alerts(&out).iter().all(|a| a["rule_id"] == "extra-1"),
+        "{out}"
+    );
+    let (code, _, err) = detect(&lake, &["--no-builtin"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--no-builtin leaves no rules"), "{err}");
+    // A typo'd gap is refused, naming the forms it takes.
+    let (code, _, err) = detect(&lake, &["--gap", "1hour"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("30m, 1h, 2d"), "{err}");
+    // Without the ranges, the warning says how to get them.
+    let (_, _, err) = detect(&lake, &[]);
+    assert!(
+        err.contains("traillake ip-ranges --out ip-ranges.json"),
+        "{err}"
+    );
+}
+
+fn events_distinct(events: &[&Value]) -> usize {
+    events
+        .iter()
+        .map(|e| e["eventid"].as_str().unwrap())
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+/// Debian's Chromium, headless, as root too.
+fn chromium(args: &[&str], profile: &Path) -> std::process::Output {
+    let found = Command::new("chromium").arg("--version").output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "chromium is not installed: this test renders the HTML report in it (scripts/test.sh \
+         installs Debian's chromium)"
+    );
+    Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_html_report_is_self_contained_and_renders_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let ranges = repo().join("tests/data/ip-ranges-sample.json");
+    let flaws2 = flaws2_lake(&dir.path().join("flaws2"));
+    let src = dir.path().join("stratus/src");
+    copy_dir(&repo().join("tests/data/stratus-red-team"), &src);
+    let stratus = dir.path().join("stratus/lake");
+    assert_eq!(compact(&src, &stratus, &[]).0, 0);
+    let sigmahq = repo().join("rules/sigmahq/cloudtrail");
+    for (name, lake, rules) in [
+        ("flaws2", &flaws2, None),
+        ("stratus", &stratus, Some(&sigmahq)),
+    ] {
+        let mut args = vec!["--ip-ranges", ranges.to_str().unwrap(), "--format", "html"];
+        if let Some(r) = rules {
+            args.extend(["--rules", r.to_str().unwrap()]);
+        }
+        let (code, html, err) = detect(lake, &args);
+        assert_eq!(code, 0, "{err}");
+        let (code, out, _) = detect(
+            lake,
+            &[&args[..2], &["--format", "incidents"], &args[4..]].concat(),
+        );
+        assert_eq!(code, 0);
+        let incidents = alerts(&out);
+        assert!(!incidents.is_empty(), "{name}: no incident");
+        // Self-contained: nothing fetched, nothing run.
+        for never in ["<script", "src=", "url(", "@import", "<link"] {
+            assert!(!html.contains(never), "{name}: {never} in the report");
+        }
+        assert!(
+            !html.contains("href=\"http"),
+            "{name}: a link out of the page"
+        );
+        let page = dir.path().join(format!("{name}.html"));
+        std::fs::write(&page, &html).unwrap();
+        let url = format!("file://{}", page.display());
+        // The page as Chromium parsed it: a timeline per incident, a mark
+        // per event.
+        let dom = chromium(
+            &["--dump-dom", &url],
+            &dir.path().join(format!("profile-{name}-dom")),
+        );
+        assert!(
+            dom.status.success(),
+            "{}",
+            String::from_utf8_lossy(&dom.stderr)
+        );
+        let dom = String::from_utf8_lossy(&dom.stdout);
+        assert_eq!(
+            dom.matches("class=\"timeline\"").count(),
+            incidents.len(),
+            "{name}"
+        );
+        let marks: usize = incidents
+            .iter()
+            .map(|i| {
+                let evs: Vec<&Value> = i["alerts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|a| match a["events"].as_array() {
+                        Some(e) => e.iter().collect::<Vec<_>>(),
+                        None => vec![a],
+                    })
+                    .collect();
+                evs.iter()
+                    .map(|e| {
+                        (
+                            e["eventtime"].as_str().unwrap(),
+                            e["eventid"].as_str().unwrap(),
+                        )
+                    })
+                    .collect::<BTreeSet<_>>()
+                    .len()
+            })
+            .sum();
+        assert_eq!(dom.matches("<circle").count(), marks, "{name}");
+        assert!(
+            dom.contains(&format!("Incident {}", incidents.len())),
+            "{name}"
+        );
+        // And a picture of it: a screenshot of the page, not blank.
+        let shot = dir.path().join(format!("{name}.png"));
+        let out = chromium(
+            &[
+                &format!("--screenshot={}", shot.display()),
+                "--window-size=1280,1600",
+                &url,
+            ],
+            &dir.path().join(format!("profile-{name}-shot")),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let png = std::fs::read(&shot).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
+        assert!(
+            png.len() > 30_000,
+            "{name}: a {} byte screenshot is a blank page",
+            png.len()
+        );
+        if let Some(keep) = std::env::var_os("TRAILLAKE_KEEP_SCREENSHOTS") {
+            std::fs::copy(
+                &shot,
+                Path::new(&keep).join(format!("detect-report-{name}.png")),
+            )
+            .unwrap();
+            std::fs::copy(
+                &page,
+                Path::new(&keep).join(format!("detect-report-{name}.html")),
+            )
+            .unwrap();
+        }
+    }
+}
+
+#[test]
+fn ip_ranges_fetches_checks_and_writes_aws_ranges_and_says_what_to_do_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    // AWS's file served on loopback.
+    let served = dir.path().join("www");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::copy(
+        repo().join("tests/data/ip-ranges-sample.json"),
+        served.join("ip-ranges.json"),
+    )
+    .unwrap();
+    std::fs::write(served.join("other.json"), "{\"prefixes\": []}").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut server = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(&served)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/ip-ranges.json");
+    let out = dir.path().join("ranges.json");
+    let mut result = None;
+    for _ in 0..100 {
+        let r = tl(
+            &["ip-ranges", "--url", &url, "--out", out.to_str().unwrap()],
+            dir.path(),
+        );
+        if r.0 == 0 {
+            result = Some(r);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (code, _, err) = result.expect("the loopback server answers");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("address prefixes"), "{err}");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(repo().join("tests/data/ip-ranges-sample.json")).unwrap()
+    );
+    // Not AWS's file: refused, nothing written.
+    let bad = dir.path().join("bad.json");
+    let (code, _, err) = tl(
+        &[
+            "ip-ranges",
+            "--url",
+            &url.replace("ip-ranges.json", "other.json"),
+            "--out",
+            bad.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not AWS's ip-ranges.json"), "{err}");
+    assert!(!bad.exists());
+    let _ = server.kill();
+    let _ = server.wait();
+    // Nothing listening (as where the network does not reach AWS): the
+    // error says how to get the file another way.
+    let (code, _, err) = tl(
+        &["ip-ranges", "--url", &url, "--out", bad.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("could not fetch") && err.contains("curl -o ip-ranges.json"),
+        "{err}"
+    );
+}
+
+/// The binary with `args`, in `dir`.
+fn tl(args: &[&str], dir: &Path) -> (i32, String, String) {
+    let out = bin().args(args).current_dir(dir).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
