@@ -193,7 +193,11 @@ const DOT_COMMANDS: &[&str] = &[
     ".help", ".tables", ".schema", ".mode", ".timer", ".preset", ".quit",
 ];
 
-const TABLES: &[&str] = &["cloudtrail", "cloudtrail_all_versions"];
+const TABLES: &[&str] = &[
+    "cloudtrail",
+    "cloudtrail_all_versions",
+    "cloudtrail_before_window",
+];
 
 /// The prompt's completer (and rustyline's other helpers, left as they
 /// are).
@@ -339,7 +343,7 @@ mod tests {
         assert_eq!(c, ["SELECT"]);
         let (_, c) = candidates("select json_extract_s");
         assert_eq!(c, ["json_extract_scalar("]);
-        let (_, c) = candidates("select * from cloudtrail_");
+        let (_, c) = candidates("select * from cloudtrail_a");
         assert_eq!(c, ["cloudtrail_all_versions"]);
         let (at, c) = candidates(".preset top-");
         assert_eq!(at, ".preset ".len());

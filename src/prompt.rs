@@ -142,7 +142,9 @@ fn dot(word: &str, mode: &mut Format, timer: &mut bool) -> Dot {
     match (cmd, arg) {
         (".quit" | ".exit" | "\\q", _) => return Dot::Quit,
         (".help" | "\\?" | "\\h", _) => eprintln!("{HELP}"),
-        (".tables" | "\\dt", _) => println!("cloudtrail\ncloudtrail_all_versions"),
+        (".tables" | "\\dt", _) => {
+            println!("cloudtrail\ncloudtrail_all_versions\ncloudtrail_before_window")
+        }
         (".schema" | "\\d", _) => print!("{}", schema_text()),
         (".mode", Some("table")) => *mode = Format::Table,
         (".mode", Some("csv")) => *mode = Format::Csv,

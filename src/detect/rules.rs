@@ -254,15 +254,26 @@ pub fn load(texts: &[(String, String)]) -> RuleSet {
             set.correlated_only.push(id);
             continue;
         }
-        match &conditions[&i] {
-            Ok(cond) => set.detectors.push(Detector {
+        match (&conditions[&i], rule.custom_attributes.get(FIRST_SEEN)) {
+            (Ok(cond), Some(spec)) => match first_seen(spec, cond) {
+                Ok(sql) => set.detectors.push(Detector {
+                    sql,
+                    ..Detector::meta(id, &rule.title, rule.level, &rule.tags, file)
+                }),
+                Err(reason) => set.skipped.push(Skipped {
+                    file: file.clone(),
+                    rule: id,
+                    reason,
+                }),
+            },
+            (Ok(cond), None) => set.detectors.push(Detector {
                 sql: format!(
                     "SELECT {ALERT_COLUMNS}\nFROM cloudtrail\nWHERE {cond}\nORDER BY eventtime, eventid"
                 ),
                 condition: Some(cond.clone()),
                 ..Detector::meta(id, &rule.title, rule.level, &rule.tags, file)
             }),
-            Err(reason) => set.skipped.push(Skipped {
+            (Err(reason), _) => set.skipped.push(Skipped {
                 file: file.clone(),
                 rule: id,
                 reason: reason.clone(),
@@ -270,6 +281,63 @@ pub fn load(texts: &[(String, String)]) -> RuleSet {
         }
     }
     set
+}
+
+/// The key of traillake's own rule kind: a detection rule with
+/// `first_seen: {fields: [...]}` alerts on the first event in the window of
+/// each combination of those fields' values (none null) that no event
+/// matching the rule had before the window (`cloudtrail_before_window`: the
+/// lake's days before `--since`; without `--since`, nothing, so each
+/// combination's first event in the lake alerts). Elastic's "new terms"
+/// rules, over the lake's own history.
+pub const FIRST_SEEN: &str = "first_seen";
+
+fn first_seen<T: serde::Serialize>(spec: &T, cond: &str) -> Result<String, Reason> {
+    let bad = || "first_seen needs `fields:`, a list of one or more field names".to_string();
+    let spec = serde_json::to_value(spec).map_err(|e| e.to_string())?;
+    let fields: Vec<&str> = spec["fields"]
+        .as_array()
+        .ok_or_else(bad)?
+        .iter()
+        .map(|f| f.as_str().ok_or_else(bad))
+        .collect::<Result<_, _>>()?;
+    if fields.is_empty() {
+        return Err(bad());
+    }
+    if let Some(other) = spec
+        .as_object()
+        .and_then(|o| o.keys().find(|k| *k != "fields"))
+    {
+        return Err(format!(
+            "first_seen: unknown key {other:?} (it takes fields)"
+        ));
+    }
+    let keys = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Ok(format!("CAST({} AS VARCHAR) AS k{i}", translate::field(f)?)))
+        .collect::<Result<Vec<_>, Reason>>()?
+        .join(", ");
+    let names: Vec<String> = (0..fields.len()).map(|i| format!("k{i}")).collect();
+    let known = names
+        .iter()
+        .map(|k| format!("{k} IS NOT NULL"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let on = names
+        .iter()
+        .map(|k| format!("f.{k} = h.{k}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    Ok(format!(
+        "WITH w AS (SELECT {ALERT_COLUMNS}, {keys} FROM cloudtrail WHERE {cond}),\n\
+         h AS (SELECT DISTINCT {keys}, 1 AS seen FROM cloudtrail_before_window WHERE {cond}),\n\
+         f AS (SELECT *, row_number() OVER (PARTITION BY {} ORDER BY eventtime, eventid) AS n FROM w WHERE {known})\n\
+         SELECT f.eventtime, f.eventid, f.eventsource, f.eventname, f.account, f.region, f.identity, \
+         f.sourceipaddress, f.sourcekey, f.accesskey\n\
+         FROM f LEFT JOIN h ON {on}\nWHERE f.n = 1 AND h.seen IS NULL\nORDER BY f.eventtime, f.eventid",
+        names.join(", ")
+    ))
 }
 
 fn rule_id(rule: &SigmaRule) -> String {

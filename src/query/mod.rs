@@ -484,6 +484,16 @@ impl LakeSession {
         .all_versions();
         ctx.register_table("cloudtrail_all_versions", Arc::new(all))
             .expect("a fresh session takes the table");
+        // The lake's days before the window (none without --since), in the
+        // same version: what `first_seen` rules compare the window with.
+        let before = LakeTable::new(
+            Lake::new(lake.clone()),
+            ObjectStoreUrl::parse(&root).expect("a store root is a URL"),
+            window.before(),
+        )
+        .sharing_snapshot(&table);
+        ctx.register_table("cloudtrail_before_window", Arc::new(before))
+            .expect("a fresh session takes the table");
         Self { ctx, table, limits }
     }
 

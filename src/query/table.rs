@@ -73,6 +73,21 @@ pub struct Window {
 }
 
 impl Window {
+    /// The days before this window, at the same version: every day before
+    /// `since`, or none when the window has no start.
+    pub fn before(&self) -> Self {
+        let until = match self.since {
+            Some(d) => Date::from_days(d.to_days() - 1),
+            // Before any day a lake can hold.
+            None => Date::from_days(-1),
+        };
+        Self {
+            since: None,
+            until: Some(until),
+            as_of: self.as_of,
+        }
+    }
+
     /// Whether a folder with these leading partition values (account,
     /// region, year, month, day) may hold days of the window.
     fn admits(&self, values: &[String]) -> bool {

@@ -17,6 +17,7 @@ the semantics traillake's README states for `detect`:
 - conditions with and/or/not, parentheses, `1 of`/`all of`/`N of` a pattern
   or `them` (names starting with `_` left out);
 - `event_count` / `value_count` correlations (sliding window): see counted().
+- traillake's own `first_seen` rules: see first_seen().
 - `temporal` correlations: an event of a member rule is an alert when every
   other member rule has an event with the same group-by value (non-null)
   within the timespan; members of a `generate: false` correlation give no
@@ -332,11 +333,30 @@ def counted(body, members, matched, key, span, aliases):
     return out
 
 
+def first_seen(rule, matching, in_window):
+    """traillake's first_seen: the first event in the window (by time, then
+    eventID) of each combination of the fields' values (none null) that no
+    matching event before the window had."""
+    fields = rule["first_seen"]["fields"]
+    key = lambda e: tuple(text(lookup(e, f)) for f in fields)
+    seen = {key(e) for e in matching if not in_window(e)}
+    out = []
+    for e in sorted((e for e in matching if in_window(e)), key=lambda e: (e["eventTime"], e.get("eventID") or "")):
+        k = key(e)
+        if any(v is None for v in k) or k in seen:
+            continue
+        seen.add(k)
+        out.append(e)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rules", nargs="+", required=True)
     ap.add_argument("--logs", nargs="+", required=True)
     ap.add_argument("--ip-ranges")
+    ap.add_argument("--since", help="YYYY-MM-DD: only events of this day on; first_seen's history is before it")
+    ap.add_argument("--no-history", action="store_true", help="first_seen ignores the days before --since")
     a = ap.parse_args()
     ranges = []
     if a.ip_ranges:
@@ -354,13 +374,20 @@ def main():
                 ls = doc.get("logsource", {})
                 if ls.get("product") == "aws" and ls.get("service") == "cloudtrail":
                     rules.append(doc)
-    events = list(records(a.logs))
+    every = list(records(a.logs))
+    in_window = lambda e: a.since is None or e["eventTime"][:10] >= a.since
+    events = [e for e in every if in_window(e)]
     matched = {}
     skipped = []
+    alerts = []
     for r in rules:
         rid = r.get("id") or r.get("name") or r["title"]
         try:
             m = rule_matcher(r, ranges)
+            if "first_seen" in r:
+                history = [] if a.no_history else [e for e in every if not in_window(e)]
+                alerts.extend((rid, e.get("eventID")) for e in first_seen(r, [e for e in history + events if m(e)], in_window))
+                continue
             matched[rid] = [e for e in events if m(e)]
         except Unsupported as e:
             skipped.append((rid, str(e)))
@@ -370,7 +397,6 @@ def main():
             if r.get(key):
                 by_ref[r[key]] = r.get("id") or r.get("name") or r["title"]
     hidden = set()
-    alerts = []
     for c in correlations:
         cid = c.get("id") or c.get("name") or c["title"]
         body = c["correlation"]

@@ -136,8 +136,9 @@ fn sigma_rules_alert_exactly_as_an_independent_evaluation_of_the_raw_logs() {
         .collect();
     let constructs = fired.iter().filter(|r| r.starts_with("sem-")).count();
     assert!(fired.len() - constructs >= 15, "{fired:?}");
-    // 25 single-event constructs, and the three counting correlations.
-    assert_eq!(constructs, 28, "{fired:?}");
+    // 25 single-event constructs, the three counting correlations and
+    // first_seen.
+    assert_eq!(constructs, 29, "{fired:?}");
     for seed in [
         "7a5b6cb3-b829-4d46-aa4a-36708ebf1a18",
         "362fd733-32c7-4e14-b1fa-6b352e865459",
@@ -358,6 +359,134 @@ fn the_window_reads_only_its_days_and_the_default_rules_are_the_seed_signals() {
     let (code, out, _) = detect(&lake, &["--verbose"]);
     assert_eq!(code, 0);
     assert!(out.contains("AWSLogs/653711331788/"), "{out}");
+}
+
+/// `(rule id, eventID)` pairs of `tests/detect/sigma_eval.py` over the
+/// raw logs in `logs`, with `extra` arguments.
+fn evaluated(
+    rules: &[&Path],
+    logs: &[PathBuf],
+    extra: &[&str],
+) -> BTreeMap<(String, String), usize> {
+    let out = Command::new("python3")
+        .arg(repo().join("tests/detect/sigma_eval.py"))
+        .arg("--rules")
+        .args(rules)
+        .arg("--logs")
+        .args(logs)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pairs(&alerts(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// flaws2's logs, and the same calls again the next day (new event ids),
+/// plus one call level1 never made before: a day whose callers all have
+/// history.
+fn flaws2_and_a_day_after(dir: &Path) -> PathBuf {
+    let src = dir.join("src");
+    copy_dir(&repo().join("tests/data/flaws2"), &src);
+    let mut records = Vec::new();
+    for f in walk(&src) {
+        if f.to_string_lossy().ends_with(".json.gz") {
+            records.extend(read_raw(&f));
+        }
+    }
+    let mut next_day: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            let t = r["eventTime"]
+                .as_str()
+                .unwrap()
+                .replace("2018-11-28", "2018-11-29");
+            r["eventTime"] = Value::from(t);
+            let id = format!("{}-again", r["eventID"].as_str().unwrap());
+            r["eventID"] = Value::from(id);
+            r
+        })
+        .collect();
+    let mut new_call = next_day
+        .iter()
+        .find(|r| r["eventName"] == "ListImages")
+        .unwrap()
+        .clone();
+    new_call["eventName"] = Value::from("DeleteRepository");
+    new_call["eventID"] = Value::from("never-before");
+    next_day.push(new_call);
+    let folder = src.join("AWSLogs/653711331788/CloudTrail/us-east-1/2018/11/29");
+    std::fs::create_dir_all(&folder).unwrap();
+    let body = serde_json::json!({ "Records": next_day });
+    std::fs::write(
+        folder.join("653711331788_CloudTrail_us-east-1_20181129T2310Z_replayed.json.gz"),
+        gz(body.to_string().as_bytes()),
+    )
+    .unwrap();
+    src
+}
+
+#[test]
+fn first_seen_and_every_rule_over_a_window_equal_an_independent_evaluation() {
+    assert!(engines(&["yaml"]));
+    let dir = tempfile::tempdir().unwrap();
+    let src = flaws2_and_a_day_after(dir.path());
+    let lake = dir.path().join("lake");
+    let (code, _, err) = compact(&src, &lake, &[]);
+    assert_eq!(code, 0, "{err}");
+    let semantics = repo().join("tests/detect/semantics.yml");
+    let ours_rules = repo().join("rules/traillake");
+    let rules = [semantics.as_path(), ours_rules.as_path()];
+    let since = "2018-11-29";
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--rules",
+            rules[0].to_str().unwrap(),
+            rules[1].to_str().unwrap(),
+        ];
+        args.extend(["--no-builtin", "--format", "json"]);
+        args.extend(extra);
+        let (code, out, err) = detect(&lake, &args);
+        assert_eq!(code, 0, "{err}");
+        alerts(&out)
+    };
+    let first_seen_rules = ["sem-first-seen", "8a4e6b21-0d3f-4f7a-b5c2-91e7d3a60f12"];
+    let first_seen = |p: &BTreeMap<(String, String), usize>| {
+        p.keys()
+            .filter(|(r, _)| first_seen_rules.contains(&r.as_str()))
+            .map(|(r, e)| (r.clone(), e.clone()))
+            .collect::<BTreeSet<_>>()
+    };
+    // Every rule over the window, first_seen with the day before as its
+    // history, as the independent evaluation has them.
+    let ours = pairs(&run(&["--since", since]));
+    let theirs = evaluated(&rules, std::slice::from_ref(&src), &["--since", since]);
+    assert_eq!(ours, theirs);
+    // The replayed day is all history but its one new call.
+    let expected: BTreeSet<(String, String)> = first_seen_rules
+        .iter()
+        .map(|r| (r.to_string(), "never-before".to_string()))
+        .collect();
+    assert_eq!(first_seen(&ours), expected);
+    // Without the history the day would be all new.
+    let no_history = evaluated(
+        &rules,
+        std::slice::from_ref(&src),
+        &["--since", since, "--no-history"],
+    );
+    assert!(first_seen(&no_history).len() > 4, "{no_history:?}");
+    // And over the whole lake: the first day's first calls, then the new one.
+    let whole = pairs(&run(&[]));
+    assert_eq!(whole, evaluated(&rules, std::slice::from_ref(&src), &[]));
+    let on_day_two: BTreeSet<_> = first_seen(&whole)
+        .into_iter()
+        .filter(|(_, e)| e.ends_with("-again") || e == "never-before")
+        .collect();
+    assert_eq!(on_day_two, expected);
 }
 
 /// The flaws2 lake, with AWS's address ranges (the sample) given.
