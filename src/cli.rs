@@ -232,6 +232,11 @@ pub struct DetectArgs {
     /// With the table: each incident's rules and events below it.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Memory each rule's query may hold, in MiB (default: config
+    /// compact.memory_budget_mb, 512); a rule that needs more is named,
+    /// and the others run.
+    #[arg(long, value_name = "MIB")]
+    pub memory: Option<usize>,
     /// Print each rule's SQL (and the rules without one) instead of
     /// running them.
     #[arg(long)]

@@ -146,18 +146,44 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         .iter()
         .any(|d| d.sql.contains("is_aws_address"));
     let ranges = aws_ranges(args.ip_ranges.as_deref(), uses_ranges)?;
-    // JSON lines go out as each query ends; incidents need every alert.
-    let mut kept = Vec::new();
+    let mib = args
+        .memory
+        .or(config.compact.memory_budget_mb)
+        .unwrap_or(512);
+    if mib == 0 || mib > 1 << 20 {
+        return Err(usage(format!(
+            "--memory {mib}: give MiB between 1 and {}",
+            1 << 20
+        )));
+    }
+    let limits = query::Limits {
+        memory_bytes: mib << 20,
+        table_names: table_names(config),
+        ..Default::default()
+    };
+    // JSON lines go out as each query ends; for incidents, each query's
+    // alerts are spooled to disk and read back in time order.
+    let mut spool = match args.format {
+        DetectFormat::Json => None,
+        _ => Some(
+            detect::incident::Spool::new()
+                .map_err(|e| Failure::Failed(format!("{}: {e}", std::env::temp_dir().display())))?,
+        ),
+    };
     let mut written = Ok(());
-    let mut sink = |alerts: Vec<detect::Alert>| match args.format {
-        DetectFormat::Json if written.is_ok() => {
+    let mut sink = |alerts: Vec<detect::Alert>| match (&mut spool, args.format) {
+        (_, DetectFormat::Json) if written.is_ok() => {
             written = emit(&detect::report::alerts_json(&alerts))
         }
-        DetectFormat::Json => {}
-        _ => kept.extend(alerts),
+        (Some(spool), _) if written.is_ok() => {
+            written = spool
+                .add(alerts)
+                .map_err(|e| Failure::Failed(format!("spooling alerts: {e}")))
+        }
+        _ => {}
     };
     let (outcome, version) = runtime()?.block_on(async {
-        let session = query::LakeSession::new(&lake, ranges, window);
+        let session = query::LakeSession::with_limits(&lake, ranges, window, limits);
         // Every rule reads one version of the lake, whoever commits
         // meanwhile; `--as-of` it to see again what this run saw.
         session.table.snapshot.pin();
@@ -170,14 +196,36 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         Ok::<_, Failure>((detect::run(&session, &set, &mut sink).await, version))
     })?;
     written?;
-    let incidents = if args.format == DetectFormat::Json {
-        Vec::new()
-    } else {
-        detect::incident::incidents(kept, gap)
-    };
+    // Incidents close as the alerts stream through in time order: the JSON
+    // lines go out as they do; the table keeps each one's line (and, with
+    // -v, its alerts), the report everything.
+    let mut incidents = Vec::new();
+    let mut count = 0usize;
+    let mut written = Ok(());
+    if let Some(spool) = &spool {
+        let mut take = |i: detect::incident::Incident| {
+            count += 1;
+            match args.format {
+                DetectFormat::Incidents if written.is_ok() => {
+                    written = emit(&detect::report::incidents_json(std::slice::from_ref(&i)))
+                }
+                DetectFormat::Table | DetectFormat::Html => incidents.push(i),
+                _ => {}
+            }
+        };
+        // The table without -v prints a line per incident: its alerts
+        // are counted, not kept.
+        let keep = args.format != DetectFormat::Table || args.verbose;
+        let mut builder = detect::incident::Builder::new(gap, keep, &mut take);
+        spool
+            .drain(|a| builder.push(a))
+            .map_err(|e| Failure::Failed(format!("reading spooled alerts: {e}")))?;
+        builder.finish();
+    }
+    written?;
+    detect::incident::sort(&mut incidents);
     match args.format {
-        DetectFormat::Json => {}
-        DetectFormat::Incidents => emit(&detect::report::incidents_json(&incidents))?,
+        DetectFormat::Json | DetectFormat::Incidents => {}
         DetectFormat::Table => {
             let width = std::io::stdout()
                 .is_terminal()
@@ -202,7 +250,7 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
     let incidents_note = if args.format == DetectFormat::Json {
         String::new()
     } else {
-        format!("{} incident(s) from ", incidents.len())
+        format!("{count} incident(s) from ")
     };
     eprintln!(
         "{incidents_note}{} alert(s) from {} rule(s) run; {} not translated, {} failed, {} only \

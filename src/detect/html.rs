@@ -59,7 +59,7 @@ fn badge(level: &str) -> String {
 /// The whole report.
 pub fn report(incidents: &[Incident], set: &RuleSet, version: Option<u64>) -> String {
     let mut h = String::new();
-    let alerts: usize = incidents.iter().map(|i| i.alerts.len()).sum();
+    let alerts: usize = incidents.iter().map(|i| i.alert_count).sum();
     let _ = write!(
         h,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\

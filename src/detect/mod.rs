@@ -22,7 +22,9 @@ use crate::query::{LakeSession, QueryError};
 pub use rules::{files, load, Detector, RuleSet, Skipped, ALERT_COLUMNS, BUILTIN};
 
 /// One CloudTrail event of an alert.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Event {
     pub eventtime: Option<String>,
     pub eventid: Option<String>,
@@ -42,7 +44,7 @@ pub struct Event {
 /// What a rule matched: one event, or for a correlation one group's events
 /// within its timespan (`events`, in time order; the top-level event
 /// fields are its first event's, so single-event consumers keep working).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Alert {
     #[serde(flatten)]
     pub event: Event,
@@ -51,13 +53,13 @@ pub struct Alert {
     pub level: String,
     pub tags: Vec<String>,
     /// A correlation's last event time.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_eventtime: Option<String>,
     /// A correlation's group: each group-by field and its value.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub group: BTreeMap<String, String>,
     /// A correlation's events, in time order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Event>,
 }
 

@@ -128,7 +128,7 @@ pub fn incidents_table(incidents: &[Incident], width: Option<usize>, verbose: bo
             i.level,
             when(&i.first),
             duration(&i.first, &i.last),
-            i.alerts.len(),
+            i.alert_count,
             i.events,
             actors,
             fit(&rules, rules_w),

@@ -630,6 +630,10 @@ fn the_flaws2_attack_is_one_incident_and_correlations_alert_once_per_group() {
     let (code, _, err) = detect(&lake, &["--no-builtin"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--no-builtin leaves no rules"), "{err}");
+    // A rule's query has the memory --memory gives it.
+    let (code, _, err) = detect(&lake, &["--memory", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--memory 0: give MiB"), "{err}");
     // A typo'd gap is refused, naming the forms it takes.
     let (code, _, err) = detect(&lake, &["--gap", "1hour"]);
     assert_eq!(code, 2, "{err}");
