@@ -182,8 +182,9 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         }
         _ => {}
     };
-    let (outcome, version) = runtime()?.block_on(async {
-        let session = query::LakeSession::with_limits(&lake, ranges, window, limits);
+    let rt = runtime()?;
+    let session = query::LakeSession::with_limits(&lake, ranges, window, limits);
+    let (outcome, version) = rt.block_on(async {
         // Every rule reads one version of the lake, whoever commits
         // meanwhile; `--as-of` it to see again what this run saw.
         session.table.snapshot.pin();
@@ -237,7 +238,11 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
                 args.verbose,
             ))?
         }
-        DetectFormat::Html => emit(&detect::html::report(&incidents, &set, version))?,
+        DetectFormat::Html => {
+            // The same pinned version the rules read.
+            let raw = rt.block_on(raw_events(&session, &incidents))?;
+            emit(&detect::html::report(&incidents, &set, version, &raw))?
+        }
     }
     for k in set.skipped.iter().chain(&outcome.failed) {
         let rule = if k.rule.is_empty() {
@@ -265,6 +270,51 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         ))
     );
     Ok(if outcome.failed.is_empty() { 0 } else { 1 })
+}
+
+/// The incidents' events as the lake holds them (JSON, nulls left out),
+/// by eventID, read 500 ids a query, for the report's "raw event".
+async fn raw_events(
+    session: &query::LakeSession,
+    incidents: &[detect::incident::Incident],
+) -> Result<std::collections::HashMap<String, String>, Failure> {
+    use datafusion::arrow::array::{Array, AsArray};
+    let ids: std::collections::BTreeSet<&str> = incidents
+        .iter()
+        .flat_map(|i| i.alerts.iter().flat_map(|a| a.events()))
+        .filter_map(|e| e.eventid.as_deref())
+        .collect();
+    let ids: Vec<&str> = ids.into_iter().collect();
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let list = chunk
+            .iter()
+            .map(|id| format!("'{}'", id.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT * FROM cloudtrail WHERE eventid IN ({list})");
+        let (_, batches) = session.collect(&sql).await.map_err(Failure::from)?;
+        for b in &batches {
+            let ids = b
+                .column_by_name("eventid")
+                .and_then(|c| c.as_string_opt::<i32>().cloned());
+            for row in 0..b.num_rows() {
+                let Some(id) = ids
+                    .as_ref()
+                    .filter(|c| !c.is_null(row))
+                    .map(|c| c.value(row))
+                else {
+                    continue;
+                };
+                let json = query::render::row_json(b, row);
+                out.insert(
+                    id.to_string(),
+                    serde_json::to_string_pretty(&json).expect("a row serializes"),
+                );
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Runs one statement and prints its results (and `--explain`'s figures).

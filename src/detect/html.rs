@@ -5,7 +5,8 @@
 //! its facts, a timeline of its events (one lane per identity and address,
 //! each event a mark coloured by the highest level that flagged it, its
 //! details on hover), the rules that fired, and its events one click away
-//! (`<details>`), each naming the log object that holds it.
+//! (`<details>`), each naming the log object that holds it, and each as the
+//! lake holds it (its JSON, one more click).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -57,7 +58,12 @@ fn badge(level: &str) -> String {
 }
 
 /// The whole report.
-pub fn report(incidents: &[Incident], set: &RuleSet, version: Option<u64>) -> String {
+pub fn report(
+    incidents: &[Incident],
+    set: &RuleSet,
+    version: Option<u64>,
+    raw: &std::collections::HashMap<String, String>,
+) -> String {
     let mut h = String::new();
     let alerts: usize = incidents.iter().map(|i| i.alert_count).sum();
     let _ = write!(
@@ -75,7 +81,7 @@ pub fn report(incidents: &[Incident], set: &RuleSet, version: Option<u64>) -> St
     );
     summary(&mut h, incidents, set);
     for i in incidents {
-        incident(&mut h, i, set);
+        incident(&mut h, i, set, raw);
     }
     h.push_str("</body></html>\n");
     h
@@ -168,7 +174,12 @@ fn attack(tags: &[String]) -> String {
         .join(" ")
 }
 
-fn incident(h: &mut String, i: &Incident, set: &RuleSet) {
+fn incident(
+    h: &mut String,
+    i: &Incident,
+    set: &RuleSet,
+    raw: &std::collections::HashMap<String, String>,
+) {
     let join = |s: &std::collections::BTreeSet<String>| {
         esc(&s.iter().cloned().collect::<Vec<_>>().join(", "))
     };
@@ -225,7 +236,7 @@ fn incident(h: &mut String, i: &Incident, set: &RuleSet) {
             h,
             "<tr><td class=\"mono\">{}</td><td>{}<br><span class=\"mono\">{}</span></td><td class=\"mono\">{}</td>\
              <td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td>\
-             <td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td></tr>",
+             <td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td></tr>{}",
             o(&e.eventtime),
             o(&e.eventname),
             o(&e.eventsource),
@@ -237,6 +248,13 @@ fn incident(h: &mut String, i: &Incident, set: &RuleSet) {
             esc(&rules.iter().map(|a| a.title.as_str()).collect::<Vec<_>>().join("; ")),
             o(&e.eventid),
             o(&e.sourcekey),
+            e.eventid
+                .as_deref()
+                .and_then(|id| raw.get(id))
+                .map_or(String::new(), |json| format!(
+                    "<tr><td colspan=\"10\"><details><summary>raw event</summary><pre class=\"mono\">{}</pre></details></td></tr>",
+                    esc(json)
+                )),
         );
     }
     h.push_str("</table></details>\n");

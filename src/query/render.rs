@@ -73,6 +73,21 @@ pub fn render_rows(batch: &RecordBatch, format: Format, first: bool, out: &mut S
     }
 }
 
+/// Row `row` of `batch` as a JSON object, its nulls left out: a record as
+/// the lake holds it (`detect --format html` shows each event's).
+pub fn row_json(batch: &RecordBatch, row: usize) -> serde_json::Value {
+    serde_json::Value::Object(
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(f, c)| (f.name().clone(), cell_json(c, row)))
+            .filter(|(_, v)| !v.is_null())
+            .collect(),
+    )
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\r', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))

@@ -760,6 +760,13 @@ fn the_html_report_is_self_contained_and_renders_in_headless_chromium() {
             dom.contains(&format!("Incident {}", incidents.len())),
             "{name}"
         );
+        // Each event's record, as the lake holds it, one click away.
+        assert_eq!(
+            dom.matches("<summary>raw event</summary>").count(),
+            marks,
+            "{name}"
+        );
+        assert!(dom.contains("\"eventid\": \""), "{name}");
         // And a picture of it: a screenshot of the page, not blank.
         let shot = dir.path().join(format!("{name}.png"));
         let out = chromium(
