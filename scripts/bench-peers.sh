@@ -22,6 +22,7 @@
 # /usr/bin/time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PEERS=$PWD/scripts/peers
 RUNS=${RUNS:-3}
 SHAPES=${SHAPES:-"many hot tiny"}
 ENGINES=${ENGINES:-"traillake clickhouse duckdb"}
@@ -48,83 +49,7 @@ generate() {
   esac > "$WORK/$shape.json"
 }
 
-cat > "$WORK/duckdb_copy.py" <<'PY'
-# DuckDB: CloudTrail's Records with an explicit schema (auto-detection fails
-# on real quirks such as keys that differ only by case), free-form objects
-# kept as JSON text, partitioned by the event.
-import duckdb, sys
-src, out = sys.argv[1], sys.argv[2]
-S = "VARCHAR"
-uid = ("STRUCT(type VARCHAR, principalId VARCHAR, arn VARCHAR, accountId VARCHAR, "
-       "invokedBy VARCHAR, accessKeyId VARCHAR, userName VARCHAR, sessionContext STRUCT("
-       "attributes STRUCT(mfaAuthenticated VARCHAR, creationDate VARCHAR), sessionIssuer "
-       "STRUCT(type VARCHAR, principalId VARCHAR, arn VARCHAR, accountId VARCHAR, userName VARCHAR)))")
-cols = [("eventVersion", S), ("userIdentity", uid), ("eventTime", S), ("eventSource", S),
-        ("eventName", S), ("awsRegion", S), ("sourceIPAddress", S), ("userAgent", S),
-        ("errorCode", S), ("errorMessage", S), ("requestParameters", "JSON"),
-        ("responseElements", "JSON"), ("requestID", S), ("eventID", S),
-        ("resources", "STRUCT(ARN VARCHAR, accountId VARCHAR, type VARCHAR)[]"),
-        ("eventType", S), ("readOnly", S), ("recipientAccountId", S),
-        ("additionalEventData", "JSON"), ("eventCategory", S), ("managementEvent", S),
-        ("tlsDetails", "STRUCT(tlsVersion VARCHAR, cipherSuite VARCHAR, clientProvidedHostHeader VARCHAR)")]
-rec = "STRUCT(" + ", ".join(f'"{n}" {t}' for n, t in cols) + ")[]"
-con = duckdb.connect()
-con.execute("SET threads TO 2")
-con.execute(f"""
-COPY (
-  SELECT r.*,
-         r.recipientAccountId AS account, r.awsRegion AS region,
-         substr(r.eventTime, 1, 4) AS year, substr(r.eventTime, 6, 2) AS month,
-         substr(r.eventTime, 9, 2) AS day
-  FROM (SELECT unnest(Records) AS r
-        FROM read_json('{src}/AWSLogs/*/CloudTrail/*/*/*/*/*.json.gz',
-                       columns = {{'Records': '{rec}'}},
-                       maximum_object_size = 268435456))
-) TO '{out}' (FORMAT parquet, PARTITION_BY (account, region, year, month, day),
-              COMPRESSION zstd, OVERWRITE_OR_IGNORE true)
-""")
-PY
 
-cat > "$WORK/clickhouse_copy.py" <<'PY'
-# ClickHouse (chdb, in process): the same schema as named tuples, objects
-# read as JSON text, ARRAY JOIN over Records, zstd Parquet, one file per
-# (account, region, year, month, day).
-import chdb, sys
-src, out = sys.argv[1], sys.argv[2]
-S = "Nullable(String)"
-uid = ("Tuple(type Nullable(String), principalId Nullable(String), arn Nullable(String), "
-       "accountId Nullable(String), invokedBy Nullable(String), accessKeyId Nullable(String), "
-       "userName Nullable(String), sessionContext Tuple(attributes Tuple(mfaAuthenticated "
-       "Nullable(String), creationDate Nullable(String)), sessionIssuer Tuple(type Nullable(String), "
-       "principalId Nullable(String), arn Nullable(String), accountId Nullable(String), "
-       "userName Nullable(String))))")
-cols = [("eventVersion", S), ("userIdentity", uid), ("eventTime", S), ("eventSource", S),
-        ("eventName", S), ("awsRegion", S), ("sourceIPAddress", S), ("userAgent", S),
-        ("errorCode", S), ("errorMessage", S), ("requestParameters", S),
-        ("responseElements", S), ("requestID", S), ("eventID", S),
-        ("resources", "Array(Tuple(ARN Nullable(String), accountId Nullable(String), type Nullable(String)))"),
-        ("eventType", S), ("readOnly", S), ("recipientAccountId", S),
-        ("additionalEventData", S), ("eventCategory", S), ("managementEvent", S),
-        ("tlsDetails", "Tuple(tlsVersion Nullable(String), cipherSuite Nullable(String), clientProvidedHostHeader Nullable(String))")]
-rec = "Array(Tuple(" + ", ".join(f"{n} {t}" for n, t in cols) + "))"
-names = ", ".join(f"r.{n} AS {n}" for n, _ in cols)
-chdb.query(f"""
-INSERT INTO FUNCTION file('{out}/{{_partition_id}}.parquet', 'Parquet')
-PARTITION BY (account, region, year, month, day)
-SELECT {names},
-       recipientAccountId AS account, awsRegion AS region,
-       substring(eventTime, 1, 4) AS year, substring(eventTime, 6, 2) AS month,
-       substring(eventTime, 9, 2) AS day
-FROM file('{src}/AWSLogs/*/CloudTrail/*/*/*/*/*.json.gz', 'JSONEachRow', 'Records {rec}')
-ARRAY JOIN Records AS r
-SETTINGS max_threads = 2, output_format_parquet_compression_method = 'zstd',
-         input_format_json_read_objects_as_strings = 1,
-         input_format_json_named_tuples_as_objects = 1,
-         input_format_json_defaults_for_missing_elements_in_named_tuple = 1,
-         input_format_json_ignore_unknown_keys_in_named_tuple = 1,
-         engine_file_truncate_on_insert = 1
-""")
-PY
 
 # "wall rss_kb cpu" of one command, from GNU time.
 measure() {
@@ -143,8 +68,8 @@ run() {
   rm -rf "$out"
   case $engine in
     traillake) measure "$BIN" compact --quiet --source "$src" --lake "$out" --threads 2 ;;
-    clickhouse) mkdir -p "$out"; measure python3 "$WORK/clickhouse_copy.py" "$src" "$out" ;;
-    duckdb) measure python3 "$WORK/duckdb_copy.py" "$src" "$out" ;;
+    clickhouse) mkdir -p "$out"; measure python3 "$PEERS/clickhouse_copy.py" "$src" "$out" ;;
+    duckdb) measure python3 "$PEERS/duckdb_copy.py" "$src" "$out" ;;
     *) echo "unknown engine $engine (traillake, clickhouse, duckdb)" >&2; exit 2 ;;
   esac
 }

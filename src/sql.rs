@@ -146,18 +146,8 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         .iter()
         .any(|d| d.sql.contains("is_aws_address"));
     let ranges = aws_ranges(args.ip_ranges.as_deref(), uses_ranges)?;
-    let mib = args
-        .memory
-        .or(config.compact.memory_budget_mb)
-        .unwrap_or(512);
-    if mib == 0 || mib > 1 << 20 {
-        return Err(usage(format!(
-            "--memory {mib}: give MiB between 1 and {}",
-            1 << 20
-        )));
-    }
     let limits = query::Limits {
-        memory_bytes: mib << 20,
+        memory_bytes: memory_bytes(args.memory, config)?,
         table_names: table_names(config),
         ..Default::default()
     };
@@ -392,23 +382,27 @@ fn write_out(text: &str) -> Result<(), query::QueryError> {
     }
 }
 
-/// `--memory` (else the config's memory budget) and `--timeout`.
-pub(crate) fn query_limits(args: &QueryArgs, config: &Config) -> Result<query::Limits, Failure> {
-    let mib = args
-        .memory
-        .or(config.compact.memory_budget_mb)
-        .unwrap_or(512);
+/// `--memory` in bytes: the flag's MiB, else the config's memory budget,
+/// else 512.
+fn memory_bytes(flag: Option<usize>, config: &Config) -> Result<usize, Failure> {
+    let mib = flag.or(config.compact.memory_budget_mb).unwrap_or(512);
     if mib == 0 || mib > 1 << 20 {
         return Err(usage(format!(
             "--memory {mib}: give MiB between 1 and {}",
             1 << 20
         )));
     }
+    Ok(mib << 20)
+}
+
+/// `--memory` (else the config's memory budget) and `--timeout`.
+pub(crate) fn query_limits(args: &QueryArgs, config: &Config) -> Result<query::Limits, Failure> {
+    let memory_bytes = memory_bytes(args.memory, config)?;
     if args.timeout == Some(0) {
         return Err(usage("--timeout 0: give seconds, 1 or more"));
     }
     Ok(query::Limits {
-        memory_bytes: mib << 20,
+        memory_bytes,
         timeout: args.timeout.map(std::time::Duration::from_secs),
         interruptible: false,
         table_names: table_names(config),
