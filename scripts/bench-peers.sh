@@ -51,17 +51,8 @@ generate() {
 
 
 
-# "wall rss_kb cpu" of one command, from GNU time.
-measure() {
-  local log="$WORK/time.log"
-  /usr/bin/time -v "$@" > /dev/null 2> "$log" || { cat "$log" >&2; exit 1; }
-  local rss wall cpu
-  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" |
-    awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$log")
-  echo "$wall $rss $cpu"
-}
+# shellcheck source=scripts/peers/measure.sh
+. "$PEERS/measure.sh"
 
 run() {
   local engine=$1 src=$2 out=$3

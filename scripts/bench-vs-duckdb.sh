@@ -45,18 +45,8 @@ fi
 JSON_BYTES=$(python3 -c "import json;print(json.load(open('$WORK/generated.json'))['json_bytes'])")
 GZ_BYTES=$(python3 -c "import json;print(json.load(open('$WORK/generated.json'))['gz_bytes'])")
 
-# Wall seconds, peak_rss_kb and CPU seconds (user + system) of one
-# command, from GNU time.
-measure() {
-  local log="$WORK/time.log"
-  /usr/bin/time -v "$@" > /dev/null 2> "$log" || { cat "$log" >&2; exit 1; }
-  local rss wall cpu
-  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" |
-    awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$log")
-  echo "$wall $rss $cpu"
-}
+# shellcheck source=scripts/peers/measure.sh
+. "$PEERS/measure.sh"
 
 
 tl_times=(); dd_times=(); tl_cpu=(); dd_cpu=(); tl_rss=0; dd_rss=0
