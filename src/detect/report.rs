@@ -180,11 +180,13 @@ fn verbose_lines(out: &mut String, i: &Incident, width: Option<usize>) {
         line(
             out,
             format!(
-                "    {}  {:<24} {:<40} {:<16} {}  [{}]",
+                // The address before the identity: on a narrow terminal
+                // the line is cut, and the address is shorter.
+                "    {}  {:<24} {:<16} {:<40} {}  [{}]",
                 when(&o(&e.eventtime)),
                 o(&e.eventname),
-                short(&o(&e.identity)),
                 o(&e.sourceipaddress),
+                short(&o(&e.identity)),
                 rules.join("; "),
                 o(&e.sourcekey)
             ),
