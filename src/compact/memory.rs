@@ -52,6 +52,25 @@ pub fn release_free_memory(peak_in_use: &mut u64, budget: u64) {
     let _ = (peak_in_use, budget);
 }
 
+/// Hands every freed heap page back to the system now. A spilled
+/// partition's merge runs on other threads than the decoding did, so glibc
+/// serves it from other arenas while the pages the decoded rows left stay
+/// resident: a 10 GB partition's merge peaked at 717-726 MiB with a 512 MiB
+/// budget, the merge itself holding ~250 MiB of that.
+pub fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only returns unused memory to the kernel; it
+        // is safe to call at any time from any thread.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
 /// This process's resident size, from /proc/self/status.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn resident_bytes() -> Option<u64> {

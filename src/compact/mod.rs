@@ -523,6 +523,7 @@ fn run(
             batch_bytes,
             spill_dir: spill_dir.path.clone(),
             spill_codec: opts.spill_codec,
+            memory_budget: opts.memory_budget,
             progress: progress.clone(),
             source_url: opts.source.arg(),
         },

@@ -215,6 +215,8 @@ pub struct Staging {
     pub batch_bytes: usize,
     pub spill_dir: PathBuf,
     pub spill_codec: SpillCodec,
+    /// The run's memory budget: a spilled partition's merge fits in it.
+    pub memory_budget: usize,
     /// Partitions and rows written so far.
     pub progress: Arc<crate::progress::Progress>,
     /// The source's URL, for the `repair` a damaged partition needs.
@@ -261,6 +263,33 @@ impl Staging {
                 )
             }
         };
+        // A partition that spilled is merged from its spills, a batch held
+        // per spill, into a row group being encoded: with its rows still in
+        // memory too, that passed the budget (a 10 GB partition peaked at
+        // 631 MiB with 512). Where it would, those rows are spilled first.
+        let merge_bytes =
+            FAN_IN.min(buffer.spills.len() + 1) * self.batch_bytes + self.write.row_group_bytes;
+        if !buffer.spills.is_empty()
+            && !buffer.batches.is_empty()
+            && buffer.bytes + merge_bytes > self.memory_budget / 4 * 3
+        {
+            let path = self.spill_dir.join(format!(
+                "{}-last-{:06}.spill",
+                key.hive_path().replace('/', "_"),
+                buffer.spills.len()
+            ));
+            let batches = std::mem::take(&mut buffer.batches);
+            buffer.bytes = 0;
+            buffer.add_spill(spill_rows(
+                batches,
+                path,
+                self.batch_bytes,
+                self.spill_codec,
+            )?);
+        }
+        if !buffer.spills.is_empty() {
+            super::memory::trim();
+        }
         // More spills than a merge takes at once: merge them in passes.
         while buffer.spills.len() + 1 > FAN_IN {
             let group: Vec<Spill> = buffer.spills.drain(..FAN_IN).collect();
@@ -270,6 +299,7 @@ impl Staging {
             for s in group {
                 let _ = std::fs::remove_file(&s.path);
             }
+            super::memory::trim();
         }
         let merged = sink::merge(std::mem::take(&mut buffer.batches));
         let merged_duplicates = merged.duplicates;
