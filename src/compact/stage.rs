@@ -273,11 +273,7 @@ impl Staging {
             && !buffer.batches.is_empty()
             && buffer.bytes + merge_bytes > self.memory_budget / 4 * 3
         {
-            let path = self.spill_dir.join(format!(
-                "{}-last-{:06}.spill",
-                key.hive_path().replace('/', "_"),
-                buffer.spills.len()
-            ));
+            let path = self.spill_path(key, "last", buffer.spills.len());
             let batches = std::mem::take(&mut buffer.batches);
             buffer.bytes = 0;
             buffer.add_spill(spill_rows(
@@ -481,6 +477,15 @@ impl Staging {
         })
     }
 
+    /// A spill file of `key`'s own, made at stage time (`what`: `merged`,
+    /// `last`), the `seq`th.
+    fn spill_path(&self, key: &PartitionKey, what: &str, seq: usize) -> PathBuf {
+        self.spill_dir.join(format!(
+            "{}-{what}-{seq:06}.spill",
+            key.hive_path().replace('/', "_")
+        ))
+    }
+
     /// Merges spill files into one; with the duplicates dropped.
     fn merge_spills(
         &self,
@@ -493,10 +498,7 @@ impl Staging {
             runs.push((Origin::New, Box::new(SpillRun::open(s)?)));
         }
         let mut m = StreamMerge::new(runs, 8192);
-        let path = self.spill_dir.join(format!(
-            "{}-merged-{seq:06}.spill",
-            key.hive_path().replace('/', "_")
-        ));
+        let path = self.spill_path(key, "merged", seq);
         let mut w = SpillWriter::create(&path, self.spill_codec)?;
         while let Some(chunk) = m.next_chunk()? {
             super::stopping()?;

@@ -76,12 +76,20 @@ pub fn rank(level: &str) -> usize {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS...` as seconds since 1970, UTC.
+/// An offset (`+02:00`) counts, as it does for the partition's day; a
+/// time with none is taken as UTC.
 pub fn seconds(t: &str) -> Option<i64> {
-    let date = crate::partition::Date::parse(t.get(..10)?)?;
-    let hms = t.get(11..19)?;
-    let mut parts = hms.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
-    Some(date.to_days() * 86_400 + h * 3600 + m * 60 + s)
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Some(t.timestamp());
+    }
+    chrono::NaiveDateTime::parse_from_str(t.get(..19)?, "%Y-%m-%dT%H:%M:%S")
+        .ok()
+        .map(|t| t.and_utc().timestamp())
+}
+
+/// Alerts in time order (of their first event), then as `Ord` has them.
+pub fn by_time(a: &Alert, b: &Alert) -> std::cmp::Ordering {
+    a.span().0.cmp(&b.span().0).then_with(|| a.cmp(b))
 }
 
 /// `useridentity.type` values, which the alert's identity falls back to
@@ -137,9 +145,11 @@ pub fn is_address(ip: &str) -> bool {
 /// Groups alerts into incidents: two alerts are in one when they share an
 /// actor and one starts within `gap_seconds` of the other's end (or of the
 /// end of an alert already tied to it). Ordered most severe first, then
-/// earliest, and numbered so. Memory is the alerts' ([`Builder`] streams).
+/// earliest, and numbered so. Memory is the alerts' ([`Builder`] streams;
+/// `detect` uses it over a [`Spool`]): the rule as one call, for tests.
+#[cfg(test)]
 pub fn incidents(mut alerts: Vec<Alert>, gap_seconds: i64) -> Vec<Incident> {
-    alerts.sort_by(|a, b| a.span().0.cmp(&b.span().0).then_with(|| a.cmp(b)));
+    alerts.sort_by(by_time);
     let mut out = Vec::new();
     let mut keep = |i: Incident| out.push(i);
     let mut b = Builder::new(gap_seconds, true, &mut keep);
@@ -345,7 +355,7 @@ impl Spool {
         if alerts.is_empty() {
             return Ok(());
         }
-        alerts.sort_by(|a, b| a.span().0.cmp(&b.span().0).then_with(|| a.cmp(b)));
+        alerts.sort_by(by_time);
         let path = self.dir.join(format!("{:05}.jsonl", self.files.len()));
         let mut w = std::io::BufWriter::new(std::fs::File::create(&path)?);
         for a in &alerts {
@@ -499,8 +509,7 @@ impl Summary {
                 .then(b.alerts.cmp(&a.alerts))
                 .then_with(|| a.title.cmp(&b.title))
         });
-        inc.alerts
-            .sort_by(|a, b| a.span().0.cmp(&b.span().0).then_with(|| a.cmp(b)));
+        inc.alerts.sort_by(by_time);
         inc
     }
 }
@@ -609,7 +618,7 @@ mod tests {
 
     /// The rule written as a union-find over every alert at once.
     fn reference(mut alerts: Vec<Alert>, gap: i64) -> BTreeSet<BTreeSet<String>> {
-        alerts.sort_by(|a, b| a.span().0.cmp(&b.span().0).then_with(|| a.cmp(b)));
+        alerts.sort_by(by_time);
         let mut parent: Vec<usize> = (0..alerts.len()).collect();
         fn root(p: &mut [usize], mut i: usize) -> usize {
             while p[i] != i {
@@ -738,6 +747,15 @@ mod tests {
     fn times_and_levels() {
         assert_eq!(seconds("1970-01-02T00:00:01Z"), Some(86_401));
         assert_eq!(seconds("2024-13-01T00:00:00Z"), None);
+        // An offset counts; fractions of a second do not.
+        assert_eq!(
+            seconds("2024-01-01T02:00:00+02:00"),
+            seconds("2024-01-01T00:00:00.250Z")
+        );
+        assert_eq!(
+            seconds("2024-01-01T00:00:00"),
+            seconds("2024-01-01T00:00:00Z")
+        );
         assert!(rank("critical") > rank("high") && rank("low") > rank("whatever"));
         assert!(is_address("2001:db8::1") && !is_address("AWS Internal"));
         assert!(!is_person("lambda.amazonaws.com") && !is_person("AssumedRole"));

@@ -100,6 +100,17 @@ pub struct RuleSet {
     pub correlated_only: Vec<String>,
 }
 
+impl RuleSet {
+    /// Records that `rule` of `file` (empty: the whole file) has no SQL.
+    fn skip(&mut self, file: &str, rule: String, reason: String) {
+        self.skipped.push(Skipped {
+            file: file.to_string(),
+            rule,
+            reason,
+        });
+    }
+}
+
 /// The columns of every alert query, in this order.
 pub const ALERT_COLUMNS: &str = "eventtime, eventid, eventsource, eventname, account, region, \
      coalesce(nullif(useridentity.arn, ''), nullif(useridentity.principalid, ''), nullif(useridentity.invokedby, ''), nullif(useridentity.accountid, ''), useridentity.type) AS identity, \
@@ -182,21 +193,13 @@ pub fn load(texts: &[(String, String)]) -> RuleSet {
         match parse_sigma_yaml(text) {
             Ok(c) => {
                 for e in c.errors {
-                    set.skipped.push(Skipped {
-                        file: file.clone(),
-                        rule: String::new(),
-                        reason: e,
-                    });
+                    set.skip(file, String::new(), e);
                 }
                 rules.extend(c.rules.into_iter().map(|r| (file.clone(), r)));
                 correlations.extend(c.correlations.into_iter().map(|r| (file.clone(), r)));
                 filters.extend(c.filters.into_iter().map(|r| (file.clone(), r)));
             }
-            Err(e) => set.skipped.push(Skipped {
-                file: file.clone(),
-                rule: String::new(),
-                reason: e.to_string(),
-            }),
+            Err(e) => set.skip(file, String::new(), e.to_string()),
         }
     }
     // Each rule's condition, with the filters that apply to it.
@@ -241,11 +244,7 @@ pub fn load(texts: &[(String, String)]) -> RuleSet {
                 threshold,
                 ..Detector::meta(id, &c.title, c.level, &c.tags, file)
             }),
-            Err(reason) => set.skipped.push(Skipped {
-                file: file.clone(),
-                rule: id,
-                reason,
-            }),
+            Err(reason) => set.skip(file, id, reason),
         }
     }
     for (i, (file, rule)) in rules.iter().enumerate() {
@@ -260,11 +259,7 @@ pub fn load(texts: &[(String, String)]) -> RuleSet {
                     sql,
                     ..Detector::meta(id, &rule.title, rule.level, &rule.tags, file)
                 }),
-                Err(reason) => set.skipped.push(Skipped {
-                    file: file.clone(),
-                    rule: id,
-                    reason,
-                }),
+                Err(reason) => set.skip(file, id, reason),
             },
             (Ok(cond), None) => set.detectors.push(Detector {
                 sql: format!(
@@ -273,11 +268,7 @@ pub fn load(texts: &[(String, String)]) -> RuleSet {
                 condition: Some(cond.clone()),
                 ..Detector::meta(id, &rule.title, rule.level, &rule.tags, file)
             }),
-            (Err(reason), _) => set.skipped.push(Skipped {
-                file: file.clone(),
-                rule: id,
-                reason: reason.clone(),
-            }),
+            (Err(reason), _) => set.skip(file, id, reason.clone()),
         }
     }
     set
