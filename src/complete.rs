@@ -193,12 +193,6 @@ const DOT_COMMANDS: &[&str] = &[
     ".help", ".tables", ".schema", ".mode", ".timer", ".preset", ".quit",
 ];
 
-const TABLES: &[&str] = &[
-    "cloudtrail",
-    "cloudtrail_all_versions",
-    "cloudtrail_before_window",
-];
-
 /// The prompt's completer (and rustyline's other helpers, left as they
 /// are).
 pub struct Complete;
@@ -285,7 +279,7 @@ pub fn candidates(before: &str) -> (usize, Vec<String>) {
         .iter()
         .map(|c| c.name.to_string())
         .chain(PARTITION_COLUMNS.iter().map(|p| p.to_string()))
-        .chain(TABLES.iter().map(|t| t.to_string()))
+        .chain(traillake::query::TABLES.iter().map(|t| t.to_string()))
         .chain(FUNCTIONS.iter().map(|f| format!("{f}(")));
     let mut out: Vec<String> = keywords
         .chain(names)

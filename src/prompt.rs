@@ -14,9 +14,8 @@ use std::time::Instant;
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::Editor;
-use traillake::query::{self, statements, Format, QueryError};
+use traillake::query::{self, statements, Engine, Format, QueryError};
 use traillake::schema::COLUMNS;
-use traillake::store::Location;
 
 use crate::cli::QueryArgs;
 use crate::Failure;
@@ -37,7 +36,9 @@ Ctrl-C cancels a running query (the prompt stays) or drops what is typed.
 Tab completes keywords, columns, struct fields (useridentity.<Tab>),
 functions and preset names.";
 
-pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<u8, Failure> {
+/// The prompt over `engine`'s session (`url` is the lake's), one for every
+/// statement typed.
+pub fn run(mut engine: Engine, url: &str, args: &QueryArgs) -> Result<u8, Failure> {
     let mut editor: Editor<crate::complete::Complete, DefaultHistory> =
         Editor::new().map_err(|e| Failure::Failed(format!("the prompt: {e}")))?;
     editor.set_helper(Some(crate::complete::Complete));
@@ -48,8 +49,9 @@ pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<
     }
     eprintln!(
         "traillake query on {}: SQL over the table cloudtrail, ending with ';' (.help, .quit)",
-        lake.url
+        url
     );
+    let mut warned = false;
     let mut mode: Format = args.format.into();
     let mut timer = false;
     let mut pending = String::new();
@@ -70,9 +72,10 @@ pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<
                         Dot::Done => {}
                         Dot::Run(sql) => {
                             let width = width(&mut editor);
-                            if let Err(e) = statement(lake, &sql, args, config, mode, width) {
+                            if let Err(e) = statement(&mut engine, &sql, args, mode, width) {
                                 eprintln!("traillake: {}", e_message(&e));
                             }
+                            crate::sql::warn_if_guessed(engine.session(), &mut warned);
                         }
                     }
                     continue;
@@ -90,9 +93,10 @@ pub fn run(lake: &Location, args: &QueryArgs, config: &crate::Config) -> Result<
                 let width = width(&mut editor);
                 for sql in statements::split(&pending) {
                     let started = Instant::now();
-                    if let Err(e) = statement(lake, &sql, args, config, mode, width) {
+                    if let Err(e) = statement(&mut engine, &sql, args, mode, width) {
                         eprintln!("traillake: {}", e_message(&e));
                     }
+                    crate::sql::warn_if_guessed(engine.session(), &mut warned);
                     if timer {
                         eprintln!("time: {:.3} s", started.elapsed().as_secs_f64());
                     }
@@ -143,7 +147,7 @@ fn dot(word: &str, mode: &mut Format, timer: &mut bool) -> Dot {
         (".quit" | ".exit" | "\\q", _) => return Dot::Quit,
         (".help" | "\\?" | "\\h", _) => eprintln!("{HELP}"),
         (".tables" | "\\dt", _) => {
-            println!("cloudtrail\ncloudtrail_all_versions\ncloudtrail_before_window")
+            println!("{}", query::TABLES.join("\n"))
         }
         (".schema" | "\\d", _) => print!("{}", schema_text()),
         (".mode", Some("table")) => *mode = Format::Table,
@@ -185,45 +189,30 @@ fn schema_text() -> String {
 /// Runs one statement at the prompt: cancelled by Ctrl-C; a table shows
 /// the first [`SHOWN`] rows and counts the rest; lines fit the terminal.
 fn statement(
-    lake: &Location,
+    engine: &mut Engine,
     sql: &str,
     args: &QueryArgs,
-    config: &crate::Config,
     mode: Format,
     width: usize,
 ) -> Result<(), Failure> {
     if mode != Format::Table {
-        let mut a = args.clone();
-        a.format = match mode {
-            Format::Csv => crate::cli::Format::Csv,
-            _ => crate::cli::Format::Json,
-        };
-        return crate::sql::run_statement(lake, sql, &a, config);
+        return crate::sql::run_statement(engine, sql, mode, args);
     }
-    let ranges = crate::sql::aws_ranges(args.ip_ranges.as_deref(), sql.contains("is_aws_address"))?;
-    let mut limits = crate::sql::query_limits(args, config)?;
-    limits.interruptible = true;
     let mut kept = Vec::new();
     let mut rows = 0usize;
-    query::stream_with(
-        lake,
-        sql,
-        ranges,
-        crate::sql::query_window(args)?,
-        limits,
-        |b| {
+    engine
+        .stream(sql, |b| {
             let room = SHOWN.saturating_sub(rows);
             if room > 0 {
                 kept.push(b.slice(0, room.min(b.num_rows())));
             }
             rows += b.num_rows();
             Ok(())
-        },
-    )
-    .map_err(|e| match e {
-        QueryError::Cancelled => Failure::Failed("cancelled".into()),
-        e => e.into(),
-    })?;
+        })
+        .map_err(|e| match e {
+            QueryError::Cancelled => Failure::Failed("cancelled".into()),
+            e => e.into(),
+        })?;
     let text = query::render(&kept, Format::Table)?;
     let mut out = String::new();
     for line in text.lines() {

@@ -50,34 +50,38 @@ pub(crate) fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
             .map_err(|e| Failure::Failed(format!("reading SQL from standard input: {e}")))?;
         Ok::<_, Failure>(text)
     };
-    let sql = match (&args.preset, &args.sql, &args.file) {
+    let split = |sql: String| query::statements::split(&sql);
+    let statements = match (&args.preset, &args.sql, &args.file) {
         (Some(path), _, _) if is_rule_file(path) => {
             if !args.params.is_empty() {
                 return Err(usage(
                     "--param goes with the named presets, not a rule file",
                 ));
             }
-            rule_file_sql(path)?
+            rule_file_statements(path)?
         }
-        (Some(name), _, _) => query::preset_sql(name, &args.params)?,
-        (None, Some(sql), _) if sql == "-" => read_stdin()?,
-        (None, Some(sql), _) => sql.clone(),
-        (None, None, Some(path)) if path.as_os_str() == "-" => read_stdin()?,
-        (None, None, Some(path)) => {
-            std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?
-        }
+        (Some(name), _, _) => split(query::preset_sql(name, &args.params)?),
+        (None, Some(sql), _) if sql == "-" => split(read_stdin()?),
+        (None, Some(sql), _) => split(sql.clone()),
+        (None, None, Some(path)) if path.as_os_str() == "-" => split(read_stdin()?),
+        (None, None, Some(path)) => split(
+            std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?,
+        ),
         (None, None, None) if std::io::stdin().is_terminal() => {
-            return crate::prompt::run(&lake, &args, config);
+            return crate::prompt::run(engine(&lake, &args, config, true)?, &lake.url, &args);
         }
-        (None, None, None) => read_stdin()?,
+        (None, None, None) => split(read_stdin()?),
     };
-    let statements = query::statements::split(&sql);
     if statements.is_empty() {
         return Err(usage("no SQL statement given (only comments or nothing)"));
     }
-    for statement in &statements {
-        run_statement(&lake, statement, &args, config)?;
-    }
+    let mut engine = engine(&lake, &args, config, false)?;
+    let format = args.format.into();
+    let ran = statements
+        .iter()
+        .try_for_each(|statement| run_statement(&mut engine, statement, format, &args));
+    warn_if_guessed(engine.session(), &mut false);
+    ran?;
     Ok(0)
 }
 
@@ -87,7 +91,7 @@ fn is_rule_file(preset: &str) -> bool {
 }
 
 /// The queries of a Sigma rule file, one statement per rule.
-fn rule_file_sql(path: &str) -> Result<String, Failure> {
+fn rule_file_statements(path: &str) -> Result<Vec<String>, Failure> {
     let (texts, unread) = detect::files(&[path.into()]);
     let set = detect::load(&texts);
     if let Some(k) = unread.iter().chain(&set.skipped).next() {
@@ -99,7 +103,7 @@ fn rule_file_sql(path: &str) -> Result<String, Failure> {
     Ok(set
         .detectors
         .iter()
-        .map(|d| format!("-- {} {}\n{};\n", d.id, d.title, d.sql))
+        .map(|d| format!("-- {} {}\n{}", d.id, d.title, d.sql))
         .collect())
 }
 
@@ -141,11 +145,7 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
     }
     let lake = open_lake(&args.lake, config, "detect")?;
     let window = settings::window(&args.since, &args.until, &args.as_of, now())?;
-    let uses_ranges = set
-        .detectors
-        .iter()
-        .any(|d| d.sql.contains("is_aws_address"));
-    let ranges = aws_ranges(args.ip_ranges.as_deref(), uses_ranges)?;
+    let ranges = aws_ranges(args.ip_ranges.as_deref())?;
     let limits = query::Limits {
         memory_bytes: memory_bytes(args.memory, config)?,
         table_names: table_names(config),
@@ -187,6 +187,7 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         Ok::<_, Failure>((detect::run(&session, &set, &mut sink).await, version))
     })?;
     written?;
+    warn_if_guessed(&session, &mut false);
     // Incidents close as the alerts stream through in time order: the JSON
     // lines go out as they do; the table keeps each one's line (and, with
     // -v, its alerts), the report everything.
@@ -307,14 +308,35 @@ async fn raw_events(
     Ok(out)
 }
 
-/// Runs one statement and prints its results (and `--explain`'s figures).
-pub(crate) fn run_statement(
+/// One invocation's engine over the lake: `--ip-ranges`, the window and
+/// the limits resolved once, for every statement (and the prompt, whose
+/// Ctrl-C cancels a statement rather than the process).
+pub(crate) fn engine(
     lake: &traillake::store::Location,
-    sql: &str,
     args: &QueryArgs,
     config: &Config,
+    interruptible: bool,
+) -> Result<query::Engine, Failure> {
+    let ranges = aws_ranges(args.ip_ranges.as_deref())?;
+    let mut limits = query_limits(args, config)?;
+    limits.interruptible = interruptible;
+    Ok(query::Engine::new(
+        lake,
+        ranges,
+        query_window(args)?,
+        limits,
+    )?)
+}
+
+/// Runs one statement and prints its results in `format` (and
+/// `--explain`'s figures).
+pub(crate) fn run_statement(
+    engine: &mut query::Engine,
+    sql: &str,
+    format: query::Format,
+    args: &QueryArgs,
 ) -> Result<(), Failure> {
-    run_one(lake, sql, args, config).map_err(|e| older_version_gone(e, &args.as_of))
+    run_one(engine, sql, format, args.explain).map_err(|e| older_version_gone(e, &args.as_of))
 }
 
 /// An older version's file that is gone: say why, and what keeps them.
@@ -332,22 +354,19 @@ fn older_version_gone(e: Failure, as_of: &Option<String>) -> Failure {
 }
 
 fn run_one(
-    lake: &traillake::store::Location,
+    engine: &mut query::Engine,
     sql: &str,
-    args: &QueryArgs,
-    config: &Config,
+    format: query::Format,
+    explain: bool,
 ) -> Result<(), Failure> {
-    let ranges = aws_ranges(args.ip_ranges.as_deref(), sql.contains("is_aws_address"))?;
-    let limits = query_limits(args, config)?;
-    let format: query::Format = args.format.into();
     let scan = if format == query::Format::Table {
-        let result = query::run_with(lake, sql, ranges, query_window(args)?, limits)?;
+        let result = engine.run(sql)?;
         emit(&query::render(&result.batches, format)?)?;
         result.scan
     } else {
         // CSV and JSON lines stream, a batch at a time.
         let mut first = true;
-        let streamed = query::stream_with(lake, sql, ranges, query_window(args)?, limits, |b| {
+        let streamed = engine.stream(sql, |b| {
             let mut text = String::new();
             query::render_rows(b, format, first, &mut text);
             first = false;
@@ -360,7 +379,7 @@ fn run_one(
             Err(e) => return Err(e.into()),
         }
     };
-    if args.explain {
+    if explain {
         eprint!("{}", scan.render());
     }
     Ok(())
@@ -427,27 +446,27 @@ pub(crate) fn query_window(args: &QueryArgs) -> Result<query::Window, Failure> {
     settings::window(&args.since, &args.until, &args.as_of, now())
 }
 
-/// AWS's address ranges from `--ip-ranges`; without them, a warning when
-/// the SQL would have used them.
-pub(crate) fn aws_ranges(path: Option<&std::path::Path>, used: bool) -> Result<AwsRanges, Failure> {
-    match path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
-            AwsRanges::parse(&text).map_err(|e| usage(format!("{}: {e}", path.display())))
-        }
-        None => {
-            if used {
-                eprintln!(
-                    "traillake: no --ip-ranges given: assuming every IP address is outside AWS \
-                     (only service names such as ecs-tasks.amazonaws.com count as AWS), so AWS's \
-                     own addresses (a Lambda function's calls) alert too; fetch AWS's ranges with \
-                     `traillake ip-ranges --out ip-ranges.json` and pass `--ip-ranges \
-                     ip-ranges.json`"
-                );
-            }
-            Ok(AwsRanges::default())
-        }
+/// AWS's address ranges from `--ip-ranges` (none without it).
+pub(crate) fn aws_ranges(path: Option<&std::path::Path>) -> Result<AwsRanges, Failure> {
+    let Some(path) = path else {
+        return Ok(AwsRanges::default());
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    AwsRanges::parse(&text).map_err(|e| usage(format!("{}: {e}", path.display())))
+}
+
+/// Once per invocation: `is_aws_address` judged an address without
+/// `--ip-ranges`, so it called AWS's own addresses outside AWS.
+pub(crate) fn warn_if_guessed(session: &query::LakeSession, warned: &mut bool) {
+    if session.ranges.guessed() && !*warned {
+        *warned = true;
+        eprintln!(
+            "traillake: no --ip-ranges given: every IP address counted as outside AWS (only \
+             service names such as ecs-tasks.amazonaws.com count as AWS), so AWS's own addresses \
+             (a Lambda function's calls) may have matched too; fetch AWS's ranges with \
+             `traillake ip-ranges --out ip-ranges.json` and pass `--ip-ranges ip-ranges.json`"
+        );
     }
 }
 
@@ -537,8 +556,8 @@ pub(crate) fn scan_cost(args: ScanCostArgs, config: &Config) -> Result<u8, Failu
         }
         None => None,
     };
-    // Costing plans the queries but runs none, so no warning about ranges.
-    let ranges = aws_ranges(args.ip_ranges.as_deref(), false)?;
+    // Costing plans the queries but runs none: the ranges judge nothing.
+    let ranges = aws_ranges(args.ip_ranges.as_deref())?;
     let costs = runtime()?.block_on(async {
         let session = query::LakeSession::new(&lake, ranges, query::Window::default());
         let queries = match from_file {

@@ -447,17 +447,7 @@ fn value_predicate(
 }
 
 fn valid_cidr(s: &str) -> bool {
-    let Some((addr, bits)) = s.split_once('/') else {
-        return false;
-    };
-    let Ok(bits) = bits.parse::<u8>() else {
-        return false;
-    };
-    match addr.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(_)) => bits <= 32,
-        Ok(std::net::IpAddr::V6(_)) => bits <= 128,
-        Err(_) => false,
-    }
+    crate::query::functions::ip::Prefix::parse(s).is_some()
 }
 
 /// A condition over the rule's named detections.

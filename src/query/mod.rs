@@ -8,18 +8,13 @@
 //! refused.
 
 pub mod athena;
-pub mod binary;
-pub mod cidr;
 pub mod dialect;
 pub mod functions;
-pub mod maps;
-pub mod overloads;
 pub mod presets;
 pub mod render;
 pub mod scan_cost;
 pub mod statements;
 pub mod table;
-pub mod trino;
 
 use std::sync::Arc;
 
@@ -33,9 +28,20 @@ use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use crate::lake::Lake;
 use crate::store::Location;
 
-pub use presets::{list_presets, preset_sql, AwsRanges, Preset, PRESETS};
+pub use functions::ip::AwsRanges;
+pub use presets::{list_presets, preset_sql, Preset, PRESETS};
 pub use render::{render, render_rows};
 pub use table::{LakeTable, Listing, Window};
+
+/// The tables of every session: the window's events (`cloudtrail`), every
+/// version's rows (`cloudtrail_all_versions`), and the lake's days before
+/// the window (`cloudtrail_before_window`, what `first_seen` rules compare
+/// with).
+pub const TABLES: [&str; 3] = [
+    "cloudtrail",
+    "cloudtrail_all_versions",
+    "cloudtrail_before_window",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -438,6 +444,8 @@ pub struct LakeSession {
     pub ctx: SessionContext,
     pub table: Arc<LakeTable>,
     pub limits: Limits,
+    /// AWS's address ranges `is_aws_address` answers from.
+    pub ranges: Arc<AwsRanges>,
 }
 
 impl LakeSession {
@@ -464,16 +472,14 @@ impl LakeSession {
         let root = store_root(&lake.url);
         let url = url::Url::parse(&root).expect("a store root is a URL");
         ctx.register_object_store(&url, lake.store.clone());
-        functions::register(&ctx, Arc::new(ranges));
-        maps::register(&ctx);
-        binary::register(&ctx);
-        overloads::register(&ctx);
+        let ranges = Arc::new(ranges);
+        functions::register(&ctx, ranges.clone());
         let table = Arc::new(LakeTable::new(
             Lake::new(lake.clone()),
             ObjectStoreUrl::parse(&root).expect("a store root is a URL"),
             window,
         ));
-        ctx.register_table("cloudtrail", table.clone())
+        ctx.register_table(TABLES[0], table.clone())
             .expect("a fresh session takes the table");
         let all = LakeTable::new(
             Lake::new(lake.clone()),
@@ -482,7 +488,7 @@ impl LakeSession {
         )
         .sharing_snapshot(&table)
         .all_versions();
-        ctx.register_table("cloudtrail_all_versions", Arc::new(all))
+        ctx.register_table(TABLES[1], Arc::new(all))
             .expect("a fresh session takes the table");
         // The lake's days before the window (none without --since), in the
         // same version: what `first_seen` rules compare the window with.
@@ -492,9 +498,14 @@ impl LakeSession {
             window.before(),
         )
         .sharing_snapshot(&table);
-        ctx.register_table("cloudtrail_before_window", Arc::new(before))
+        ctx.register_table(TABLES[2], Arc::new(before))
             .expect("a fresh session takes the table");
-        Self { ctx, table, limits }
+        Self {
+            ctx,
+            table,
+            limits,
+            ranges,
+        }
     }
 
     /// `sql` (one statement, Athena's dialect, read-only) as a DataFrame.
@@ -610,53 +621,23 @@ impl LakeSession {
             }
         }
     }
-}
 
-/// Runs one SQL statement against the lake.
-pub fn run(
-    lake: &Location,
-    sql: &str,
-    ranges: AwsRanges,
-    window: Window,
-) -> Result<QueryResult, QueryError> {
-    run_with(lake, sql, ranges, window, Limits::default())
-}
-
-/// [`run`] within `limits`.
-pub fn run_with(
-    lake: &Location,
-    sql: &str,
-    ranges: AwsRanges,
-    window: Window,
-    limits: Limits,
-) -> Result<QueryResult, QueryError> {
-    let rt = runtime()?;
-    limits.block_on(&rt, run_async(lake, sql, ranges, window, limits.clone()))
-}
-
-/// Runs one statement and hands its batches to `out` as they come, so a
-/// result of any size streams to its destination (CSV, JSON lines) in the
-/// memory of a few batches. A file that vanished under a commit is retried
-/// only before the first batch was handed on.
-pub fn stream_with(
-    lake: &Location,
-    sql: &str,
-    ranges: AwsRanges,
-    window: Window,
-    limits: Limits,
-    mut out: impl FnMut(&RecordBatch) -> Result<(), QueryError>,
-) -> Result<ScanReport, QueryError> {
-    use futures::StreamExt;
-    let rt = runtime()?;
-    let work = async {
-        let session = LakeSession::with_limits(lake, ranges, window, limits.clone());
+    /// Runs `sql` and hands its batches to `out` as they come; a file that
+    /// vanished under a commit is retried only before the first batch.
+    pub async fn stream(
+        &self,
+        sql: &str,
+        out: &mut impl FnMut(&RecordBatch) -> Result<(), QueryError>,
+    ) -> Result<ScanReport, QueryError> {
+        use futures::StreamExt;
+        let limits = &self.limits;
         let mut tries = 0;
         let plan = loop {
             tries += 1;
-            session.table.clear_listings();
-            let plan = session.plan(sql).await?;
+            self.table.clear_listings();
+            let plan = self.plan(sql).await?;
             let stream =
-                datafusion::physical_plan::execute_stream(plan.clone(), session.ctx.task_ctx())
+                datafusion::physical_plan::execute_stream(plan.clone(), self.ctx.task_ctx())
                     .map_err(|e| limits.classify(e))?;
             let mut stream = if limits.interruptible {
                 on_a_worker(stream)
@@ -682,15 +663,95 @@ pub fn stream_with(
                 break plan;
             }
         };
-        Ok(session.scan_report(&plan))
-    };
-    let result = limits.block_on(&rt, work);
-    if matches!(result, Err(QueryError::Cancelled)) {
-        // A worker may be inside one long step of the plan: leave it to
-        // stop at its next yield rather than wait for it here.
-        rt.shutdown_background();
+        Ok(self.scan_report(&plan))
     }
-    result
+}
+
+/// One invocation's queries: one session over the lake (its functions,
+/// tables, snapshot and memory pool, built once) and the runtime that
+/// drives it, reused by every statement of a file and by the prompt.
+pub struct Engine {
+    session: LakeSession,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Engine {
+    pub fn new(
+        lake: &Location,
+        ranges: AwsRanges,
+        window: Window,
+        limits: Limits,
+    ) -> Result<Self, QueryError> {
+        Ok(Self {
+            session: LakeSession::with_limits(lake, ranges, window, limits),
+            rt: Some(runtime()?),
+        })
+    }
+
+    pub fn session(&self) -> &LakeSession {
+        &self.session
+    }
+
+    /// The runtime, taken for one statement; a new one after a cancelled
+    /// statement left the last one's workers to stop on their own.
+    fn take_runtime(&mut self) -> Result<tokio::runtime::Runtime, QueryError> {
+        match self.rt.take() {
+            Some(rt) => Ok(rt),
+            None => runtime(),
+        }
+    }
+
+    /// The runtime back after a statement; after Ctrl-C, a worker may be
+    /// inside one long step of the plan: it is left to stop at its next
+    /// yield rather than waited for here.
+    fn give_back<T>(&mut self, rt: tokio::runtime::Runtime, result: &Result<T, QueryError>) {
+        if matches!(result, Err(QueryError::Cancelled)) {
+            rt.shutdown_background();
+        } else {
+            self.rt = Some(rt);
+        }
+    }
+
+    /// Runs one statement and collects its batches.
+    pub fn run(&mut self, sql: &str) -> Result<QueryResult, QueryError> {
+        let rt = self.take_runtime()?;
+        let session = &self.session;
+        let result = session.limits.block_on(&rt, async {
+            let (plan, batches) = session.collect(sql).await?;
+            Ok(QueryResult {
+                batches,
+                scan: session.scan_report(&plan),
+            })
+        });
+        self.give_back(rt, &result);
+        result
+    }
+
+    /// Runs one statement and hands its batches to `out` as they come, so
+    /// a result of any size streams to its destination (CSV, JSON lines)
+    /// in the memory of a few batches. A file that vanished under a commit
+    /// is retried only before the first batch was handed on.
+    pub fn stream(
+        &mut self,
+        sql: &str,
+        mut out: impl FnMut(&RecordBatch) -> Result<(), QueryError>,
+    ) -> Result<ScanReport, QueryError> {
+        let rt = self.take_runtime()?;
+        let session = &self.session;
+        let result = session.limits.block_on(&rt, session.stream(sql, &mut out));
+        self.give_back(rt, &result);
+        result
+    }
+}
+
+/// Runs one SQL statement against the lake, in a session of its own.
+pub fn run(
+    lake: &Location,
+    sql: &str,
+    ranges: AwsRanges,
+    window: Window,
+) -> Result<QueryResult, QueryError> {
+    Engine::new(lake, ranges, window, Limits::default())?.run(sql)
 }
 
 /// `stream` polled on a runtime worker, its batches handed over a channel:
@@ -733,21 +794,6 @@ fn on_a_worker(
 fn vanished(e: &DataFusionError) -> bool {
     let text = e.to_string();
     text.contains("not found") || text.contains("No such file or directory")
-}
-
-async fn run_async(
-    lake: &Location,
-    sql: &str,
-    ranges: AwsRanges,
-    window: Window,
-    limits: Limits,
-) -> Result<QueryResult, QueryError> {
-    let session = LakeSession::with_limits(lake, ranges, window, limits);
-    let (plan, batches) = session.collect(sql).await?;
-    Ok(QueryResult {
-        batches,
-        scan: session.scan_report(&plan),
-    })
 }
 
 /// Row groups pruned and matched, bytes scanned, of every scan in a plan.

@@ -1,7 +1,6 @@
 //! Named queries: the seed's investigation queries and its alert signals,
 //! with parameters; and AWS's address ranges, which one of them uses.
 
-use super::cidr::{address, Prefix};
 use std::fmt::Write as _;
 
 use super::QueryError;
@@ -154,51 +153,6 @@ pub fn preset_sql(name: &str, params: &[(String, String)]) -> Result<String, Que
     Ok(sql)
 }
 
-/// Where `role-outside-aws` learns AWS's addresses.
-#[derive(Debug, Default, Clone)]
-pub struct AwsRanges {
-    prefixes: Vec<Prefix>,
-}
-
-impl AwsRanges {
-    /// Parses AWS's published `ip-ranges.json`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let mut prefixes = Vec::new();
-        for (list, key) in [("prefixes", "ip_prefix"), ("ipv6_prefixes", "ipv6_prefix")] {
-            for p in doc[list].as_array().into_iter().flatten() {
-                let Some(cidr) = p[key].as_str() else {
-                    continue;
-                };
-                prefixes.push(Prefix::parse(cidr).ok_or(format!("bad prefix {cidr}"))?);
-            }
-        }
-        if prefixes.is_empty() {
-            return Err("no prefixes: not an ip-ranges.json".to_string());
-        }
-        Ok(Self { prefixes })
-    }
-
-    /// Address prefixes held.
-    pub fn len(&self) -> usize {
-        self.prefixes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.prefixes.is_empty()
-    }
-
-    /// AWS's own: a service name (`ecs-tasks.amazonaws.com`, `AWS Internal`)
-    /// or an address inside a published prefix. Without the ranges, every
-    /// IP address literal counts as outside AWS.
-    pub fn is_aws(&self, source: &str) -> bool {
-        let Some(ip) = address(source) else {
-            return true;
-        };
-        self.prefixes.iter().any(|p| p.contains(&ip))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,19 +174,5 @@ mod tests {
         for p in PRESETS {
             assert!(list_presets().contains(p.name));
         }
-    }
-
-    #[test]
-    fn aws_ranges_classify_addresses() {
-        let r = AwsRanges::parse(
-            r#"{"prefixes":[{"ip_prefix":"34.224.0.0/12"}],"ipv6_prefixes":[{"ipv6_prefix":"2600:1f00::/24"}]}"#,
-        )
-        .unwrap();
-        assert!(r.is_aws("34.234.236.212"));
-        assert!(!r.is_aws("104.102.221.250"));
-        assert!(r.is_aws("2600:1f00::1"));
-        assert!(r.is_aws("ecs-tasks.amazonaws.com"));
-        assert!(r.is_aws("AWS Internal"));
-        assert!(!AwsRanges::default().is_aws("34.234.236.212"));
     }
 }

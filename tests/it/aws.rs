@@ -13,13 +13,13 @@ use std::sync::{Arc, Mutex};
 use super::helpers::*;
 
 /// A bucket of raw logs (flaws2, 37 events) and an empty lake bucket.
-fn server_with_logs() -> Option<(S3Server, tempfile::TempDir)> {
-    let s3 = S3Server::try_start()?;
+fn server_with_logs() -> (S3Server, tempfile::TempDir) {
+    let s3 = S3Server::start();
     s3.create_bucket("raw");
     s3.create_bucket("lake");
     let tmp = tempfile::tempdir().unwrap();
     s3.upload(&repo().join("tests/data/flaws2"), "raw", "trail");
-    Some((s3, tmp))
+    (s3, tmp)
 }
 
 /// `traillake ARGS` with nothing of this process's environment but PATH:
@@ -67,9 +67,7 @@ fn iso_in(secs: i64) -> String {
 
 #[test]
 fn a_profile_of_the_shared_files_is_used_with_profile_or_aws_profile() {
-    let Some((s3, tmp)) = server_with_logs() else {
-        return;
-    };
+    let (s3, tmp) = server_with_logs();
     let home = tmp.path();
     write(
         &home.join(".aws/credentials"),
@@ -173,9 +171,7 @@ fn calls(count: &Path) -> usize {
 
 #[test]
 fn credential_process_credentials_are_kept_until_they_near_expiry() {
-    let Some((s3, tmp)) = server_with_logs() else {
-        return;
-    };
+    let (s3, tmp) = server_with_logs();
     let home = tmp.path();
     let lasting = process_profile(home, "lasting", 60);
     let brief = process_profile(home, "brief", 2);
@@ -245,9 +241,7 @@ fn container_endpoint() -> (String, Arc<Mutex<Vec<String>>>) {
 
 #[test]
 fn container_credentials_come_from_the_task_endpoint() {
-    let Some((s3, tmp)) = server_with_logs() else {
-        return;
-    };
+    let (s3, tmp) = server_with_logs();
     let (url, seen) = container_endpoint();
     let mut cmd = clean(&s3, tmp.path());
     cmd.env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &url)
@@ -263,9 +257,7 @@ fn container_credentials_come_from_the_task_endpoint() {
 
 #[test]
 fn web_identity_assumes_the_role_through_sts() {
-    let Some((s3, tmp)) = server_with_logs() else {
-        return;
-    };
+    let (s3, tmp) = server_with_logs();
     let token = tmp.path().join("token");
     // moto's STS takes any token; a real one is an OIDC JWT (EKS IRSA).
     write(
@@ -319,9 +311,7 @@ fn counting_listener() -> (String, Arc<Mutex<usize>>) {
 
 #[test]
 fn the_metadata_service_is_never_asked_when_disabled_and_nothing_leaves_loopback() {
-    let Some((s3, tmp)) = server_with_logs() else {
-        return;
-    };
+    let (s3, tmp) = server_with_logs();
     let home = tmp.path();
     // Enabled, pointed at a loopback listener: the chain asks it (so this
     // test can see the calls it forbids below).

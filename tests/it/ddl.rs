@@ -161,9 +161,7 @@ fn ddl_without_a_compacted_lake_is_a_usage_error() {
 /// also recomputes `scan-cost`'s lake bytes from DuckDB's Parquet metadata.
 #[test]
 fn spark_and_duckdb_answer_the_seed_queries_like_the_raw_logs() {
-    if !engines(&["pyspark", "duckdb"]) {
-        return;
-    }
+    engines(&["pyspark", "duckdb"]);
     let tmp = tempfile::tempdir().unwrap();
     let gen = tmp.path().join("generated");
     generate(&gen, &["--days", "2", "--events-per-day", "400"]);

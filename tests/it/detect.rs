@@ -67,9 +67,7 @@ fn rules() -> [PathBuf; 3] {
 
 #[test]
 fn sigma_rules_alert_exactly_as_an_independent_evaluation_of_the_raw_logs() {
-    if !engines(&["yaml"]) {
-        return;
-    }
+    engines(&["yaml"]);
     let dir = tempfile::tempdir().unwrap();
     let lake = real_lake(dir.path());
     let ranges = repo().join("tests/data/ip-ranges-sample.json");
@@ -432,7 +430,7 @@ fn flaws2_and_a_day_after(dir: &Path) -> PathBuf {
 
 #[test]
 fn first_seen_and_every_rule_over_a_window_equal_an_independent_evaluation() {
-    assert!(engines(&["yaml"]));
+    engines(&["yaml"]);
     let dir = tempfile::tempdir().unwrap();
     let src = flaws2_and_a_day_after(dir.path());
     let lake = dir.path().join("lake");

@@ -236,9 +236,7 @@ fn query_refuses_statements_that_write() {
 
 #[test]
 fn errors_never_show_a_servers_response_body_or_credentials() {
-    if !engines(&["http.server"]) {
-        return;
-    }
+    engines(&["http.server"]);
     // A server that answers 403 with the request's headers in its body, as
     // a misconfigured proxy would.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

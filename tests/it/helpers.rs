@@ -13,9 +13,8 @@ use traillake::schema::{Column, Kind, COLUMNS};
 
 /// Checks that the Python modules an engine test needs are installed, and
 /// fails the test when they are not: a test that cannot run never counts
-/// as passed (`scripts/test.sh` installs them). Returns true, so callers
-/// read `if !engines(..) { return; }` as before.
-pub fn engines(modules: &[&str]) -> bool {
+/// as passed (`scripts/test.sh` installs them).
+pub fn engines(modules: &[&str]) {
     let script = modules
         .iter()
         .map(|m| format!("import {m}"))
@@ -30,7 +29,6 @@ pub fn engines(modules: &[&str]) -> bool {
         "python3 cannot import {modules:?}, which this test needs (scripts/test.sh installs \
          them: pyspark, duckdb, moto[server], PyYAML)"
     );
-    present
 }
 
 /// Gzips bytes as CloudTrail does.
@@ -491,12 +489,10 @@ pub struct S3Server {
 }
 
 impl S3Server {
-    /// A server, or `None` (the test skips) when moto is not installed.
-    pub fn try_start() -> Option<Self> {
-        engines(&["moto.server", "flask_cors"]).then(Self::start)
-    }
-
+    /// A server on a free loopback port; the test fails when moto is not
+    /// installed.
     pub fn start() -> Self {
+        engines(&["moto.server", "flask_cors"]);
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

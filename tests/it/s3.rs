@@ -10,9 +10,7 @@ fn n(r: &serde_json::Value, f: &str) -> u64 {
 
 #[test]
 fn s3_to_s3_compaction_is_exact_and_idempotent() {
-    let Some(s3) = S3Server::try_start() else {
-        return;
-    };
+    let s3 = S3Server::start();
     s3.create_bucket("raw-logs");
     s3.create_bucket("lake");
     let tmp = tempfile::tempdir().unwrap();
@@ -94,9 +92,7 @@ fn s3_to_s3_compaction_is_exact_and_idempotent() {
 
 #[test]
 fn s3_errors_name_the_object_and_never_the_credentials() {
-    let Some(s3) = S3Server::try_start() else {
-        return;
-    };
+    let s3 = S3Server::start();
     s3.create_bucket("lake");
     let env = s3.env();
     let (code, _, err) = compact_env("s3://no-such-bucket/logs", "s3://lake/x", &[], &env);
@@ -111,9 +107,7 @@ fn s3_errors_name_the_object_and_never_the_credentials() {
 
 #[test]
 fn a_large_lake_file_goes_up_in_parts_and_reads_back() {
-    let Some(s3) = S3Server::try_start() else {
-        return;
-    };
+    let s3 = S3Server::start();
     s3.create_bucket("raw");
     s3.create_bucket("lake");
     let tmp = tempfile::tempdir().unwrap();
@@ -141,9 +135,7 @@ fn a_large_lake_file_goes_up_in_parts_and_reads_back() {
 /// `verify` and `query`.
 #[test]
 fn a_run_through_twenty_percent_faults_finishes_exact_in_one_attempt() {
-    let Some(s3) = S3Server::try_start() else {
-        return;
-    };
+    let s3 = S3Server::start();
     s3.create_bucket("raw-logs");
     s3.create_bucket("lake");
     let tmp = tempfile::tempdir().unwrap();
@@ -192,9 +184,7 @@ fn a_run_through_twenty_percent_faults_finishes_exact_in_one_attempt() {
 /// the retry finds the lease there, reads it back and knows it as its own.
 #[test]
 fn a_lease_whose_answer_was_lost_is_recognized_as_ours() {
-    let Some(s3) = S3Server::try_start() else {
-        return;
-    };
+    let s3 = S3Server::start();
     s3.create_bucket("raw-logs");
     s3.create_bucket("lake");
     let tmp = tempfile::tempdir().unwrap();

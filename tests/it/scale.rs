@@ -260,9 +260,7 @@ fn with_a_small_budget_memory_does_not_grow_with_the_partition() {
 
 #[test]
 fn a_nightly_runs_requests_do_not_grow_with_the_history() {
-    let Some(s3) = S3Server::try_start() else {
-        return;
-    };
+    let s3 = S3Server::start();
     let tmp = tempfile::tempdir().unwrap();
     let mut counts = Vec::new();
     for days in [10, 40] {

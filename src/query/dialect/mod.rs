@@ -4,7 +4,7 @@
 //!
 //! - `IPADDRESS '1.2.3.4'`, `IPPREFIX '10.0.0.0/8'` and `CAST(x AS
 //!   IPADDRESS)` become `ipaddress(...)` / `ipprefix(...)` calls
-//!   ([`super::trino`]);
+//!   ([`super::functions`]);
 //! - `try(CAST(...))` is `TRY_CAST(...)`; `try(e)` otherwise is `e` (a
 //!   function that can fail here gives NULL already);
 //! - `count_if(c)`, `max_by(x, y)`, `min_by(x, y)`, `arbitrary(x)`,

@@ -4,11 +4,7 @@
 use super::*;
 
 /// The lake's own table names: left as they are.
-pub(super) const OWN_TABLES: [&str; 3] = [
-    "cloudtrail",
-    "cloudtrail_all_versions",
-    "cloudtrail_before_window",
-];
+use crate::query::TABLES as OWN_TABLES;
 
 /// Table names and partition columns as saved queries write them (see the
 /// module's comment). A query naming two or more tables other than its

@@ -1,4 +1,5 @@
-//! Trino's binary, hashing and encoding functions: `sha1`, `sha256`,
+//! Trino's binary, hashing and encoding functions: `to_utf8`, `md5`,
+//! `to_hex`, `sha1`, `sha256`,
 //! `sha512` (varbinary, as `md5`), `to_base64`/`from_base64`, `from_hex`,
 //! `from_utf8`, and `url_encode`/`url_decode` (Java's URLEncoder, as Trino).
 
@@ -11,7 +12,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::prelude::SessionContext;
 
-use super::trino::{strings, udf};
+use super::{strings, udf};
 
 /// The argument as bytes: varbinary as it is, text as its UTF-8.
 fn bytes(a: &ArrayRef) -> Result<BinaryArray> {
@@ -36,6 +37,40 @@ const URL_SAFE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERI
 
 /// Registers every function of this module in `ctx`.
 pub fn register(ctx: &SessionContext) {
+    udf(ctx, "to_utf8", &[1], DataType::Binary, |a, _| {
+        let s = strings(&a[0])?;
+        let out: BinaryArray = s.iter().map(|v| v.map(str::as_bytes)).collect();
+        Ok(Arc::new(out))
+    });
+    udf(ctx, "md5", &[1], DataType::Binary, |a, _| {
+        use md5::Digest;
+        let bytes = cast(&a[0], &DataType::Binary)?;
+        let out: BinaryArray = bytes
+            .as_binary::<i32>()
+            .iter()
+            .map(|v| v.map(|b| md5::Md5::digest(b).to_vec()))
+            .collect();
+        Ok(Arc::new(out))
+    });
+    udf(ctx, "to_hex", &[1], DataType::Utf8, |a, _| {
+        let out: StringArray = match a[0].data_type() {
+            dt if dt.is_integer() => {
+                let n = cast(&a[0], &DataType::Int64)?;
+                n.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                    .iter()
+                    .map(|v| v.map(|v| format!("{v:x}")))
+                    .collect()
+            }
+            _ => {
+                let b = cast(&a[0], &DataType::Binary)?;
+                b.as_binary::<i32>()
+                    .iter()
+                    .map(|v| v.map(|b| b.iter().map(|x| format!("{x:02X}")).collect::<String>()))
+                    .collect()
+            }
+        };
+        Ok(Arc::new(out))
+    });
     hash(ctx, "sha1", |b| {
         use sha1::Digest;
         sha1::Sha1::digest(b).to_vec()
