@@ -107,7 +107,7 @@ pub struct CompactConfig {
     pub merge_files: Option<usize>,
     pub lease_timeout_secs: Option<u64>,
     pub spill_dir: Option<PathBuf>,
-    pub spill_compression: Option<crate::sink::spill::SpillCodec>,
+    pub spill_compression: Option<crate::compact::spill::SpillCodec>,
     pub shard_by: Option<ShardBy>,
 }
 
@@ -232,7 +232,7 @@ impl Config {
             spill_compression: c
                 .spill_compression
                 .as_deref()
-                .map(crate::sink::spill::SpillCodec::parse)
+                .map(crate::compact::spill::SpillCodec::parse)
                 .transpose()
                 .map_err(invalid)?,
             shard_by: c

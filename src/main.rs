@@ -422,6 +422,13 @@ fn compact(
     let result = compact::compact(&opts);
     shown.finish();
     let report = result?;
+    // --dry-run: what would be read, one line each.
+    let reads: String = report
+        .would_read
+        .iter()
+        .map(|(size, url)| format!("read\t{size}\t{url}\n"))
+        .collect();
+    emit(&reads)?;
     if args.json {
         println!(
             "{}",

@@ -86,9 +86,25 @@ pub struct Progress {
     pub rows_encoded: Count,
     pub files_to_commit: Count,
     pub files_committed: Count,
+    /// Words for the user (warnings, what a run did besides its counts),
+    /// for the caller to print as it prints the counts.
+    notes: std::sync::Mutex<Vec<String>>,
 }
 
 impl Progress {
+    /// Leaves a word for the user.
+    pub fn note(&self, text: impl Into<String>) {
+        self.notes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(text.into());
+    }
+
+    /// The words left since the last call.
+    pub fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notes.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     pub fn set_phase(&self, phase: Phase) {
         self.phase.store(phase as u8, Ordering::Relaxed);
     }

@@ -42,6 +42,9 @@ pub struct RunReport {
     /// Objects not read, for the reasons in `skipped_by_reason`.
     pub inputs_skipped: u64,
     pub skipped_by_reason: BTreeMap<SkipReason, u64>,
+    /// `--dry-run`: the objects a run would read, as (bytes, URL).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_read: Vec<(u64, String)>,
     /// The first quarantined files and records (`record` null for a whole
     /// file); all of them, verbatim, are in `_traillake/quarantine/<run>.jsonl`.
     pub quarantined: Vec<Quarantined>,

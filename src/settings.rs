@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use traillake::compact::{self, CompactOptions};
+use traillake::compact::{self, CompactOptions, MemoryBudget};
 use traillake::config::{Config, ShardBy};
 use traillake::ddl::DdlOptions;
 use traillake::partition::Date;
@@ -179,11 +179,10 @@ pub fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOpt
     }
     opts.write = write;
     if let Some(mb) = c.memory_budget_mb {
-        opts.memory_budget = mb << 20;
-        opts.max_file_bytes = traillake::compact::max_file_bytes(opts.memory_budget);
+        opts.memory = MemoryBudget::new(mb << 20);
     }
     if let Some(mb) = c.max_file_mb {
-        opts.max_file_bytes = (mb << 20).min(traillake::source::MAX_DECOMPRESSED);
+        opts.memory = opts.memory.with_max_file_bytes(mb << 20);
     }
     if let Some(mb) = c.chunk_mb {
         opts.chunk_bytes = mb << 20;

@@ -42,8 +42,11 @@ impl Mode {
     }
 }
 
-/// The drawing thread; [`Shown::finish`] stops it and clears the bar.
+/// The drawing thread; [`Shown::finish`] stops it and clears the bar, then
+/// prints the notes left since its last tick (always, even `--quiet`: they
+/// are warnings and what a run did besides its counts).
 pub struct Shown {
+    progress: Arc<Progress>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -53,11 +56,15 @@ pub fn start(progress: Arc<Progress>, mode: Mode) -> Shown {
     let thread = match mode {
         Mode::Quiet => None,
         mode => {
-            let stop = stop.clone();
+            let (progress, stop) = (progress.clone(), stop.clone());
             Some(std::thread::spawn(move || draw(&progress, mode, &stop)))
         }
     };
-    Shown { stop, thread }
+    Shown {
+        progress,
+        stop,
+        thread,
+    }
 }
 
 impl Shown {
@@ -71,6 +78,9 @@ impl Drop for Shown {
         if let Some(t) = self.thread.take() {
             t.thread().unpark();
             let _ = t.join();
+        }
+        for note in self.progress.take_notes() {
+            eprintln!("traillake: {note}");
         }
     }
 }
@@ -98,6 +108,13 @@ fn draw(p: &Progress, mode: Mode, stop: &AtomicBool) {
         // Read before the stop flag, so the last tick sees the end.
         let stopping = stop.load(Ordering::Relaxed);
         let now = p.phase();
+        for note in p.take_notes() {
+            let line = format!("traillake: {note}");
+            match &bar {
+                Some(bar) => bar.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
         match (&bar, mode) {
             (Some(bar), _) => {
                 bar.set_position((p.fraction() * 1000.0) as u64);

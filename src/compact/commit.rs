@@ -143,10 +143,12 @@ pub fn prepare(
             journal.delta = Some(change);
         }
     } else if rt.block_on(delta::exists(lake))? {
-        eprintln!(
-            "traillake: warning: [delta] enabled = false, but the lake has a Delta log: it no              longer follows the lake, and Delta readers will not see this run. Delete {} or              enable the log again",
+        opts.progress.note(format!(
+            "warning: [delta] enabled = false, but the lake has a Delta log: it no longer \
+             follows the lake, and Delta readers will not see this run. Delete {} or enable the \
+             log again",
             lake.loc.url_of_relative(delta::LOG_DIR)
-        );
+        ));
     }
     report.conflicts = conflicts.examples;
     let accepted = report

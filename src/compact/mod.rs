@@ -21,370 +21,40 @@
 //! before it commits.
 
 pub mod commit;
+mod error;
 pub mod fetch;
 pub mod memory;
+mod options;
 pub mod plan;
 pub mod policy;
 pub mod quarantine;
 pub mod read;
+mod signal;
+pub mod spill;
 pub mod stage;
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::lake::layout::{self, Owner};
 use crate::lake::lease::Lease;
-use crate::lake::{Lake, LakeError};
+use crate::lake::Lake;
 use crate::partition::PartitionKey;
-use crate::progress::{Phase, Progress};
+use crate::progress::Phase;
 use crate::report::RunReport;
-use crate::sink::{SinkError, WriteOptions};
-use crate::source::{SourceFilter, SourceObject};
-use crate::store::{Location, LocationError};
+use crate::source::SourceObject;
 use fetch::{DecodeSettings, Decoding, Fetched};
 use quarantine::QuarantineFile;
-use stage::{PartitionBuffer, Spiller, Stager, Staging};
+use spill::{PartitionBuffer, Spiller};
+use stage::{Stager, Staging};
 
-#[derive(Debug, thiserror::Error)]
-pub enum CompactError {
-    #[error(transparent)]
-    Location(#[from] LocationError),
-    #[error(transparent)]
-    Lake(#[from] LakeError),
-    #[error(transparent)]
-    Sink(#[from] SinkError),
-    #[error("the lake {lake} lies inside the source {source_url}: it would ingest its own output")]
-    LakeInsideSource { lake: String, source_url: String },
-    #[error("{0}")]
-    Reconcile(Reconcile),
-    #[error("{0}")]
-    NoLogs(plan::NoLogs),
-    #[error("{url}: listing failed: {reason}")]
-    Listing { url: String, reason: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("stopped by {signal} before committing: nothing of this run is in the lake; the next run reads its input again")]
-    Interrupted { signal: &'static str },
-    #[error("{0}")]
-    Damaged(Damaged),
-    #[error("could not start the {what}: {source}")]
-    Runtime {
-        what: &'static str,
-        source: std::io::Error,
-    },
-}
-
-/// Lake files that are not what the runs that wrote them left: the run
-/// stops before merging around them, and names `repair`.
-#[derive(Debug)]
-pub struct Damaged {
-    pub lake: String,
-    pub source_url: String,
-    /// `(url, what is wrong)`.
-    pub files: Vec<(String, crate::lake::manifest::Damage)>,
-}
-
-impl std::fmt::Display for Damaged {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the lake is damaged: {} file(s) are not what the runs that wrote them left:",
-            self.files.len()
-        )?;
-        for (url, d) in self.files.iter().take(10) {
-            write!(f, "\n  {url}: {d}")?;
-        }
-        if self.files.len() > 10 {
-            write!(f, "\n  ... and {} more", self.files.len() - 10)?;
-        }
-        write!(
-            f,
-            "\nNothing of this run was committed. `traillake verify --lake {lake}` lists all \
-             damage; `traillake repair --source {src} --lake {lake}` sets aside what is \
-             unreadable or foreign and reads the source folders that fed these partitions \
-             again; then compact runs as before",
-            lake = crate::store::shell_word(&self.lake),
-            src = crate::store::shell_word(&self.source_url),
-        )
-    }
-}
-
-/// Counts that do not add up: a bug, reported loudly instead of committed.
-#[derive(Debug)]
-pub struct Reconcile {
-    pub what: String,
-}
-
-impl Reconcile {
-    pub fn overflow(what: &str) -> CompactError {
-        CompactError::Reconcile(Reconcile {
-            what: format!("{what}: count overflowed"),
-        })
-    }
-}
-
-impl std::fmt::Display for Reconcile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "counts do not reconcile ({}); nothing was committed. This is a bug: please \
-             report it",
-            self.what
-        )
-    }
-}
-
-/// Everything `compact` needs, resolved from flags and config.
-#[derive(Debug, Clone)]
-pub struct CompactOptions {
-    pub source: Location,
-    pub lake: Location,
-    pub filter: SourceFilter,
-    pub full_scan: bool,
-    /// Days before the last day seen in a region listed again.
-    pub lookback_days: u32,
-    pub threads: usize,
-    pub dry_run: bool,
-    pub write: WriteOptions,
-    /// Decoded bytes in memory, across partitions, before spilling.
-    pub memory_budget: usize,
-    /// Compressed bytes fetched per step.
-    pub chunk_bytes: u64,
-    /// Largest JSON a log object may decompress to.
-    pub max_file_bytes: usize,
-    /// What the run has done so far, for the caller to show.
-    pub progress: Arc<Progress>,
-    pub shard: Option<Shard>,
-    /// Small files of one generation that make a merge.
-    pub merge_at: usize,
-    /// A lease not renewed for this long is taken over.
-    pub lease_timeout: Duration,
-    /// Where spill files go.
-    pub spill_dir: PathBuf,
-    /// How spill files are compressed.
-    pub spill_codec: crate::sink::spill::SpillCodec,
-    /// The newest day a source folder may be dated (default: tomorrow,
-    /// UTC); later folders are reported and left for their day.
-    pub newest_day: Option<crate::partition::Date>,
-    /// The Delta log a run commits to.
-    pub delta: crate::lake::delta::DeltaSettings,
-}
-
-impl CompactOptions {
-    /// Options with defaults for everything but where to read and write.
-    pub fn new(source: Location, lake: Location) -> Self {
-        let memory_budget = 512 << 20;
-        Self {
-            source,
-            lake,
-            filter: SourceFilter::default(),
-            full_scan: false,
-            lookback_days: DEFAULT_LOOKBACK_DAYS,
-            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            dry_run: false,
-            write: WriteOptions::default(),
-            memory_budget,
-            // With chunks queued back to back, 4 MB is as fast as 8 MB
-            // (medians 1.55 vs 1.68 s, 5 alternating runs on 430 MB of
-            // JSON) and peaks ~100 MiB lower.
-            chunk_bytes: 4 << 20,
-            max_file_bytes: max_file_bytes(memory_budget),
-            progress: Arc::default(),
-            shard: None,
-            merge_at: 8,
-            lease_timeout: Duration::from_secs(600),
-            spill_dir: std::env::temp_dir(),
-            spill_codec: Default::default(),
-            newest_day: None,
-            delta: crate::lake::delta::DeltaSettings::default(),
-        }
-    }
-
-    fn owner(&self) -> Owner {
-        self.shard.map_or(Owner::All, Shard::owner)
-    }
-
-    fn window(&self) -> String {
-        if self.full_scan {
-            return "full scan".into();
-        }
-        match (self.filter.since, self.filter.until) {
-            (None, None) => format!(
-                "the last day seen in each region folder, minus {} days",
-                self.lookback_days
-            ),
-            (s, u) => format!(
-                "{} to {}",
-                s.map_or("the first day".into(), |d| d.to_string()),
-                u.map_or("the last day".into(), |d| d.to_string())
-            ),
-        }
-    }
-}
-
-/// CloudTrail delivers a log file about 5 minutes after the calls it holds,
-/// usually within 15 minutes, into the folder of the day it delivers it
-/// (so a late event lands in a newer folder, never an older one). Files do
-/// land in older folders when a trail's bucket is filled by replication
-/// or copied in late, and when CloudTrail delivers again after an outage.
-/// Three days covers those with a margin, at a few LISTs per region.
-pub const DEFAULT_LOOKBACK_DAYS: u32 = 3;
-
-/// The per-file limit for a memory budget: an eighth of it (a file is
-/// decoded by one thread, and its tape can be several times its size),
-/// between 16 MiB and 1 GiB.
-pub fn max_file_bytes(memory_budget: usize) -> usize {
-    (memory_budget / 8).clamp(16 << 20, crate::source::MAX_DECOMPRESSED)
-}
-
-/// One of N machines splitting a night's work with no coordination
-/// (`--shard K/N`). By default a shard takes the source objects whose folder
-/// (account, region, date from the path) hashes to K; with `by_object`, the
-/// objects whose key does, so one busy folder is spread over every shard.
-/// A shard owns the lake files it writes: it merges and replaces only its
-/// own files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
-    pub by_object: bool,
-}
-
-impl Shard {
-    /// `K/N`, or `N` alone with K from `AWS_BATCH_JOB_ARRAY_INDEX` (AWS
-    /// Batch array jobs) or `JOB_COMPLETION_INDEX` (Kubernetes indexed jobs).
-    pub fn parse(s: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let bad = || format!("--shard {s:?}: expected K/N (0 <= K < N) or N");
-        let (k, n) = match s.split_once('/') {
-            Some((k, n)) => (k.trim().to_string(), n),
-            None => {
-                let k = env("AWS_BATCH_JOB_ARRAY_INDEX")
-                    .or_else(|| env("JOB_COMPLETION_INDEX"))
-                    .ok_or_else(|| {
-                        format!(
-                            "--shard {s}: no shard index: give K/N, or set \
-                             AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX"
-                        )
-                    })?;
-                (k, s)
-            }
-        };
-        let index: u32 = k.trim().parse().map_err(|_| bad())?;
-        let count: u32 = n.trim().parse().map_err(|_| bad())?;
-        if count == 0 || index >= count {
-            return Err(bad());
-        }
-        Ok(Self {
-            index,
-            count,
-            by_object: false,
-        })
-    }
-
-    pub fn owner(self) -> Owner {
-        Owner::Shard {
-            index: self.index,
-            count: self.count,
-        }
-    }
-
-    /// Whether this shard takes the object at `key` (relative to SRC).
-    pub fn takes(&self, key: &str) -> bool {
-        let unit = if self.by_object {
-            key.to_string()
-        } else {
-            let h = crate::partition::PathHints::from_key(key);
-            match (&h.account, &h.region, h.date) {
-                (Some(a), Some(r), Some(d)) => format!("{a}/{r}/{d}"),
-                // Not in CloudTrail's layout: the object's folder decides.
-                _ => key.rsplit_once('/').map_or("", |(dir, _)| dir).to_string(),
-            }
-        };
-        fnv1a(unit.as_bytes()) % u64::from(self.count) == u64::from(self.index)
-    }
-}
-
-/// FNV-1a: stable across releases and platforms, unlike std's hasher.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// The signal that asked the run to stop, if any (0 none, 15 TERM, 2 INT).
-static STOP: AtomicU8 = AtomicU8::new(0);
-
-fn stop_requested() -> Option<&'static str> {
-    match STOP.load(Ordering::Relaxed) {
-        0 => None,
-        2 => Some("SIGINT"),
-        _ => Some("SIGTERM"),
-    }
-}
-
-/// Whether a stop was asked for; the stages check it between steps.
-pub(crate) fn stopping() -> Result<(), CompactError> {
-    match stop_requested() {
-        Some(signal) => Err(CompactError::Interrupted { signal }),
-        None => Ok(()),
-    }
-}
-
-/// Set from the moment the journal is about to be written: a stop then
-/// waits for the commit to finish (it is short, and the next run would
-/// only finish it).
-static COMMITTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Seconds a stopping run has to reach its next check before it exits
-/// anyway: Batch and Kubernetes send SIGKILL 30 s after SIGTERM; a
-/// runner's own grace is often 10 s.
-const STOP_GRACE: Duration = Duration::from_secs(4);
-
-/// Waits for SIGTERM or SIGINT and asks the run to stop. If it has not
-/// stopped within [`STOP_GRACE`] (a long listing, a large merge or row
-/// group) and is not committing, it exits here: nothing of the run is
-/// visible before its journal, so this is as safe as SIGKILL, and the lease
-/// is given back first so the next run need not wait for it to go stale.
-async fn stop(lake: Lake, owner: Owner, run_id: String, spill: PathBuf) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return;
-    };
-    let code = tokio::select! {
-        _ = term.recv() => 15,
-        _ = int.recv() => 2,
-    };
-    STOP.store(code, Ordering::Relaxed);
-    tokio::time::sleep(STOP_GRACE).await;
-    if COMMITTING.load(Ordering::Relaxed) {
-        return;
-    }
-    let rel = layout::lease(owner);
-    let _ = tokio::time::timeout(Duration::from_millis(500), async {
-        if let Ok(Some(h)) = lake.get_json::<crate::lake::lease::Holder>(&rel).await {
-            if h.run_id == run_id {
-                let _ = lake.delete(&rel).await;
-            }
-        }
-    })
-    .await;
-    let _ = std::fs::remove_dir_all(spill);
-    eprintln!(
-        "traillake: stopped by {} before committing: nothing of this run is in the lake; the next \
-         run reads its input again",
-        stop_requested().unwrap_or("a signal")
-    );
-    std::process::exit(1);
-}
+pub use error::{CompactError, Damaged, Reconcile};
+pub use memory::MemoryBudget;
+pub use options::{CompactOptions, Shard, DEFAULT_LOOKBACK_DAYS};
+pub(crate) use signal::stopping;
+use signal::{stop, stop_requested, COMMITTING};
 
 /// Runs `compact`. The report is also committed under `_traillake/runs/`.
 pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
@@ -451,7 +121,8 @@ pub fn compact(opts: &CompactOptions) -> Result<RunReport, CompactError> {
     // The lease goes back whatever happened; a failure to give it back is
     // only worth a word (it goes stale).
     if let Err(e) = rt.block_on(lease.release()) {
-        eprintln!("traillake: could not give the lease back: {e}");
+        opts.progress
+            .note(format!("could not give the lease back: {e}"));
     }
     result
 }
@@ -484,7 +155,7 @@ fn run(
         .add(to_read.iter().map(|o| o.size).sum());
     progress.set_phase(Phase::Reading);
 
-    let spill_dir = crate::sink::spill::SpillDir::create(&opts.spill_dir, run_id)?;
+    let spill_dir = crate::compact::spill::SpillDir::create(&opts.spill_dir, run_id)?;
     let quarantine_path = spill_dir.path.join("quarantine.jsonl");
     let quarantine = Arc::new(QuarantineFile::create(quarantine_path.clone()).map_err(
         |source| CompactError::Io {
@@ -493,7 +164,7 @@ fn run(
         },
     )?);
     let settings = DecodeSettings {
-        max_file_bytes: opts.max_file_bytes,
+        max_file_bytes: opts.memory.max_file_bytes(),
         quarantine: quarantine.clone(),
     };
 
@@ -502,11 +173,9 @@ fn run(
     let mut read: Vec<SourceObject> = Vec::new();
     let mut failed_folders: BTreeSet<String> = BTreeSet::new();
     let mut peak_in_use = 0u64;
-    let batch_bytes = (opts.memory_budget / 64).clamp(32 << 10, 8 << 20);
+    let batch_bytes = opts.memory.batch_bytes();
     let mut write = opts.write.clone();
-    write.row_group_bytes = write
-        .row_group_bytes
-        .min((opts.memory_budget / 4).max(1 << 20));
+    write.row_group_bytes = write.row_group_bytes.min(opts.memory.row_group_cap());
     // Two partitions in flight per thread, not one: with many small
     // partitions the main thread otherwise waits on a staging job instead
     // of queueing the next chunk (8,640 small files, 30 partitions: median
@@ -523,7 +192,7 @@ fn run(
             batch_bytes,
             spill_dir: spill_dir.path.clone(),
             spill_codec: opts.spill_codec,
-            memory_budget: opts.memory_budget,
+            memory: opts.memory,
             progress: progress.clone(),
             source_url: opts.source.arg(),
         },
@@ -535,7 +204,7 @@ fn run(
     // at a chunk's end for its last slice (that barrier left a core idle
     // ~10% of a run, seen in perf samples per 50 ms).
     let chunks = fetch::chunks(to_read, opts.chunk_bytes);
-    let max_stored = opts.max_file_bytes as u64;
+    let max_stored = opts.memory.max_file_bytes() as u64;
     let spawn_fetch = |i: usize| {
         chunks
             .get(i)
@@ -601,15 +270,15 @@ fn run(
             buffered -= buffer.bytes;
             stager.stage(pool, key, buffer)?;
         }
-        memory::release_free_memory(&mut peak_in_use, opts.memory_budget as u64);
+        memory::release_free_memory(&mut peak_in_use, opts.memory.bytes() as u64);
         // Rows in memory, with those being spilled, stay under 3/8 of the
         // budget (the rest is for the chunks being decoded, the spill being
         // written and the encoders): past it, the largest partitions are
         // spilled, one at a time on the pool, until 1/8 is left in memory.
-        let limit = opts.memory_budget / 8 * 3;
+        let limit = opts.memory.buffered_limit();
         spiller.poll(&mut buffers)?;
         if buffered + spiller.bytes() > limit {
-            while buffered > opts.memory_budget / 8 {
+            while buffered > opts.memory.buffered_after_spill() {
                 let Some((key, _)) = buffers
                     .iter()
                     .filter(|(_, b)| !b.batches.is_empty())
@@ -681,104 +350,39 @@ fn run(
     let commit_started = Instant::now();
     let committed = rt.block_on(lake.commit_counting(&journal, &progress.files_committed))?;
     report.commit_seconds = commit_started.elapsed().as_secs_f64();
-    if let Some(crate::lake::delta::Committed::Version { version, .. }) = committed {
+    if let Some(crate::lake::delta::Committed::Version {
+        version,
+        created_from,
+    }) = committed
+    {
         report.delta_version = Some(version);
+        if let Some(n) = created_from.filter(|&n| n > 0) {
+            progress.note(format!(
+                "the lake had no Delta log: version {version} holds the {n} data file(s) its \
+                 partitions held (their footers read for statistics), and this run's"
+            ));
+        }
     }
     progress.set_phase(Phase::Done);
     if let Some(signal) = stop_requested() {
-        eprintln!("traillake: {signal} came while committing; the commit was finished first");
+        progress.note(format!(
+            "{signal} came while committing; the commit was finished first"
+        ));
     }
     Ok(report)
 }
 
-/// `--dry-run`: what would be read, one line each, on stdout.
+/// `--dry-run`: what would be read, for the caller to list.
 fn dry_run(
     to_read: &[SourceObject],
     mut report: RunReport,
     started: Instant,
     opts: &CompactOptions,
 ) -> RunReport {
-    for o in to_read {
-        println!("read\t{}\t{}", o.size, o.url);
-    }
+    report.would_read = to_read.iter().map(|o| (o.size, o.url.clone())).collect();
     report.inputs_skipped += to_read.len() as u64;
     report.seconds = started.elapsed().as_secs_f64();
     report.source_requests = opts.source.requests.snapshot();
     report.lake_requests = opts.lake.requests.snapshot();
     report
-}
-
-impl From<std::io::Error> for CompactError {
-    fn from(source: std::io::Error) -> Self {
-        CompactError::Io {
-            path: String::new(),
-            source,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shard_parses_k_of_n_and_the_batch_and_kubernetes_indexes() {
-        let none = |_: &str| None;
-        let shard = |index, count| Shard {
-            index,
-            count,
-            by_object: false,
-        };
-        assert_eq!(Shard::parse("1/4", none), Ok(shard(1, 4)));
-        assert!(Shard::parse("4/4", none).is_err());
-        assert!(Shard::parse("0/0", none).is_err());
-        assert!(Shard::parse("4", none)
-            .unwrap_err()
-            .contains("AWS_BATCH_JOB_ARRAY_INDEX"));
-        let batch = |k: &str| (k == "AWS_BATCH_JOB_ARRAY_INDEX").then(|| "2".to_string());
-        assert_eq!(Shard::parse("3", batch), Ok(shard(2, 3)));
-        let k8s = |k: &str| (k == "JOB_COMPLETION_INDEX").then(|| "0".to_string());
-        assert_eq!(Shard::parse("3", k8s), Ok(shard(0, 3)));
-    }
-
-    #[test]
-    fn every_object_goes_to_exactly_one_shard_by_folder_or_by_object() {
-        for by_object in [false, true] {
-            for i in 0..200 {
-                let key = format!(
-                    "AWSLogs/{}/CloudTrail/us-east-1/2024/01/{:02}/f{i}.json.gz",
-                    i % 3,
-                    i % 28 + 1
-                );
-                let takers = (0..5)
-                    .filter(|&k| {
-                        Shard {
-                            index: k,
-                            count: 5,
-                            by_object,
-                        }
-                        .takes(&key)
-                    })
-                    .count();
-                assert_eq!(takers, 1, "{key}");
-            }
-        }
-        // By object, one folder's files spread over the shards.
-        let spread: BTreeSet<u32> = (0..50)
-            .map(|i| format!("AWSLogs/1/CloudTrail/us-east-1/2024/01/15/f{i}.json.gz"))
-            .map(|key| {
-                (0..4)
-                    .find(|&k| {
-                        Shard {
-                            index: k,
-                            count: 4,
-                            by_object: true,
-                        }
-                        .takes(&key)
-                    })
-                    .unwrap()
-            })
-            .collect();
-        assert_eq!(spread.len(), 4);
-    }
 }

@@ -6,167 +6,26 @@
 //! being encoded: it does not grow with the partition or its values.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 
 use arrow::array::RecordBatch;
-use object_store::WriteMultipart;
 
 use super::policy::{self, Choice};
 use super::read::{LakeFileRun, OpenLakeFile, SettledRun};
+use super::spill::{self, spill_rows, PartitionBuffer, Spill, SpillCodec, SpillRun, SpillWriter};
 use super::{CompactError, Reconcile};
 use crate::lake::layout::{self, Owner};
 use crate::lake::manifest::{self, Damage, ManifestFile, Manifests};
+use crate::lake::sinks::open_sink;
 use crate::lake::{Lake, LakeFile};
 use crate::partition::PartitionKey;
 use crate::schema;
-use crate::sink::spill::{self, Spill, SpillCodec, SpillRun, SpillWriter};
 use crate::sink::stream::{Origin, SortedRun, StreamMerge};
-use crate::sink::{
-    self, Chunk, Conflicts, FileSink, Merged, PartitionWriter, SinkError, WriteOptions,
-};
+use crate::sink::{self, Chunk, Conflicts, Merged, PartitionWriter, SinkError, WriteOptions};
 
 /// Sorted runs merged at once; more spills than this are merged in passes.
 const FAN_IN: usize = 16;
-
-/// Rows of one partition gathered during a run.
-#[derive(Default)]
-pub struct PartitionBuffer {
-    pub batches: Vec<RecordBatch>,
-    /// Bytes of `batches` in memory.
-    pub bytes: usize,
-    /// Records taken for the partition (in memory and spilled).
-    pub rows: u64,
-    pub spills: Vec<Spill>,
-    /// New rows dropped as duplicates when spilling.
-    pub duplicates: u64,
-    pub conflicts: Conflicts,
-    /// The last chunk that brought rows.
-    pub last_chunk: usize,
-    /// The source folders its rows came from (for the manifest).
-    pub sources: BTreeSet<String>,
-    /// Events its new rows' updates supersede.
-    pub superseded: BTreeSet<String>,
-}
-
-/// A spill written: the file, and the new rows dropped as duplicates of
-/// others while sorting.
-pub type Spilled = (Spill, u64, Conflicts);
-
-/// Writes rows to a spill file, sorted, each event once.
-fn spill_rows(
-    batches: Vec<RecordBatch>,
-    path: PathBuf,
-    batch_bytes: usize,
-    codec: SpillCodec,
-) -> Result<Spilled, CompactError> {
-    let merged = sink::merge(batches);
-    let spill = spill::write(&path, &merged, batch_bytes, codec)?;
-    Ok((spill, merged.duplicates, merged.conflicts))
-}
-
-impl PartitionBuffer {
-    fn add_spill(&mut self, (spill, duplicates, conflicts): Spilled) {
-        self.spills.push(spill);
-        self.duplicates += duplicates;
-        self.conflicts.absorb(conflicts);
-    }
-}
-
-/// Spills one partition's rows at a time on the pool, while the main thread
-/// goes on taking in decoded chunks: spilling on the main thread left the
-/// pool without work once the chunk queued ahead was decoded.
-pub struct Spiller {
-    tx: mpsc::Sender<(PartitionKey, Result<Spilled, CompactError>)>,
-    rx: mpsc::Receiver<(PartitionKey, Result<Spilled, CompactError>)>,
-    /// The partition being spilled and the bytes it holds meanwhile.
-    in_flight: Option<(PartitionKey, usize)>,
-    seq: usize,
-    dir: PathBuf,
-    batch_bytes: usize,
-    codec: SpillCodec,
-}
-
-impl Spiller {
-    pub fn new(dir: PathBuf, batch_bytes: usize, codec: SpillCodec) -> Self {
-        let (tx, rx) = mpsc::channel();
-        Self {
-            tx,
-            rx,
-            in_flight: None,
-            seq: 0,
-            dir,
-            batch_bytes,
-            codec,
-        }
-    }
-
-    /// Bytes of rows being spilled now (still in memory).
-    pub fn bytes(&self) -> usize {
-        self.in_flight.as_ref().map_or(0, |(_, b)| *b)
-    }
-
-    pub fn is_spilling(&self, key: &PartitionKey) -> bool {
-        self.in_flight.as_ref().is_some_and(|(k, _)| k == key)
-    }
-
-    /// Starts spilling `key`'s rows in memory; waits for a spill in flight
-    /// first.
-    pub fn start(
-        &mut self,
-        pool: &rayon::ThreadPool,
-        buffers: &mut HashMap<PartitionKey, PartitionBuffer>,
-        key: PartitionKey,
-    ) -> Result<(), CompactError> {
-        self.wait(buffers)?;
-        let b = buffers.get_mut(&key).expect("a buffered partition");
-        let batches = std::mem::take(&mut b.batches);
-        let bytes = std::mem::take(&mut b.bytes);
-        self.seq += 1;
-        let path = self.dir.join(format!("{:06}.spill", self.seq));
-        let (tx, batch_bytes, codec) = (self.tx.clone(), self.batch_bytes, self.codec);
-        self.in_flight = Some((key.clone(), bytes));
-        pool.spawn(move || {
-            let result = spill_rows(batches, path, batch_bytes, codec);
-            // The receiver lives as long as the spiller.
-            let _ = tx.send((key, result));
-        });
-        Ok(())
-    }
-
-    /// Hands a finished spill's file to its partition, without waiting.
-    pub fn poll(
-        &mut self,
-        buffers: &mut HashMap<PartitionKey, PartitionBuffer>,
-    ) -> Result<(), CompactError> {
-        if self.in_flight.is_none() {
-            return Ok(());
-        }
-        match self.rx.try_recv() {
-            Ok((key, result)) => {
-                self.in_flight = None;
-                buffers.entry(key).or_default().add_spill(result?);
-                Ok(())
-            }
-            Err(_) => Ok(()),
-        }
-    }
-
-    /// Waits for the spill in flight, if any, and hands its file to its
-    /// partition.
-    pub fn wait(
-        &mut self,
-        buffers: &mut HashMap<PartitionKey, PartitionBuffer>,
-    ) -> Result<(), CompactError> {
-        if self.in_flight.take().is_none() {
-            return Ok(());
-        }
-        let (key, result) = self.rx.recv().expect("the spiller holds a sender");
-        buffers.entry(key).or_default().add_spill(result?);
-        Ok(())
-    }
-}
 
 /// What staging a partition did.
 #[derive(Debug, Default)]
@@ -216,7 +75,7 @@ pub struct Staging {
     pub spill_dir: PathBuf,
     pub spill_codec: SpillCodec,
     /// The run's memory budget: a spilled partition's merge fits in it.
-    pub memory_budget: usize,
+    pub memory: super::MemoryBudget,
     /// Partitions and rows written so far.
     pub progress: Arc<crate::progress::Progress>,
     /// The source's URL, for the `repair` a damaged partition needs.
@@ -271,7 +130,7 @@ impl Staging {
             FAN_IN.min(buffer.spills.len() + 1) * self.batch_bytes + self.write.row_group_bytes;
         if !buffer.spills.is_empty()
             && !buffer.batches.is_empty()
-            && buffer.bytes + merge_bytes > self.memory_budget / 4 * 3
+            && buffer.bytes + merge_bytes > self.memory.merge_limit()
         {
             let path = self.spill_path(key, "last", buffer.spills.len());
             let batches = std::mem::take(&mut buffer.batches);
@@ -593,126 +452,6 @@ impl SortedRun for MergedRun {
         Ok(Some(
             RecordBatch::try_new(schema::arrow_schema(), columns).expect("the lake schema"),
         ))
-    }
-}
-
-/// Where a staged file goes: a local file, or an S3 object (one PUT when
-/// small, a multipart upload once it passes 16 MiB).
-fn open_sink(
-    lake: &Lake,
-    rel: &str,
-    handle: &tokio::runtime::Handle,
-) -> Result<Box<dyn FileSink>, SinkError> {
-    lake.loc.requests.count(crate::store::RequestKind::Put);
-    if let Some(path) = lake.loc.local_path(rel) {
-        let io = |source| SinkError::Io {
-            file: lake.loc.url_of_relative(rel),
-            source,
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let f = std::fs::File::create(&path).map_err(io)?;
-        return Ok(Box::new(LocalSink {
-            out: std::io::BufWriter::with_capacity(1 << 20, f),
-            url: lake.loc.url_of_relative(rel),
-        }));
-    }
-    Ok(Box::new(S3Sink {
-        lake: lake.clone(),
-        rel: rel.to_string(),
-        handle: handle.clone(),
-        buf: Vec::new(),
-        upload: None,
-    }))
-}
-
-struct LocalSink {
-    out: std::io::BufWriter<std::fs::File>,
-    url: String,
-}
-
-impl Write for LocalSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.out.write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-}
-
-impl FileSink for LocalSink {
-    fn finish(mut self: Box<Self>) -> Result<(), SinkError> {
-        self.out.flush().map_err(|source| SinkError::Io {
-            file: self.url.clone(),
-            source,
-        })
-    }
-}
-
-const SINGLE_PUT: usize = 16 << 20;
-
-struct S3Sink {
-    lake: Lake,
-    rel: String,
-    handle: tokio::runtime::Handle,
-    buf: Vec<u8>,
-    upload: Option<WriteMultipart>,
-}
-
-impl S3Sink {
-    fn store_err(&self, e: impl std::fmt::Display) -> std::io::Error {
-        std::io::Error::other(format!("{}: {e}", self.lake.loc.url_of_relative(&self.rel)))
-    }
-}
-
-impl Write for S3Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(buf);
-        if self.buf.len() >= SINGLE_PUT {
-            if self.upload.is_none() {
-                let up = self
-                    .handle
-                    .block_on(self.lake.upload(&self.rel))
-                    .map_err(|e| self.store_err(e))?;
-                self.upload = Some(up);
-            }
-            let _guard = self.handle.enter();
-            let up = self.upload.as_mut().expect("started");
-            self.handle
-                .block_on(up.wait_for_capacity(4))
-                .map_err(|e| std::io::Error::other(crate::store::describe(&e)))?;
-            up.write(&self.buf);
-            self.buf.clear();
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl FileSink for S3Sink {
-    fn finish(mut self: Box<Self>) -> Result<(), SinkError> {
-        let buf = std::mem::take(&mut self.buf);
-        match self.upload.take() {
-            None => self
-                .handle
-                .block_on(self.lake.put(&self.rel, buf))
-                .map_err(|e| SinkError::Store(e.to_string())),
-            Some(mut up) => {
-                let _guard = self.handle.enter();
-                up.write(&buf);
-                self.handle.block_on(up.finish()).map(|_| ()).map_err(|e| {
-                    SinkError::Store(format!(
-                        "{}: {}",
-                        self.lake.loc.url_of_relative(&self.rel),
-                        crate::store::describe(&e)
-                    ))
-                })
-            }
-        }
     }
 }
 

@@ -471,9 +471,13 @@ const ATTEMPTS: usize = 64;
 /// What [`commit`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Committed {
-    /// The version that holds the change, and whether it created the table
-    /// (from the files the lake held, for a lake older than its log).
-    Version { version: u64, created: bool },
+    /// The version that holds the change; when it created the table, the
+    /// number of data files the lake held before it (a lake older than its
+    /// log), which the version adds too.
+    Version {
+        version: u64,
+        created_from: Option<usize>,
+    },
     /// An earlier attempt of this run committed it already.
     Already,
 }
@@ -590,15 +594,9 @@ pub async fn commit(lake: &Lake, change: &Change) -> Result<Committed, LakeError
             .await;
         match result {
             Ok(done) => {
-                if bootstrapped > 0 {
-                    eprintln!(
-                        "traillake: the lake had no Delta log: version 0 holds the {bootstrapped} \
-                         data file(s) its partitions held, and this run's"
-                    );
-                }
                 return Ok(Committed::Version {
                     version: done.version(),
-                    created,
+                    created_from: created.then_some(bootstrapped),
                 });
             }
             Err(DeltaTableError::Transaction {
@@ -639,13 +637,6 @@ async fn existing_files(lake: &Lake, change: &Change) -> Result<Vec<FileAdd>, La
         .into_iter()
         .filter(|f| !skip.contains(f.rel.as_str()))
         .collect();
-    if !files.is_empty() {
-        eprintln!(
-            "traillake: the lake has no Delta log: making its first version from the {} data \
-             file(s) its partitions hold (reading their footers for statistics)",
-            files.len()
-        );
-    }
     with_stats(lake, files).await
 }
 

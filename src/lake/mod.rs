@@ -30,6 +30,7 @@ pub mod lease;
 pub mod ledger;
 pub mod manifest;
 pub mod retained;
+pub mod sinks;
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;

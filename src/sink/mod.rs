@@ -6,7 +6,6 @@
 
 pub mod encode;
 pub mod merge;
-pub mod spill;
 pub mod stream;
 
 use arrow::record_batch::RecordBatch;

@@ -526,6 +526,11 @@ fn an_older_lake_gets_its_first_version_and_older_versions_stay_readable() {
         err.contains("version 0") && err.contains("keep_replaced_hours"),
         "{err}"
     );
+    // The log turned off on a lake that has one: the run says so, once.
+    let (code, _, err) = run(&off);
+    assert_eq!(code, 0, "{err}");
+    let warning = "[delta] enabled = false, but the lake has a Delta log";
+    assert_eq!(err.matches(warning).count(), 1, "{err}");
 }
 
 /// The same on the loopback S3 server: the log is committed by conditional

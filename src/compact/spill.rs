@@ -1,6 +1,8 @@
-//! Spill files: a large partition's new rows, sorted and with each event
-//! kept once, written to local disk as Arrow IPC (uncompressed by
-//! default: [`SpillCodec`]) in batches of a bounded size, and read back as a sorted run. IPC costs a copy, where
+//! Spilling: a partition's rows gathered in memory ([`PartitionBuffer`]),
+//! and, past the budget's share, the largest partitions written to local
+//! disk by a pool job ([`Spiller`]) as spill files: sorted, each event kept
+//! once, Arrow IPC (uncompressed by default: [`SpillCodec`]) in batches of
+//! a bounded size, read back as a sorted run. IPC costs a copy, where
 //! Parquet would cost an encoding: the rows are encoded once, when they
 //! reach the lake.
 
@@ -13,9 +15,152 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 use arrow::ipc::CompressionType;
 
-use super::stream::SortedRun;
-use super::{Chunk, Merged, SinkError};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::mpsc;
+
+use super::CompactError;
+use crate::partition::PartitionKey;
 use crate::schema;
+use crate::sink::stream::SortedRun;
+use crate::sink::{self, Chunk, Conflicts, Merged, SinkError};
+
+/// Rows of one partition gathered during a run.
+#[derive(Default)]
+pub struct PartitionBuffer {
+    pub batches: Vec<RecordBatch>,
+    /// Bytes of `batches` in memory.
+    pub bytes: usize,
+    /// Records taken for the partition (in memory and spilled).
+    pub rows: u64,
+    pub spills: Vec<Spill>,
+    /// New rows dropped as duplicates when spilling.
+    pub duplicates: u64,
+    pub conflicts: Conflicts,
+    /// The last chunk that brought rows.
+    pub last_chunk: usize,
+    /// The source folders its rows came from (for the manifest).
+    pub sources: BTreeSet<String>,
+    /// Events its new rows' updates supersede.
+    pub superseded: BTreeSet<String>,
+}
+
+/// A spill written: the file, and the new rows dropped as duplicates of
+/// others while sorting.
+pub type Spilled = (Spill, u64, Conflicts);
+
+/// Writes rows to a spill file, sorted, each event once.
+pub(super) fn spill_rows(
+    batches: Vec<RecordBatch>,
+    path: PathBuf,
+    batch_bytes: usize,
+    codec: SpillCodec,
+) -> Result<Spilled, CompactError> {
+    let merged = sink::merge(batches);
+    let spill = write(&path, &merged, batch_bytes, codec)?;
+    Ok((spill, merged.duplicates, merged.conflicts))
+}
+
+impl PartitionBuffer {
+    pub(super) fn add_spill(&mut self, (spill, duplicates, conflicts): Spilled) {
+        self.spills.push(spill);
+        self.duplicates += duplicates;
+        self.conflicts.absorb(conflicts);
+    }
+}
+
+/// Spills one partition's rows at a time on the pool, while the main thread
+/// goes on taking in decoded chunks: spilling on the main thread left the
+/// pool without work once the chunk queued ahead was decoded.
+pub struct Spiller {
+    tx: mpsc::Sender<(PartitionKey, Result<Spilled, CompactError>)>,
+    rx: mpsc::Receiver<(PartitionKey, Result<Spilled, CompactError>)>,
+    /// The partition being spilled and the bytes it holds meanwhile.
+    in_flight: Option<(PartitionKey, usize)>,
+    seq: usize,
+    dir: PathBuf,
+    batch_bytes: usize,
+    codec: SpillCodec,
+}
+
+impl Spiller {
+    pub fn new(dir: PathBuf, batch_bytes: usize, codec: SpillCodec) -> Self {
+        let (tx, rx) = mpsc::channel();
+        Self {
+            tx,
+            rx,
+            in_flight: None,
+            seq: 0,
+            dir,
+            batch_bytes,
+            codec,
+        }
+    }
+
+    /// Bytes of rows being spilled now (still in memory).
+    pub fn bytes(&self) -> usize {
+        self.in_flight.as_ref().map_or(0, |(_, b)| *b)
+    }
+
+    pub fn is_spilling(&self, key: &PartitionKey) -> bool {
+        self.in_flight.as_ref().is_some_and(|(k, _)| k == key)
+    }
+
+    /// Starts spilling `key`'s rows in memory; waits for a spill in flight
+    /// first.
+    pub fn start(
+        &mut self,
+        pool: &rayon::ThreadPool,
+        buffers: &mut HashMap<PartitionKey, PartitionBuffer>,
+        key: PartitionKey,
+    ) -> Result<(), CompactError> {
+        self.wait(buffers)?;
+        let b = buffers.get_mut(&key).expect("a buffered partition");
+        let batches = std::mem::take(&mut b.batches);
+        let bytes = std::mem::take(&mut b.bytes);
+        self.seq += 1;
+        let path = self.dir.join(format!("{:06}.spill", self.seq));
+        let (tx, batch_bytes, codec) = (self.tx.clone(), self.batch_bytes, self.codec);
+        self.in_flight = Some((key.clone(), bytes));
+        pool.spawn(move || {
+            let result = spill_rows(batches, path, batch_bytes, codec);
+            // The receiver lives as long as the spiller.
+            let _ = tx.send((key, result));
+        });
+        Ok(())
+    }
+
+    /// Hands a finished spill's file to its partition, without waiting.
+    pub fn poll(
+        &mut self,
+        buffers: &mut HashMap<PartitionKey, PartitionBuffer>,
+    ) -> Result<(), CompactError> {
+        if self.in_flight.is_none() {
+            return Ok(());
+        }
+        match self.rx.try_recv() {
+            Ok((key, result)) => {
+                self.in_flight = None;
+                buffers.entry(key).or_default().add_spill(result?);
+                Ok(())
+            }
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Waits for the spill in flight, if any, and hands its file to its
+    /// partition.
+    pub fn wait(
+        &mut self,
+        buffers: &mut HashMap<PartitionKey, PartitionBuffer>,
+    ) -> Result<(), CompactError> {
+        if self.in_flight.take().is_none() {
+            return Ok(());
+        }
+        let (key, result) = self.rx.recv().expect("the spiller holds a sender");
+        buffers.entry(key).or_default().add_spill(result?);
+        Ok(())
+    }
+}
 
 /// How spill files are compressed.
 ///
