@@ -173,18 +173,8 @@ pub struct QueryArgs {
     /// role-outside-aws preset.
     #[arg(long, value_name = "FILE")]
     pub ip_ranges: Option<PathBuf>,
-    /// Read only the days from this one on (UTC): YYYY-MM-DD, or a time ago
-    /// such as `7d`, `12h`, `2w`. A filter on the partition folders of every
-    /// scan of `cloudtrail`, presets and SQL alike.
-    #[arg(long, value_name = "DATE|AGO")]
-    pub since: Option<String>,
-    /// Read only the days up to this one (inclusive; YYYY-MM-DD or a time ago).
-    #[arg(long, value_name = "DATE|AGO")]
-    pub until: Option<String>,
-    /// Read the lake as it was: a Delta version (see `traillake history`) or
-    /// a UTC time (2024-06-01T12:00:00Z; a day alone means its end).
-    #[arg(long, value_name = "VERSION|TIME")]
-    pub as_of: Option<String>,
+    #[command(flatten)]
+    pub days: EventDays,
     /// Memory the query may hold, in MiB (default: config
     /// compact.memory_budget_mb, 512): sorts and aggregations spill to disk
     /// within it; a query that needs more stops with a clear error.
@@ -193,6 +183,26 @@ pub struct QueryArgs {
     /// Stop a query that runs longer than this many seconds.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+}
+
+/// The events `query` and `detect` read: event days (the lake's
+/// partitions, UTC), and the lake's version.
+#[derive(Debug, Clone, Args)]
+pub struct EventDays {
+    /// Only events of the days from this one on (UTC): YYYY-MM-DD, or a
+    /// time ago such as `7d`, `12h`, `2w`. Event days: only those partition
+    /// folders are read, for presets, SQL and rules alike (compact's
+    /// --since is the days CloudTrail delivered in).
+    #[arg(long, value_name = "DATE|AGO")]
+    pub since: Option<String>,
+    /// Only events of the days up to this one (inclusive), as --since.
+    #[arg(long, value_name = "DATE|AGO")]
+    pub until: Option<String>,
+    /// Read the lake as it was: a Delta version (see `traillake history`)
+    /// or a UTC time (2024-06-01T12:00:00Z; a day alone means its end), to
+    /// see what a query or detection saw then.
+    #[arg(long, value_name = "VERSION|TIME")]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -208,17 +218,8 @@ pub struct DetectArgs {
     /// Run only the --rules given, not traillake's own.
     #[arg(long)]
     pub no_builtin: bool,
-    /// Only events of the days from this one on (UTC): YYYY-MM-DD, or a
-    /// time ago such as `7d`, `12h`, `2w`; only those partitions are read.
-    #[arg(long, value_name = "DATE|AGO")]
-    pub since: Option<String>,
-    /// Only events of the days up to this one (inclusive), as --since.
-    #[arg(long, value_name = "DATE|AGO")]
-    pub until: Option<String>,
-    /// Run over the lake as it was: a Delta version (see `traillake
-    /// history`) or a UTC time, to see what a detection saw then.
-    #[arg(long, value_name = "VERSION|TIME")]
-    pub as_of: Option<String>,
+    #[command(flatten)]
+    pub days: EventDays,
     /// `table`: one line per incident (alerts sharing an identity, access
     /// key or source IP within --gap); `incidents`: one JSON object per
     /// incident with its alerts; `json`: one JSON object per alert, for a
@@ -397,11 +398,14 @@ pub struct CompactArgs {
     /// folders after their window passed).
     #[arg(long)]
     pub full_scan: bool,
-    /// Only log folders dated on or after this day (YYYY-MM-DD).
-    #[arg(long, value_name = "YYYY-MM-DD")]
+    /// Only the source's day folders from this one on: YYYY-MM-DD, or a
+    /// time ago such as `3d`, `2w`. Delivery days: CloudTrail files a log
+    /// under the day it delivers it, so a late event's file lands in a
+    /// newer folder (query's --since is event days).
+    #[arg(long, value_name = "DATE|AGO")]
     pub since: Option<String>,
-    /// Only log folders dated on or before this day (YYYY-MM-DD).
-    #[arg(long, value_name = "YYYY-MM-DD")]
+    /// Only the source's day folders up to this one (inclusive), as --since.
+    #[arg(long, value_name = "DATE|AGO")]
     pub until: Option<String>,
     /// Only this account's folders (repeatable).
     #[arg(long = "account", value_name = "ID")]

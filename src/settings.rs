@@ -53,14 +53,7 @@ pub fn source(flag: &Option<String>, config: &Config, command: &str) -> Result<L
     })
 }
 
-pub fn parse_date(flag: &str, v: &Option<String>) -> Result<Option<Date>, Failure> {
-    v.as_deref()
-        .map(|s| Date::parse(s).ok_or_else(|| usage(format!("{flag} {s:?}: expected YYYY-MM-DD"))))
-        .transpose()
-}
-
 /// A length of time, `90s`, `30m`, `1h`, `2d` or `1w`, in seconds.
-#[cfg(feature = "sql")]
 pub fn parse_span(flag: &str, v: &str) -> Result<i64, Failure> {
     let bad = || {
         usage(format!(
@@ -80,15 +73,24 @@ pub fn parse_span(flag: &str, v: &str) -> Result<i64, Failure> {
     n.checked_mul(unit).filter(|s| *s >= 0).ok_or_else(bad)
 }
 
-/// `--since`/`--until` of `query`: a day, or a time ago (`7d`, `12h`,
-/// `2w`) counted back from `now` (seconds since the epoch, UTC).
-#[cfg(feature = "sql")]
-pub fn window(
+/// Now, in seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `--since` and `--until`, for every command that takes them: each a day
+/// (YYYY-MM-DD, UTC) or a time ago (`7d`, `12h`, `2w`) counted back from
+/// `now` (seconds since the epoch) to its day; `--since` not after
+/// `--until`. What the days select is the command's: event days (the
+/// lake's partitions) for `query` and `detect`, the days CloudTrail
+/// delivered in (the source's folders) for `compact`.
+pub fn days(
     since: &Option<String>,
     until: &Option<String>,
-    as_of: &Option<String>,
     now: i64,
-) -> Result<traillake::query::Window, Failure> {
+) -> Result<(Option<Date>, Option<Date>), Failure> {
     let day = |flag: &str, v: &Option<String>| -> Result<Option<Date>, Failure> {
         let Some(v) = v.as_deref() else {
             return Ok(None);
@@ -96,36 +98,39 @@ pub fn window(
         if let Some(d) = Date::parse(v) {
             return Ok(Some(d));
         }
-        let bad = || {
+        let ago = parse_span(flag, v).map_err(|_| {
             usage(format!(
                 "{flag} {v:?}: expected YYYY-MM-DD or a time ago such as 7d, 12h, 2w"
             ))
-        };
-        let (n, unit) = v.split_at(v.len().saturating_sub(1));
-        let n: i64 = n.parse().map_err(|_| bad())?;
-        let seconds = match unit {
-            "h" => 3600,
-            "d" => 86_400,
-            "w" => 7 * 86_400,
-            _ => return Err(bad()),
-        };
-        let ago = n.checked_mul(seconds).filter(|s| *s >= 0).ok_or_else(bad)?;
+        })?;
         Ok(Some(Date::from_days((now - ago).div_euclid(86_400))))
     };
-    let window = traillake::query::Window {
-        since: day("--since", since)?,
-        until: day("--until", until)?,
-        as_of: match as_of {
-            Some(s) => traillake::lake::delta::AsOf::parse(s).map_err(usage)?,
-            None => traillake::lake::delta::AsOf::Latest,
-        },
-    };
-    if let (Some(s), Some(u)) = (window.since, window.until) {
+    let (since, until) = (day("--since", since)?, day("--until", until)?);
+    if let (Some(s), Some(u)) = (since, until) {
         if s > u {
             return Err(usage(format!("--since {s} is after --until {u}")));
         }
     }
-    Ok(window)
+    Ok((since, until))
+}
+
+/// The days and version `query` and `detect` read.
+#[cfg(feature = "sql")]
+pub fn window(
+    since: &Option<String>,
+    until: &Option<String>,
+    as_of: &Option<String>,
+    now: i64,
+) -> Result<traillake::query::Window, Failure> {
+    let (since, until) = days(since, until, now)?;
+    Ok(traillake::query::Window {
+        since,
+        until,
+        as_of: match as_of {
+            Some(s) => traillake::lake::delta::AsOf::parse(s).map_err(usage)?,
+            None => traillake::lake::delta::AsOf::Latest,
+        },
+    })
 }
 
 pub fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOptions, Failure> {
@@ -140,9 +145,10 @@ pub fn compact_options(args: &CompactArgs, config: &Config) -> Result<CompactOpt
     let c = &config.compact;
     let mut opts = CompactOptions::new(source, lake);
     opts.delta = config.delta.clone();
+    let (since, until) = days(&args.since, &args.until, now())?;
     opts.filter = SourceFilter {
-        since: parse_date("--since", &args.since)?,
-        until: parse_date("--until", &args.until)?,
+        since,
+        until,
         accounts: args.accounts.clone(),
         regions: args.regions.clone(),
         include_insights: args.include_insights,
@@ -260,29 +266,39 @@ pub fn config(path: &Option<PathBuf>) -> Result<Config, Failure> {
 mod tests {
     use super::*;
 
-    #[cfg(feature = "sql")]
+    /// One parser for every command's --since/--until (compact's too).
     #[test]
-    fn a_window_is_days_or_a_time_ago() {
+    fn days_are_dates_or_a_time_ago() {
         // 2024-03-15T10:00:00Z
         let now = Date::parse("2024-03-15").unwrap().to_days() * 86_400 + 36_000;
-        let w = window(&Some("7d".into()), &None, &None, now).unwrap();
-        assert_eq!(w.since, Date::parse("2024-03-08"));
-        assert_eq!(w.until, None);
-        let w = window(&Some("11h".into()), &Some("2024-03-15".into()), &None, now).unwrap();
-        assert_eq!(w.since, Date::parse("2024-03-14"));
-        let w = window(&Some("2w".into()), &Some("1d".into()), &None, now).unwrap();
+        let d = |s: &str| Some(s.to_string());
         assert_eq!(
-            (w.since, w.until),
+            days(&d("7d"), &None, now).unwrap(),
+            (Date::parse("2024-03-08"), None)
+        );
+        assert_eq!(
+            days(&d("11h"), &d("2024-03-15"), now).unwrap().0,
+            Date::parse("2024-03-14")
+        );
+        assert_eq!(
+            days(&d("2w"), &d("1d"), now).unwrap(),
             (Date::parse("2024-03-01"), Date::parse("2024-03-14"))
         );
-        assert!(window(&Some("7x".into()), &None, &None, now).is_err());
-        assert!(window(&Some("-7d".into()), &None, &None, now).is_err());
-        assert!(window(
-            &Some("2024-03-10".into()),
-            &Some("2024-03-01".into()),
-            &None,
-            now
-        )
-        .is_err());
+        for bad in ["7x", "-7d", "2024-13-01", "yesterday"] {
+            let e = days(&d(bad), &None, now).unwrap_err();
+            assert!(
+                matches!(&e, Failure::Usage(m) if m.contains("expected YYYY-MM-DD or a time ago")),
+                "{bad}"
+            );
+        }
+        assert!(days(&d("2024-03-10"), &d("2024-03-01"), now).is_err());
+    }
+
+    #[cfg(feature = "sql")]
+    #[test]
+    fn a_window_carries_the_version() {
+        let w = window(&Some("2024-03-01".into()), &None, &Some("3".into()), 0).unwrap();
+        assert_eq!(w.since, Date::parse("2024-03-01"));
+        assert!(window(&None, &None, &Some("not a version".into()), 0).is_err());
     }
 }

@@ -144,7 +144,12 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         return Ok(0);
     }
     let lake = open_lake(&args.lake, config, "detect")?;
-    let window = settings::window(&args.since, &args.until, &args.as_of, now())?;
+    let window = settings::window(
+        &args.days.since,
+        &args.days.until,
+        &args.days.as_of,
+        settings::now(),
+    )?;
     let ranges = aws_ranges(args.ip_ranges.as_deref())?;
     let limits = query::Limits {
         memory_bytes: memory_bytes(args.memory, config)?,
@@ -336,7 +341,7 @@ pub(crate) fn run_statement(
     format: query::Format,
     args: &QueryArgs,
 ) -> Result<(), Failure> {
-    run_one(engine, sql, format, args.explain).map_err(|e| older_version_gone(e, &args.as_of))
+    run_one(engine, sql, format, args.explain).map_err(|e| older_version_gone(e, &args.days.as_of))
 }
 
 /// An older version's file that is gone: say why, and what keeps them.
@@ -443,7 +448,12 @@ fn table_names(config: &Config) -> Vec<String> {
 
 /// The days `--since`/`--until` let a query read.
 pub(crate) fn query_window(args: &QueryArgs) -> Result<query::Window, Failure> {
-    settings::window(&args.since, &args.until, &args.as_of, now())
+    settings::window(
+        &args.days.since,
+        &args.days.until,
+        &args.days.as_of,
+        settings::now(),
+    )
 }
 
 /// AWS's address ranges from `--ip-ranges` (none without it).
@@ -581,11 +591,4 @@ pub(crate) fn scan_cost(args: ScanCostArgs, config: &Config) -> Result<u8, Failu
         }
     }
     Ok(0)
-}
-
-/// Now, in seconds since the epoch.
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
