@@ -1,10 +1,12 @@
 //! The `traillake` binary: parse flags, resolve them with the config once
 //! ([`settings`]), call the library, and map its errors to exit codes in one
-//! place ([`Failure`]): 0 ok, 1 the run failed, 2 bad usage or config.
+//! place ([`output::Failure`]): 0 ok, 1 the run failed, 2 bad usage or
+//! config; every word printed goes through [`output`] or [`show`].
 
 mod cli;
 #[cfg(feature = "sql")]
 mod complete;
+mod output;
 #[cfg(feature = "sql")]
 mod prompt;
 mod settings;
@@ -15,80 +17,15 @@ mod sql;
 use std::process::ExitCode;
 
 use clap::Parser;
-use traillake::compact::{self, CompactError};
-use traillake::config::{Config, ConfigError};
-use traillake::ddl::{self, DdlError};
+use output::{emit, usage, Failure};
+use traillake::compact;
+use traillake::config::Config;
+use traillake::ddl;
 use traillake::generate::{self, GenerateOptions};
-use traillake::lake::{Lake, LakeError};
+use traillake::lake::Lake;
 use traillake::partition::Date;
-use traillake::store::LocationError;
 
 use cli::{Cli, Command, CompactArgs, ConnectArgs, DdlArgs, GenerateArgs, RepairArgs, VerifyArgs};
-
-/// Why the binary stops with a non-zero exit code.
-#[derive(Debug)]
-pub enum Failure {
-    /// Bad flags, config, SQL or presets: exit 2.
-    Usage(String),
-    /// The run failed: exit 1.
-    Failed(String),
-}
-
-pub fn usage(message: impl Into<String>) -> Failure {
-    Failure::Usage(message.into())
-}
-
-impl Failure {
-    fn code(&self) -> u8 {
-        match self {
-            Failure::Usage(_) => 2,
-            Failure::Failed(_) => 1,
-        }
-    }
-
-    fn message(&self) -> &str {
-        match self {
-            Failure::Usage(m) | Failure::Failed(m) => m,
-        }
-    }
-}
-
-impl From<ConfigError> for Failure {
-    fn from(e: ConfigError) -> Self {
-        usage(e.to_string())
-    }
-}
-
-impl From<LocationError> for Failure {
-    fn from(e: LocationError) -> Self {
-        match e {
-            LocationError::Credentials { .. } => Failure::Failed(e.to_string()),
-            LocationError::Invalid { .. } => usage(e.to_string()),
-        }
-    }
-}
-
-impl From<LakeError> for Failure {
-    fn from(e: LakeError) -> Self {
-        Failure::Failed(e.to_string())
-    }
-}
-
-impl From<DdlError> for Failure {
-    fn from(e: DdlError) -> Self {
-        usage(e.to_string())
-    }
-}
-
-impl From<CompactError> for Failure {
-    fn from(e: CompactError) -> Self {
-        match e {
-            CompactError::Location(e) => e.into(),
-            CompactError::LakeInsideSource { .. } => usage(e.to_string()),
-            e => Failure::Failed(e.to_string()),
-        }
-    }
-}
 
 /// The stack of the thread every command runs on. Planning a query
 /// recurses as deep as its expressions nest (a WHERE of 10,000 ORs, a
@@ -532,18 +469,6 @@ fn ddl(args: DdlArgs, config: &Config) -> Result<u8, Failure> {
     let partitions = rt.block_on(Lake::new(lake).partitions())?;
     emit(&ddl::render(&opts, &partitions)?)?;
     Ok(0)
-}
-
-/// Writes results to stdout. A reader that went away (`| head`) ends the
-/// output quietly, as with other command-line tools; other errors fail.
-pub fn emit(text: &str) -> Result<(), Failure> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Failure::Failed(format!("writing results: {e}"))),
-    }
 }
 
 fn generate(args: GenerateArgs) -> Result<u8, Failure> {

@@ -18,7 +18,7 @@ use traillake::query::{self, statements, Engine, Format, QueryError};
 use traillake::schema::COLUMNS;
 
 use crate::cli::QueryArgs;
-use crate::Failure;
+use crate::output::Failure;
 
 /// Rows a table shows at the prompt (the rest are counted).
 const SHOWN: usize = 40;
@@ -229,7 +229,7 @@ fn statement(
             if rows == 1 { "" } else { "s" }
         ));
     }
-    crate::emit(&out)
+    crate::output::emit(&out)
 }
 
 /// A line cut to `width` characters, ending in `…` when cut.

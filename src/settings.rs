@@ -13,7 +13,7 @@ use traillake::source::SourceFilter;
 use traillake::store::{Location, LocationError};
 
 use crate::cli::{CompactArgs, DdlArgs};
-use crate::{usage, Failure};
+use crate::output::{usage, Failure};
 
 /// A location flag, else its config key, opened; an error names where
 /// the value came from (`--lake X: no such directory`).

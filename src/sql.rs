@@ -8,31 +8,12 @@ use std::io::{IsTerminal, Read};
 use traillake::config::Config;
 use traillake::detect;
 use traillake::lake::Lake;
-use traillake::query::scan_cost::{self, CostError};
-use traillake::query::{self, AwsRanges, QueryError};
+use traillake::query::scan_cost;
+use traillake::query::{self, AwsRanges};
 
 use crate::cli::{CostFormat, DetectArgs, DetectFormat, QueryArgs, ScanCostArgs};
-use crate::{emit, open_lake, runtime, settings, usage, Failure};
-
-impl From<QueryError> for Failure {
-    fn from(e: QueryError) -> Self {
-        if e.is_usage() {
-            usage(e.to_string())
-        } else {
-            Failure::Failed(e.to_string())
-        }
-    }
-}
-
-impl From<CostError> for Failure {
-    fn from(e: CostError) -> Self {
-        if e.is_usage() {
-            usage(e.to_string())
-        } else {
-            Failure::Failed(e.to_string())
-        }
-    }
-}
+use crate::output::{emit, usage, write_out, Failure, CLOSED};
+use crate::{open_lake, runtime, settings};
 
 pub(crate) fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
     if args.list_presets {
@@ -388,22 +369,6 @@ fn run_one(
         eprint!("{}", scan.render());
     }
     Ok(())
-}
-
-/// What a closed standard output is called while streaming results.
-const CLOSED: &str = "the reader closed standard output";
-
-/// Writes streamed results; a closed reader ends the stream.
-fn write_out(text: &str) -> Result<(), query::QueryError> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-            Err(query::QueryError::Output(CLOSED.into()))
-        }
-        Err(e) => Err(query::QueryError::Output(e.to_string())),
-    }
 }
 
 /// `--memory` in bytes: the flag's MiB, else the config's memory budget,
