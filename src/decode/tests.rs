@@ -2,7 +2,9 @@
 
 use arrow::array::{Array, AsArray, RecordBatch, StructArray};
 
+use super::builders::MAX_DEPTH;
 use super::*;
+use crate::schema::{self, Column, Kind, COLUMNS};
 
 fn decode(key: &str, doc: &str) -> (Decoder, FileStats, Vec<(PartitionKey, RecordBatch)>) {
     let mut d = Decoder::new();
