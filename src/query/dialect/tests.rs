@@ -82,9 +82,9 @@ fn left_join_unnest_and_lateral_expressions_fold_into_the_relation() {
     );
     // A lateral subquery with a FROM is not an expression list: left.
     let s = roundtrip("SELECT l.x FROM cloudtrail c, LATERAL (SELECT 1 AS x FROM u) l");
-    assert!(
-        s.contains("FROM cloudtrail c CROSS JOIN LATERAL (SELECT 1 AS x FROM"),
-        "{s}"
+    assert_eq!(
+        s,
+        "SELECT l.x AS x FROM cloudtrail c CROSS JOIN LATERAL (SELECT 1 AS x FROM cloudtrail AS u) l"
     );
 }
 
@@ -104,7 +104,10 @@ fn a_subquerys_outer_struct_fields_become_columns() {
     // Under SELECT * the extra column would show: left alone.
     let sql = "SELECT * FROM cloudtrail c WHERE EXISTS (SELECT 1 FROM cloudtrail d \
                WHERE d.useridentity.arn = c.useridentity.arn)";
-    assert!(roundtrip(sql).contains("= c.useridentity.arn"));
+    assert_eq!(
+        roundtrip(sql),
+        sql.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
 }
 
 /// The Athena dialect parses every query of the corpora as the generic
@@ -202,34 +205,32 @@ fn trino_spellings_become_datafusion_ones() {
     let s = roundtrip(
         "SELECT count_if(errorcode IS NOT NULL), try(CAST(x AS BIGINT)), max_by(a, b) FROM t",
     );
-    assert!(
-        s.contains("count(CASE WHEN (errorcode IS NOT NULL) THEN 1 END) AS _col0"),
-        "{s}"
-    );
-    assert!(s.contains("TRY_CAST(x AS BIGINT) AS _col1"), "{s}");
-    assert!(
-        s.contains("first_value((a) ORDER BY (b) DESC NULLS LAST) AS _col2"),
-        "{s}"
+    assert_eq!(
+        s,
+        "SELECT count(CASE WHEN (errorcode IS NOT NULL) THEN 1 END) AS _col0, \
+         TRY_CAST(x AS BIGINT) AS _col1, first_value((a) ORDER BY (b) DESC NULLS LAST) AS _col2 \
+         FROM cloudtrail AS t"
     );
     let s = roundtrip("SELECT 1 FROM t WHERE CAST(ip AS IPADDRESS) > IPADDRESS '10.0.0.0' AND contains(IPPREFIX '10.0.0.0/8', ip)");
-    assert!(s.contains("ipaddress(ip) > ipaddress('10.0.0.0')"), "{s}");
-    assert!(s.contains("contains(ipprefix('10.0.0.0/8'), ip)"), "{s}");
+    assert_eq!(
+        s,
+        "SELECT 1 AS _col0 FROM cloudtrail AS t WHERE ipaddress(ip) > ipaddress('10.0.0.0') \
+         AND contains(ipprefix('10.0.0.0/8'), ip)"
+    );
 }
 
 #[test]
 fn struct_fields_are_named_by_their_last_name() {
     let s = roundtrip("SELECT useridentity.sessioncontext.sessionissuer.arn, eventname, t.x FROM (SELECT useridentity.arn FROM c) t");
-    assert!(
-        s.contains("useridentity.sessioncontext.sessionissuer.arn AS arn"),
-        "{s}"
+    // A plain column keeps its name; a qualified one is named as it is.
+    assert_eq!(
+        s,
+        "SELECT useridentity.sessioncontext.sessionissuer.arn AS arn, eventname, t.x AS x \
+         FROM (SELECT useridentity.arn AS arn FROM cloudtrail AS c) t"
     );
-    assert!(s.contains("SELECT useridentity.arn AS arn FROM c"), "{s}");
-    assert!(s.contains(", eventname,"), "{s}");
-    // A column named the same way keeps its name.
-    assert!(s.contains("t.x AS x"), "{s}");
     // The string of a literal is untouched.
-    let s = roundtrip("SELECT 'IPADDRESS ''1.2.3.4''' AS s");
-    assert!(s.contains("'IPADDRESS ''1.2.3.4'''"), "{s}");
+    let sql = "SELECT 'IPADDRESS ''1.2.3.4''' AS s";
+    assert_eq!(roundtrip(sql), sql);
 }
 
 #[test]
@@ -237,16 +238,17 @@ fn lateral_unnest_becomes_a_derived_table() {
     let s = roundtrip(
         "SELECT t.eventname, u.r.arn FROM cloudtrail t CROSS JOIN UNNEST(t.resources) AS u(r) WHERE u.r.type = 'x'",
     );
-    assert!(
-        s.contains("FROM (SELECT t.*, unnest(t.resources) AS r FROM cloudtrail t) AS t"),
-        "{s}"
+    assert_eq!(
+        s,
+        "SELECT t.eventname AS eventname, t.r.arn AS arn FROM (SELECT t.*, \
+         unnest(t.resources) AS r FROM cloudtrail t) AS t WHERE t.r.type = 'x'"
     );
-    assert!(s.contains("t.r.arn AS arn"), "{s}");
-    assert!(s.contains("WHERE t.r.type = 'x'"), "{s}");
     let s = roundtrip("SELECT r, n FROM cloudtrail, UNNEST(resources) WITH ORDINALITY AS u(r, n)");
-    assert!(
-        s.contains("unnest(resources) AS r, unnest(range(1, CAST(coalesce(array_length(resources), 0) AS BIGINT) + 1)) AS n FROM cloudtrail) AS cloudtrail"),
-        "{s}"
+    assert_eq!(
+        s,
+        "SELECT r, n FROM (SELECT cloudtrail.*, unnest(resources) AS r, \
+         unnest(range(1, CAST(coalesce(array_length(resources), 0) AS BIGINT) + 1)) AS n \
+         FROM cloudtrail) AS cloudtrail"
     );
 }
 
@@ -255,6 +257,9 @@ fn generated_names_do_not_repeat_and_order_by_follows_them() {
     let s = roundtrip(
         "SELECT DISTINCT useridentity.username, x AS userName FROM c ORDER BY useridentity.username",
     );
-    assert!(s.contains("useridentity.username AS username_1"), "{s}");
-    assert!(s.contains("ORDER BY username_1"), "{s}");
+    assert_eq!(
+        s,
+        "SELECT DISTINCT useridentity.username AS username_1, x AS userName FROM cloudtrail AS c \
+         ORDER BY username_1"
+    );
 }
