@@ -300,17 +300,6 @@ pub enum Format {
     Json,
 }
 
-#[cfg(feature = "sql")]
-impl From<Format> for traillake::query::Format {
-    fn from(f: Format) -> Self {
-        match f {
-            Format::Table => Self::Table,
-            Format::Csv => Self::Csv,
-            Format::Json => Self::Json,
-        }
-    }
-}
-
 /// How the DDL's table finds its partitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Style {

@@ -14,7 +14,9 @@ use std::time::Instant;
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::Editor;
-use traillake::query::{self, statements, Engine, Format, QueryError};
+use traillake::query::{self, statements, Engine, QueryError};
+
+use crate::cli::Format;
 use traillake::schema::COLUMNS;
 
 use crate::cli::QueryArgs;
@@ -52,7 +54,7 @@ pub fn run(mut engine: Engine, url: &str, args: &QueryArgs) -> Result<u8, Failur
         url
     );
     let mut warned = false;
-    let mut mode: Format = args.format.into();
+    let mut mode: Format = args.format;
     let mut timer = false;
     let mut pending = String::new();
     loop {
@@ -213,7 +215,7 @@ fn statement(
             QueryError::Cancelled => Failure::Failed("cancelled".into()),
             e => e.into(),
         })?;
-    let text = query::render(&kept, Format::Table)?;
+    let text = crate::output::results::render(&kept, Format::Table)?;
     let mut out = String::new();
     for line in text.lines() {
         out.push_str(&fit(line, width));

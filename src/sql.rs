@@ -11,7 +11,7 @@ use traillake::lake::Lake;
 use traillake::query::scan_cost;
 use traillake::query::{self, AwsRanges};
 
-use crate::cli::{CostFormat, DetectArgs, DetectFormat, QueryArgs, ScanCostArgs};
+use crate::cli::{CostFormat, DetectArgs, DetectFormat, Format, QueryArgs, ScanCostArgs};
 use crate::output::{emit, usage, write_out, Failure, CLOSED};
 use crate::{open_lake, runtime, settings};
 
@@ -57,7 +57,7 @@ pub(crate) fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
         return Err(usage("no SQL statement given (only comments or nothing)"));
     }
     let mut engine = engine(&lake, &args, config, false)?;
-    let format = args.format.into();
+    let format = args.format;
     let ran = statements
         .iter()
         .try_for_each(|statement| run_statement(&mut engine, statement, format, &args));
@@ -149,7 +149,7 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
     let mut written = Ok(());
     let mut sink = |alerts: Vec<detect::Alert>| match (&mut spool, args.format) {
         (_, DetectFormat::Json) if written.is_ok() => {
-            written = emit(&detect::report::alerts_json(&alerts))
+            written = emit(&crate::output::alerts::alerts_json(&alerts))
         }
         (Some(spool), _) if written.is_ok() => {
             written = spool
@@ -185,7 +185,9 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
             count += 1;
             match args.format {
                 DetectFormat::Incidents if written.is_ok() => {
-                    written = emit(&detect::report::incidents_json(std::slice::from_ref(&i)))
+                    written = emit(&crate::output::alerts::incidents_json(
+                        std::slice::from_ref(&i),
+                    ))
                 }
                 DetectFormat::Table | DetectFormat::Html => incidents.push(i),
                 _ => {}
@@ -209,7 +211,7 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
                 .is_terminal()
                 .then(|| console::Term::stdout().size().1 as usize)
                 .filter(|w| *w > 0);
-            emit(&detect::report::incidents_table(
+            emit(&crate::output::alerts::incidents_table(
                 &incidents,
                 width,
                 args.verbose,
@@ -218,7 +220,9 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         DetectFormat::Html => {
             // The same pinned version the rules read.
             let raw = rt.block_on(raw_events(&session, &incidents))?;
-            emit(&detect::html::report(&incidents, &set, version, &raw))?
+            emit(&crate::output::html::report(
+                &incidents, &set, version, &raw,
+            ))?
         }
     }
     for k in set.skipped.iter().chain(&outcome.failed) {
@@ -283,7 +287,7 @@ async fn raw_events(
                 else {
                     continue;
                 };
-                let json = query::render::row_json(b, row);
+                let json = crate::output::results::row_json(b, row);
                 out.insert(
                     id.to_string(),
                     serde_json::to_string_pretty(&json).expect("a row serializes"),
@@ -319,7 +323,7 @@ pub(crate) fn engine(
 pub(crate) fn run_statement(
     engine: &mut query::Engine,
     sql: &str,
-    format: query::Format,
+    format: Format,
     args: &QueryArgs,
 ) -> Result<(), Failure> {
     run_one(engine, sql, format, args.explain).map_err(|e| older_version_gone(e, &args.days.as_of))
@@ -342,19 +346,19 @@ fn older_version_gone(e: Failure, as_of: &Option<String>) -> Failure {
 fn run_one(
     engine: &mut query::Engine,
     sql: &str,
-    format: query::Format,
+    format: Format,
     explain: bool,
 ) -> Result<(), Failure> {
-    let scan = if format == query::Format::Table {
+    let scan = if format == Format::Table {
         let result = engine.run(sql)?;
-        emit(&query::render(&result.batches, format)?)?;
+        emit(&crate::output::results::render(&result.batches, format)?)?;
         result.scan
     } else {
         // CSV and JSON lines stream, a batch at a time.
         let mut first = true;
         let streamed = engine.stream(sql, |b| {
             let mut text = String::new();
-            query::render_rows(b, format, first, &mut text);
+            crate::output::results::render_rows(b, format, first, &mut text);
             first = false;
             write_out(&text)
         });

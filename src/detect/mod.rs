@@ -8,9 +8,7 @@
 
 use std::collections::BTreeMap;
 
-pub mod html;
 pub mod incident;
-pub mod report;
 pub mod rules;
 pub mod translate;
 

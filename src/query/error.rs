@@ -22,8 +22,6 @@ pub enum QueryError {
         .0.to_string().trim()
     )]
     Lake(#[source] DataFusionError),
-    #[error("rendering the results: {0}")]
-    Render(#[source] datafusion::arrow::error::ArrowError),
     /// The query needed more memory than it may take.
     #[error(
         "the query needs more than {} MiB of memory (what it holds at once: joins, DISTINCT, \

@@ -13,7 +13,6 @@ mod error;
 pub mod functions;
 mod limits;
 pub mod presets;
-pub mod render;
 pub mod scan_cost;
 mod session;
 pub mod statements;
@@ -25,7 +24,6 @@ pub use error::QueryError;
 pub use functions::ip::AwsRanges;
 pub use limits::Limits;
 pub use presets::{list_presets, preset_sql, Preset, PRESETS};
-pub use render::{render, render_rows};
 pub use session::{read_only, run, runtime, store_root, visit, Engine, LakeSession};
 pub use table::{LakeTable, Listing, Window};
 
@@ -38,17 +36,6 @@ pub const TABLES: [&str; 3] = [
     "cloudtrail_all_versions",
     "cloudtrail_before_window",
 ];
-
-/// Output format of results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Aligned columns, for people.
-    Table,
-    /// RFC 4180 with a header row.
-    Csv,
-    /// One JSON object per row, columns in SELECT order.
-    Json,
-}
 
 /// What `--explain` reports about the scan.
 #[derive(Debug, Default, Clone, serde::Serialize)]

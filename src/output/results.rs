@@ -6,14 +6,15 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use super::{Format, QueryError};
+use datafusion::arrow::error::ArrowError;
+
+use crate::cli::Format;
 
 /// Renders results in `format`.
-pub fn render(batches: &[RecordBatch], format: Format) -> Result<String, QueryError> {
+pub fn render(batches: &[RecordBatch], format: Format) -> Result<String, ArrowError> {
     match format {
         Format::Table => datafusion::arrow::util::pretty::pretty_format_batches(batches)
-            .map(|t| format!("{t}\n"))
-            .map_err(QueryError::Render),
+            .map(|t| format!("{t}\n")),
         Format::Csv | Format::Json => {
             let mut out = String::new();
             for (i, batch) in batches.iter().enumerate() {

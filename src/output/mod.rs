@@ -1,7 +1,16 @@
 //! Every word the binary prints, and how it ends: [`Failure`] (each
 //! library error as a message and an exit code: 0 ok, 1 the run failed, 2
 //! bad usage or config), and standard output, where a reader that went
-//! away (`| head`) ends the output quietly.
+//! away (`| head`) ends the output quietly. Query results as tables, CSV
+//! and JSON lines ([`results`]); detect's alerts and incidents as a table
+//! or JSON ([`alerts`]) and as a self-contained HTML report ([`html`]).
+
+#[cfg(feature = "sql")]
+pub mod alerts;
+#[cfg(feature = "sql")]
+pub mod html;
+#[cfg(feature = "sql")]
+pub mod results;
 
 use traillake::compact::CompactError;
 use traillake::config::ConfigError;
@@ -51,6 +60,13 @@ impl From<LocationError> for Failure {
             LocationError::Credentials { .. } => Failure::Failed(e.to_string()),
             LocationError::Invalid { .. } => usage(e.to_string()),
         }
+    }
+}
+
+#[cfg(feature = "sql")]
+impl From<datafusion::arrow::error::ArrowError> for Failure {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        Failure::Failed(format!("rendering the results: {e}"))
     }
 }
 

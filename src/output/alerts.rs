@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::incident::Incident;
-use super::Alert;
+use traillake::detect::incident::{self, Incident};
+use traillake::detect::Alert;
 
 /// Alerts as one JSON object per line.
 pub fn alerts_json(alerts: &[Alert]) -> String {
@@ -30,10 +30,7 @@ fn when(t: &str) -> String {
 
 /// An incident's length: `37m37s`, `2h05m`, `3d04h`.
 pub fn duration(first: &str, last: &str) -> String {
-    let (Some(a), Some(b)) = (
-        super::incident::seconds(first),
-        super::incident::seconds(last),
-    ) else {
+    let (Some(a), Some(b)) = (incident::seconds(first), incident::seconds(last)) else {
         return String::new();
     };
     let s = (b - a).max(0);
@@ -59,12 +56,12 @@ pub fn short(actor: &str) -> &str {
 fn actors(i: &Incident) -> Vec<String> {
     i.source_ips
         .iter()
-        .filter(|ip| super::incident::is_address(ip))
+        .filter(|ip| incident::is_address(ip))
         .map(|s| s.to_string())
         .chain(
             i.identities
                 .iter()
-                .filter(|id| super::incident::is_person(id))
+                .filter(|id| incident::is_person(id))
                 .map(|id| short(id).to_string()),
         )
         .chain(i.access_keys.iter().cloned())

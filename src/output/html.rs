@@ -11,9 +11,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::incident::{rank, seconds, Flagged, Incident};
-use super::report::{duration, short};
-use super::{Event, RuleSet};
+use super::alerts::{duration, short};
+use traillake::detect::incident::{rank, seconds, Flagged, Incident};
+use traillake::detect::{Event, RuleSet};
 
 /// Text for HTML content and attribute values.
 fn esc(s: &str) -> String {
@@ -358,7 +358,7 @@ fn timeline(h: &mut String, i: &Incident, events: &[Flagged<'_>]) {
 
 /// Seconds since 1970 as `YYYY-MM-DD HH:MM:SS`.
 fn clock(t: i64) -> String {
-    let d = crate::partition::Date::from_days(t.div_euclid(86_400));
+    let d = traillake::partition::Date::from_days(t.div_euclid(86_400));
     let s = t.rem_euclid(86_400);
     format!("{d} {:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60)
 }
