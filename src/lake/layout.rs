@@ -97,17 +97,7 @@ pub fn is_shard_tag(part: &str) -> bool {
         })
 }
 
-/// Whether a path read from a state file is one the lake could have
-/// written: relative, `/`-separated, with no empty, `.` or `..` part, no
-/// backslash or NUL. Anything else is refused, so no state file, however
-/// made, can point a run outside the lake.
-pub fn is_safe_rel(rel: &str) -> bool {
-    !rel.is_empty()
-        && !rel.contains(['\\', '\0'])
-        && rel
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
-}
+pub use crate::store::is_safe_rel;
 
 /// The list of data files a run replaced but keeps for readers of older
 /// Delta versions (`[delta] keep_replaced_hours`).

@@ -338,7 +338,7 @@ impl<'a> PartitionWriter<'a> {
         let Some(file) = self.file.take() else {
             return Ok(());
         };
-        let stats = crate::lake::delta::file_stats(file.writer.flushed_row_groups());
+        let stats = super::stats::file_stats(file.writer.flushed_row_groups());
         let sink = file.writer.into_inner().map_err(new_file)?;
         sink.finish()?;
         let bytes = file.written.load(Ordering::Relaxed);

@@ -6,6 +6,7 @@
 
 pub mod encode;
 pub mod merge;
+pub mod stats;
 pub mod stream;
 
 use arrow::record_batch::RecordBatch;

@@ -277,7 +277,7 @@ impl Location {
     /// The local file behind a path relative to the prefix; none for a
     /// path that could leave the location (`..`, absolute).
     pub fn local_path(&self, rel: &str) -> Option<PathBuf> {
-        if !rel.is_empty() && !crate::lake::layout::is_safe_rel(rel) {
+        if !rel.is_empty() && !is_safe_rel(rel) {
             return None;
         }
         self.local.as_ref().map(|d| d.join(rel))
@@ -506,6 +506,18 @@ pub fn redact(text: &str) -> String {
         }
     }
     cleaned
+}
+
+/// Whether a path read from a state file is one the lake could have
+/// written: relative, `/`-separated, with no empty, `.` or `..` part, no
+/// backslash or NUL. Anything else is refused, so no state file, however
+/// made, can point a run outside the lake.
+pub fn is_safe_rel(rel: &str) -> bool {
+    !rel.is_empty()
+        && !rel.contains(['\\', '\0'])
+        && rel
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 #[cfg(test)]
