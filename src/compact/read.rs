@@ -371,20 +371,11 @@ impl LakeFileRun {
 
 impl SortedRun for LakeFileRun {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, SinkError> {
-        match self.reader.next() {
-            None => Ok(None),
-            Some(r) => r
-                .map(|b| {
-                    Some(
-                        b.with_schema(schema::arrow_schema())
-                            .expect("checked on open"),
-                    )
-                })
-                .map_err(|e| SinkError::Parquet {
-                    file: self.url.clone(),
-                    source: e.into(),
-                }),
-        }
+        let url = &self.url;
+        crate::sink::stream::next_in_lake_schema(&mut self.reader, |e| SinkError::Parquet {
+            file: url.clone(),
+            source: e.into(),
+        })
     }
 }
 

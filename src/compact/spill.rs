@@ -342,17 +342,7 @@ impl SpillRun {
 
 impl SortedRun for SpillRun {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, SinkError> {
-        match self.reader.next() {
-            None => Ok(None),
-            Some(r) => r
-                .map(|b| {
-                    Some(
-                        b.with_schema(schema::arrow_schema())
-                            .expect("spills have the lake schema"),
-                    )
-                })
-                .map_err(arrow_err(&self.path)),
-        }
+        crate::sink::stream::next_in_lake_schema(&mut self.reader, arrow_err(&self.path))
     }
 }
 

@@ -33,6 +33,24 @@ pub enum Origin {
 
 /// A sorted run of rows (merge order: `eventtime`, `eventid` nulls last,
 /// `sourcekey`), a batch at a time.
+/// The next batch of a reader of lake-schema rows (a spill, a lake file),
+/// labelled with the lake's schema; `err` names the file a failure is in.
+pub fn next_in_lake_schema<E>(
+    reader: &mut impl Iterator<Item = Result<RecordBatch, E>>,
+    err: impl FnOnce(E) -> SinkError,
+) -> Result<Option<RecordBatch>, SinkError> {
+    reader
+        .next()
+        .transpose()
+        .map(|b| {
+            b.map(|b| {
+                b.with_schema(crate::schema::arrow_schema())
+                    .expect("checked to hold the lake schema on open")
+            })
+        })
+        .map_err(err)
+}
+
 pub trait SortedRun: Send {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, SinkError>;
 
