@@ -170,6 +170,8 @@ pub async fn plan(
             found: others,
             beside: beside(src).await,
             filtered: !opts.filter.accounts.is_empty() || !opts.filter.regions.is_empty(),
+            window: (opts.filter.since.is_some() || opts.filter.until.is_some())
+                .then(|| opts.window()),
         }));
     }
     let folders: Vec<String> = candidates
@@ -249,10 +251,23 @@ pub struct NoLogs {
     pub beside: Vec<String>,
     /// `--account`/`--region` narrowed the walk.
     pub filtered: bool,
+    /// `--since`/`--until`'s days, when given: only their day folders were
+    /// listed.
+    pub window: Option<String>,
 }
 
 impl std::fmt::Display for NoLogs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(window) = &self.window {
+            return write!(
+                f,
+                "no CloudTrail log objects under {} in the day folders of {window} \
+                 (--since/--until; {} folder(s) listed, {} object(s) found): they select the days \
+                 CloudTrail delivered logs in; widen them, or leave them out to read every day \
+                 not read yet",
+                self.url, self.folders, self.objects
+            );
+        }
         write!(
             f,
             "no CloudTrail log objects under {} ({} folder(s) listed, {} object(s) found). \

@@ -74,6 +74,28 @@ fn a_source_without_cloudtrail_logs_fails_saying_what_it_expected_and_found() {
     );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("--account"), "{err}");
+    // A window past the logs' days names the window, not the layout (the
+    // logs are there); a time ago is a day too.
+    for since in ["2030-01-01", "3d"] {
+        let (code, _, err) = run(
+            &[
+                "compact",
+                "--source",
+                s(&src),
+                "--lake",
+                s(&lake),
+                "--since",
+                since,
+            ],
+            t,
+        );
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("in the day folders of") && err.contains("widen them"),
+            "{err}"
+        );
+        assert!(!err.contains("Expected CloudTrail's layout"), "{err}");
+    }
     // Nothing was made a lake by these runs.
     let (code, _, err) = run(&["query", "--lake", s(&lake), "SELECT 1"], t);
     assert_eq!(code, 1, "{err}");
