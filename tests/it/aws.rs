@@ -99,6 +99,18 @@ fn a_profile_of_the_shared_files_is_used_with_profile_or_aws_profile() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(r["rows_written"], 37, "{r}");
 
+    // An http:// endpoint needs no AWS_ALLOW_HTTP; AWS_ALLOW_HTTP=false
+    // still refuses it.
+    let mut cmd = clean(&s3, home);
+    cmd.env_remove("AWS_ALLOW_HTTP");
+    let (code, r, err) = compact_into(&mut cmd, "http", &["--profile", "sec"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(r["rows_written"], 37, "{r}");
+    let mut cmd = clean(&s3, home);
+    cmd.env("AWS_ALLOW_HTTP", "false");
+    let (code, _, err) = compact_into(&mut cmd, "refused", &["--profile", "sec"]);
+    assert_ne!(code, 0, "{err}");
+
     // A profile that is not there is named.
     let (code, _, err) = compact_into(&mut clean(&s3, home), "c", &["--profile", "nope"]);
     assert_eq!(code, 1, "{err}");
