@@ -117,16 +117,14 @@ pub fn days(
 /// The days and version `query` and `detect` read.
 #[cfg(feature = "sql")]
 pub fn window(
-    since: &Option<String>,
-    until: &Option<String>,
-    as_of: &Option<String>,
+    days_flags: &crate::cli::EventDays,
     now: i64,
 ) -> Result<traillake::query::Window, Failure> {
-    let (since, until) = days(since, until, now)?;
+    let (since, until) = days(&days_flags.since, &days_flags.until, now)?;
     Ok(traillake::query::Window {
         since,
         until,
-        as_of: match as_of {
+        as_of: match &days_flags.as_of {
             Some(s) => traillake::lake::delta::AsOf::parse(s).map_err(usage)?,
             None => traillake::lake::delta::AsOf::Latest,
         },
@@ -297,8 +295,13 @@ mod tests {
     #[cfg(feature = "sql")]
     #[test]
     fn a_window_carries_the_version() {
-        let w = window(&Some("2024-03-01".into()), &None, &Some("3".into()), 0).unwrap();
+        let flags = |since: Option<&str>, as_of: &str| crate::cli::EventDays {
+            since: since.map(str::to_string),
+            until: None,
+            as_of: Some(as_of.to_string()),
+        };
+        let w = window(&flags(Some("2024-03-01"), "3"), 0).unwrap();
         assert_eq!(w.since, Date::parse("2024-03-01"));
-        assert!(window(&None, &None, &Some("not a version".into()), 0).is_err());
+        assert!(window(&flags(None, "not a version"), 0).is_err());
     }
 }

@@ -24,7 +24,7 @@ pub use error::QueryError;
 pub use functions::ip::AwsRanges;
 pub use limits::Limits;
 pub use presets::{list_presets, preset_sql, Preset, PRESETS};
-pub use session::{read_only, run, runtime, store_root, visit, Engine, LakeSession};
+pub use session::{read_only, runtime, store_root, visit, Engine, LakeSession};
 pub use table::{LakeTable, Listing, Window};
 
 /// The tables of every session: the window's events (`cloudtrail`), every

@@ -407,16 +407,6 @@ impl Engine {
     }
 }
 
-/// Runs one SQL statement against the lake, in a session of its own.
-pub fn run(
-    lake: &Location,
-    sql: &str,
-    ranges: AwsRanges,
-    window: Window,
-) -> Result<QueryResult, QueryError> {
-    Engine::new(lake, ranges, window, Limits::default())?.run(sql)
-}
-
 /// `stream` polled on a runtime worker, its batches handed over a channel:
 /// the caller waits on the channel, so Ctrl-C is seen at once even while
 /// one step of the plan (a nested-loop join building its side) runs for

@@ -50,12 +50,7 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         return Ok(0);
     }
     let lake = open_lake(&args.lake, config, "detect")?;
-    let window = settings::window(
-        &args.days.since,
-        &args.days.until,
-        &args.days.as_of,
-        settings::now(),
-    )?;
+    let window = settings::window(&args.days, settings::now())?;
     let ranges = aws_ranges(args.ip_ranges.as_deref())?;
     let limits = query::Limits {
         memory_bytes: memory_bytes(args.memory, config)?,

@@ -32,12 +32,8 @@ pub(crate) fn engine(
     let ranges = aws_ranges(args.ip_ranges.as_deref())?;
     let mut limits = query_limits(args, config)?;
     limits.interruptible = interruptible;
-    Ok(query::Engine::new(
-        lake,
-        ranges,
-        query_window(args)?,
-        limits,
-    )?)
+    let window = settings::window(&args.days, settings::now())?;
+    Ok(query::Engine::new(lake, ranges, window, limits)?)
 }
 
 /// Runs one statement and prints its results in `format` (and
@@ -111,7 +107,7 @@ fn memory_bytes(flag: Option<usize>, config: &Config) -> Result<usize, Failure> 
 }
 
 /// `--memory` (else the config's memory budget) and `--timeout`.
-pub(crate) fn query_limits(args: &QueryArgs, config: &Config) -> Result<query::Limits, Failure> {
+fn query_limits(args: &QueryArgs, config: &Config) -> Result<query::Limits, Failure> {
     let memory_bytes = memory_bytes(args.memory, config)?;
     if args.timeout == Some(0) {
         return Err(usage("--timeout 0: give seconds, 1 or more"));
@@ -135,16 +131,6 @@ fn table_names(config: &Config) -> Vec<String> {
         }
     }
     names
-}
-
-/// The days `--since`/`--until` let a query read.
-pub(crate) fn query_window(args: &QueryArgs) -> Result<query::Window, Failure> {
-    settings::window(
-        &args.days.since,
-        &args.days.until,
-        &args.days.as_of,
-        settings::now(),
-    )
 }
 
 /// AWS's address ranges from `--ip-ranges` (none without it).
