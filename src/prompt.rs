@@ -53,7 +53,6 @@ pub fn run(mut engine: Engine, url: &str, args: &QueryArgs) -> Result<u8, Failur
         "traillake query on {}: SQL over the table cloudtrail, ending with ';' (.help, .quit)",
         url
     );
-    let mut warned = false;
     let mut mode: Format = args.format;
     let mut timer = false;
     let mut pending = String::new();
@@ -77,7 +76,7 @@ pub fn run(mut engine: Engine, url: &str, args: &QueryArgs) -> Result<u8, Failur
                             if let Err(e) = statement(&mut engine, &sql, args, mode, width) {
                                 eprintln!("traillake: {}", e_message(&e));
                             }
-                            crate::sql::warn_if_guessed(engine.session(), &mut warned);
+                            crate::sql::warn_if_guessed(engine.session());
                         }
                     }
                     continue;
@@ -98,7 +97,7 @@ pub fn run(mut engine: Engine, url: &str, args: &QueryArgs) -> Result<u8, Failur
                     if let Err(e) = statement(&mut engine, &sql, args, mode, width) {
                         eprintln!("traillake: {}", e_message(&e));
                     }
-                    crate::sql::warn_if_guessed(engine.session(), &mut warned);
+                    crate::sql::warn_if_guessed(engine.session());
                     if timer {
                         eprintln!("time: {:.3} s", started.elapsed().as_secs_f64());
                     }

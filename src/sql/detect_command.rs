@@ -93,7 +93,7 @@ pub(crate) fn detect(args: DetectArgs, config: &Config) -> Result<u8, Failure> {
         Ok::<_, Failure>((detect::run(&session, &set, &mut sink).await, version))
     })?;
     written?;
-    warn_if_guessed(&session, &mut false);
+    warn_if_guessed(&session);
     // Incidents close as the alerts stream through in time order: the JSON
     // lines go out as they do; the table keeps each one's line (and, with
     // -v, its alerts), the report everything.

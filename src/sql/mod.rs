@@ -145,9 +145,8 @@ pub(crate) fn aws_ranges(path: Option<&std::path::Path>) -> Result<AwsRanges, Fa
 
 /// Once per invocation: `is_aws_address` judged an address without
 /// `--ip-ranges`, so it called AWS's own addresses outside AWS.
-pub(crate) fn warn_if_guessed(session: &query::LakeSession, warned: &mut bool) {
-    if session.ranges.guessed() && !*warned {
-        *warned = true;
+pub(crate) fn warn_if_guessed(session: &query::LakeSession) {
+    if session.ranges.tell_guess() {
         eprintln!(
             "traillake: no --ip-ranges given: every IP address counted as outside AWS (only \
              service names such as ecs-tasks.amazonaws.com count as AWS), so AWS's own addresses \

@@ -59,7 +59,7 @@ pub(crate) fn query(args: QueryArgs, config: &Config) -> Result<u8, Failure> {
     let ran = statements
         .iter()
         .try_for_each(|statement| run_statement(&mut engine, statement, format, &args));
-    warn_if_guessed(engine.session(), &mut false);
+    warn_if_guessed(engine.session());
     ran?;
     Ok(0)
 }

@@ -5,7 +5,7 @@
 //! order as addresses and one mask test serves both families.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, BinaryArray, BooleanArray, ListArray, StringArray};
@@ -53,12 +53,17 @@ impl Prefix {
     }
 }
 
+const UNGUESSED: u8 = 0;
+const GUESSED: u8 = 1;
+const TOLD: u8 = 2;
+
 /// Where `role-outside-aws` learns AWS's addresses.
 #[derive(Debug, Default)]
 pub struct AwsRanges {
     prefixes: Vec<Prefix>,
-    /// An address was judged without the ranges (see [`Self::guessed`]).
-    guessed: AtomicBool,
+    /// Whether an address was judged without the ranges: [`UNGUESSED`],
+    /// [`GUESSED`], or [`TOLD`] once the caller has said so.
+    guessed: AtomicU8,
 }
 
 impl AwsRanges {
@@ -79,7 +84,7 @@ impl AwsRanges {
         }
         Ok(Self {
             prefixes,
-            guessed: AtomicBool::new(false),
+            guessed: AtomicU8::new(UNGUESSED),
         })
     }
 
@@ -99,16 +104,29 @@ impl AwsRanges {
         let Some(ip) = address(source) else {
             return true;
         };
-        if self.prefixes.is_empty() {
-            self.guessed.store(true, Ordering::Relaxed);
+        if self.prefixes.is_empty() && self.guessed.load(Ordering::Relaxed) == UNGUESSED {
+            let _ = self.guessed.compare_exchange(
+                UNGUESSED,
+                GUESSED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
         }
         self.prefixes.iter().any(|p| p.contains(&ip))
     }
 
     /// Whether an address was judged outside AWS only because no ranges
-    /// were given: what the caller warns of, once, after the run.
+    /// were given.
     pub fn guessed(&self) -> bool {
-        self.guessed.load(Ordering::Relaxed)
+        self.guessed.load(Ordering::Relaxed) != UNGUESSED
+    }
+
+    /// True the first time it is asked after an address was judged without
+    /// the ranges, so the caller warns once however many statements ran.
+    pub fn tell_guess(&self) -> bool {
+        self.guessed
+            .compare_exchange(GUESSED, TOLD, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 }
 
@@ -239,7 +257,12 @@ mod tests {
         let none = AwsRanges::default();
         assert!(none.is_aws("ecs-tasks.amazonaws.com"));
         assert!(!none.guessed(), "a service name needs no ranges");
+        assert!(!none.tell_guess(), "nothing guessed yet");
         assert!(!none.is_aws("34.234.236.212"));
+        assert!(none.guessed());
+        assert!(none.tell_guess());
+        assert!(!none.is_aws("1.2.3.4"));
+        assert!(!none.tell_guess(), "told once");
         assert!(none.guessed());
     }
 }
