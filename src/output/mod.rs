@@ -114,12 +114,17 @@ impl From<CostError> for Failure {
     }
 }
 
+/// Writes `text` to stdout and flushes it.
+fn to_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|()| out.flush())
+}
+
 /// Writes results to stdout. A reader that went away (`| head`) ends the
 /// output quietly, as with other command-line tools; other errors fail.
 pub fn emit(text: &str) -> Result<(), Failure> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    match to_stdout(text) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Failure::Failed(format!("writing results: {e}"))),
@@ -133,13 +138,12 @@ pub const CLOSED: &str = "the reader closed standard output";
 #[cfg(feature = "sql")]
 /// Writes streamed results; a closed reader ends the stream.
 pub fn write_out(text: &str) -> Result<(), traillake::query::QueryError> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    use traillake::query::QueryError;
+    match to_stdout(text) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-            Err(traillake::query::QueryError::Output(CLOSED.into()))
+            Err(QueryError::Output(CLOSED.into()))
         }
-        Err(e) => Err(traillake::query::QueryError::Output(e.to_string())),
+        Err(e) => Err(QueryError::Output(e.to_string())),
     }
 }
