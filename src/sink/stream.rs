@@ -44,8 +44,9 @@ pub fn next_in_lake_schema<E>(
         .transpose()
         .map(|b| {
             b.map(|b| {
-                b.with_schema(crate::schema::arrow_schema())
-                    .expect("checked to hold the lake schema on open")
+                b.with_schema(crate::schema::arrow_schema()).expect(
+                    "spills and lake files hold the lake schema (a lake file is checked on open)",
+                )
             })
         })
         .map_err(err)

@@ -208,23 +208,25 @@ impl Location {
         if let Some(credentials) = &chain.credentials {
             builder = builder.with_credentials(credentials.clone());
         }
+        // An S3-compatible server's endpoint, if any (the variables
+        // object_store reads).
+        let endpoint = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok());
         // An endpoint given as `http://` (MinIO, LocalStack, moto on a
         // laptop) is plain HTTP by the user's own word, as the AWS CLI takes
         // it; object_store alone refuses it ("builder error") unless
         // AWS_ALLOW_HTTP is set. An explicit AWS_ALLOW_HTTP still decides.
-        let http_endpoint = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
-            .iter()
-            .find_map(|k| std::env::var(k).ok())
+        let http_endpoint = endpoint
+            .as_ref()
             .is_some_and(|e| e.trim().to_ascii_lowercase().starts_with("http://"));
         if http_endpoint && std::env::var_os("AWS_ALLOW_HTTP").is_none() {
             builder = builder.with_allow_http(true);
         }
-        // On AWS itself the bucket's own region (the trail's bucket and the
-        // lake's may be in different ones), else the chain's.
-        let own = std::env::var_os("AWS_ENDPOINT_URL")
-            .is_none()
-            .then(|| bucket_region(bucket))
-            .flatten();
+        // On AWS itself (no endpoint given) the bucket's own region (the
+        // trail's bucket and the lake's may be in different ones), else the
+        // chain's.
+        let own = endpoint.is_none().then(|| bucket_region(bucket)).flatten();
         if let Some(region) = own.or_else(|| chain.region.clone()) {
             builder = builder.with_region(region);
         }
