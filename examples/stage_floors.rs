@@ -7,7 +7,8 @@
 //! - parse: simd-json's tape of each file where it lies, buffers reused;
 //! - decode: the decoder (the tape and the Arrow builders), 40 files a slice;
 //! - encode: each partition's decoded batches through parquet's ArrowWriter
-//!   with the lake's writer properties, into memory.
+//!   with the lake's writer properties, into memory: a file per partition,
+//!   or per four row groups of a bigger one, files spread over the threads.
 //!
 //! `scripts/bench-floor.sh` runs it beside a real compaction and DuckDB.
 //!
@@ -22,6 +23,9 @@ use traillake::decode::Decoder;
 use traillake::partition::PartitionKey;
 use traillake::sink::WriteOptions;
 use traillake::source::gunzip::{gunzip, Inflater};
+
+/// Rows of a file the encode stage writes at most (four row groups).
+const FILE_ROWS: usize = 4 * 65_536;
 
 /// A log object: its path and its gzipped bytes.
 type File = (String, Vec<u8>);
@@ -125,16 +129,29 @@ fn main() {
         for (key, batch) in decoded.into_iter().flatten() {
             partitions.entry(key).or_default().push(batch);
         }
-        let partitions: Vec<Vec<RecordBatch>> = partitions.into_values().collect();
+        // A file per partition, or per 256k rows of one (four row groups),
+        // so a hot partition's rows are encoded on every thread too.
+        let mut files: Vec<Vec<RecordBatch>> = Vec::new();
+        for batches in partitions.into_values() {
+            let mut rows = 0;
+            for b in batches {
+                if rows == 0 || rows + b.num_rows() > FILE_ROWS {
+                    files.push(Vec::new());
+                    rows = 0;
+                }
+                rows += b.num_rows();
+                files.last_mut().expect("pushed").push(b);
+            }
+        }
         let props = WriteOptions::default().properties();
         let t = Instant::now();
         out_bytes = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|i| {
-                    let (partitions, props) = (&partitions, props.clone());
+                    let (files, props) = (&files, props.clone());
                     s.spawn(move || {
                         let mut bytes = 0;
-                        for batches in partitions.iter().skip(i).step_by(threads) {
+                        for batches in files.iter().skip(i).step_by(threads) {
                             let mut w = ArrowWriter::try_new(
                                 Vec::new(),
                                 batches[0].schema(),
