@@ -31,15 +31,10 @@ cargo build --quiet --release --bin traillake --example stage_floors
 BIN=$CARGO_TARGET_DIR/release/traillake
 FLOORS=$CARGO_TARGET_DIR/release/examples/stage_floors
 cd "$WORK"
+# shellcheck source=scripts/peers/shapes.sh
+. "$PEERS/shapes.sh"
+generate "$SHAPE"
 src="$WORK/$SHAPE"
-if [ ! -d "$src/AWSLogs" ]; then
-  case $SHAPE in
-    many) "$BIN" generate --out "$src" --accounts 4 --regions 4 --days 3 --events-per-day 7550 --files-per-day 40 ;;
-    hot) "$BIN" generate --out "$src" --accounts 1 --regions 1 --days 1 --events-per-day 985000 --files-per-day 1000 ;;
-    tiny) "$BIN" generate --out "$src" --accounts 2 --regions 4 --days 1 --events-per-day 1152 ;;
-    *) echo "unknown shape $SHAPE (many, hot, tiny)" >&2; exit 2 ;;
-  esac > "$WORK/$SHAPE.json"
-fi
 
 "$FLOORS" "$src" "$THREADS" "$ROUNDS" | tee "$WORK/floors.txt"
 
